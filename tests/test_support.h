@@ -1,0 +1,67 @@
+#pragma once
+// Shared helpers for tests: where the fixtures are, skipping when they are absent, and comparisons.
+#include <catch2/catch.hpp>
+
+#include <ATen/ATen.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace a2a::test {
+
+// $A2A_FIXTURES, or ../shared/fixtures beside the checkout.
+inline std::string fixtures_dir() {
+  if (const char* env = std::getenv("A2A_FIXTURES"); env && *env) return env;
+  return std::string(A2A_SOURCE_DIR) + "/../shared/fixtures";
+}
+
+inline std::string fixture_path(const std::string& relative) { return fixtures_dir() + "/" + relative; }
+
+inline bool fixture_exists(const std::string& relative) {
+  return std::filesystem::exists(fixture_path(relative));
+}
+
+inline nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot open " + path);
+  return nlohmann::json::parse(in);
+}
+
+// A scratch directory unique to the test process, removed at exit by the OS temp cleaner.
+std::string scratch_dir();
+
+// The relative L-infinity error bound of the fixtures' README: max|ours-ref| <= tol * max(1, max|ref|).
+inline double scaled_error(const at::Tensor& ours, const at::Tensor& ref) {
+  auto o = ours.to(at::kDouble);
+  auto r = ref.to(at::kDouble);
+  double scale = std::max(1.0, r.abs().max().item<double>());
+  return (o - r).abs().max().item<double>() / scale;
+}
+
+}  // namespace a2a::test
+
+// Skips the current test (ctest reports it as skipped through the printed marker) when a fixture
+// is absent. Never a pass.
+#define A2A_REQUIRE_FIXTURE(relative)                                                          \
+  do {                                                                                         \
+    if (!::a2a::test::fixture_exists(relative)) {                                              \
+      std::cout << "A2A_SKIPPED: fixture " << ::a2a::test::fixture_path(relative) << " absent" \
+                << std::endl;                                                                  \
+      return;                                                                                  \
+    }                                                                                          \
+  } while (0)
+
+// Checks shapes match and the scaled max abs error is within tol.
+#define A2A_CHECK_CLOSE(ours, ref, tol)                                                     \
+  do {                                                                                      \
+    auto a2a_ours_ = (ours);                                                                \
+    auto a2a_ref_ = (ref);                                                                  \
+    REQUIRE(a2a_ours_.sizes() == a2a_ref_.sizes());                                         \
+    double a2a_err_ = ::a2a::test::scaled_error(a2a_ours_, a2a_ref_);                       \
+    INFO("scaled max abs error " << a2a_err_ << " (bound " << (tol) << ")");                \
+    CHECK(a2a_err_ <= (tol));                                                               \
+  } while (0)
