@@ -1,0 +1,24 @@
+#pragma once
+// Benchmarks register a named function; `a2a_bench [name...]` runs them (all by default).
+#include <chrono>
+#include <functional>
+#include <string>
+
+namespace a2a::bench {
+
+void register_bench(const std::string& name, std::function<void()> fn);
+
+// Seconds per call: runs fn `warmup` times, then repeats until `min_seconds` have passed
+// (at least `min_iters` times) and returns the median of the timed calls.
+double seconds_per_call(const std::function<void()>& fn, int warmup = 1, int min_iters = 3,
+                        double min_seconds = 0.5);
+
+struct BenchRegistrar {
+  BenchRegistrar(const std::string& name, std::function<void()> fn) { register_bench(name, std::move(fn)); }
+};
+
+}  // namespace a2a::bench
+
+#define A2A_BENCH_CONCAT_INNER(a, b) a##b
+#define A2A_BENCH_CONCAT(a, b) A2A_BENCH_CONCAT_INNER(a, b)
+#define A2A_BENCH(name, fn) static ::a2a::bench::BenchRegistrar A2A_BENCH_CONCAT(a2a_bench_, __LINE__)(name, fn)
