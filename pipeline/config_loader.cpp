@@ -1,0 +1,382 @@
+#include "pipeline/config_loader.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace a2a {
+
+namespace {
+
+struct Loader {
+  std::string file;
+  std::vector<Error> errors;
+
+  SourceLocation at(const YAML::Node& node) const {
+    YAML::Mark m = node.Mark();
+    if (m.line < 0) return SourceLocation{file, 0, 0};
+    return SourceLocation{file, m.line + 1, m.column + 1};
+  }
+  SourceLocation at(const YAML::Mark& m) const { return SourceLocation{file, m.line + 1, m.column + 1}; }
+
+  void error(const std::string& code, const std::string& message, const YAML::Node& node) {
+    errors.push_back(Error(ErrorKind::Config, code, message, at(node)));
+  }
+
+  // Checks a mapping's keys against the allowed set; reports unknown and duplicate keys.
+  void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const std::string& where) {
+    std::set<std::string> seen;
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      std::string key = it->first.as<std::string>("");
+      if (!seen.insert(key).second) {
+        error("duplicate_key", "key '" + key + "' appears twice in " + where, it->first);
+        continue;
+      }
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        std::string hint = closest_match(key, allowed);
+        error("unknown_key",
+              "unknown key '" + key + "' in " + where + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"),
+              it->first);
+      }
+    }
+  }
+
+  bool scalar_string(const YAML::Node& node, const std::string& what, std::string* out) {
+    if (!node.IsScalar()) {
+      error("bad_value", what + " must be a single value", node);
+      return false;
+    }
+    *out = node.Scalar();
+    return true;
+  }
+
+  template <class T>
+  bool scalar_as(const YAML::Node& node, const std::string& what, T* out) {
+    try {
+      if (!node.IsScalar()) throw YAML::Exception(node.Mark(), "not a scalar");
+      *out = node.as<T>();
+      return true;
+    } catch (const YAML::Exception&) {
+      error("bad_value", what + " has the wrong type: '" + (node.IsScalar() ? node.Scalar() : std::string("...")) + "'", node);
+      return false;
+    }
+  }
+};
+
+// A YAML node as JSON. Plain scalars are typed (bool, int, float, null); quoted ones are strings.
+Json to_json(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return nullptr;
+    case YAML::NodeType::Sequence: {
+      Json arr = Json::array();
+      for (const auto& e : node) arr.push_back(to_json(e));
+      return arr;
+    }
+    case YAML::NodeType::Map: {
+      Json obj = Json::object();
+      for (auto it = node.begin(); it != node.end(); ++it) obj[it->first.as<std::string>("")] = to_json(it->second);
+      return obj;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string& s = node.Scalar();
+      if (node.Tag() == "!") return s;  // quoted
+      if (s == "true" || s == "True" || s == "TRUE") return true;
+      if (s == "false" || s == "False" || s == "FALSE") return false;
+      if (s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
+      if (!s.empty()) {
+        char* end = nullptr;
+        errno = 0;
+        long long i = std::strtoll(s.c_str(), &end, 10);
+        if (end && *end == '\0' && errno == 0) return static_cast<int64_t>(i);
+        errno = 0;
+        double d = std::strtod(s.c_str(), &end);
+        bool numeric_start = std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' || s[0] == '+' || s[0] == '.';
+        if (end && *end == '\0' && errno == 0 && numeric_start) return d;
+      }
+      return s;
+    }
+  }
+  return nullptr;
+}
+
+YAML::Node parse_override_value(const std::string& text) {
+  try {
+    YAML::Node node = YAML::Load(text);
+    if (node.IsScalar() || node.IsSequence() || node.IsMap()) return node;
+  } catch (const YAML::Exception&) {
+  }
+  YAML::Node node(text);
+  node.SetTag("!");
+  return node;
+}
+
+std::vector<std::string> split_dots(const std::string& key) {
+  std::vector<std::string> parts;
+  std::string part;
+  std::istringstream in(key);
+  while (std::getline(in, part, '.')) parts.push_back(part);
+  return parts;
+}
+
+// Applies one KEY=VALUE override to the YAML tree. Stages are addressed by id; a stage's
+// parameters may be named directly (stages.denoise.steps) or under params; a graph input's
+// default is set by naming the input (inputs.prompt=...).
+void apply_override(YAML::Node root, const std::string& set) {
+  auto eq = set.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw Error(ErrorKind::Usage, "bad_override", "--set needs KEY=VALUE, got '" + set + "'");
+  }
+  const std::string key = set.substr(0, eq);
+  YAML::Node value = parse_override_value(set.substr(eq + 1));
+  std::vector<std::string> parts = split_dots(key);
+  for (const auto& p : parts) {
+    if (p.empty()) throw Error(ErrorKind::Usage, "bad_override", "--set key '" + key + "' has an empty part");
+  }
+  auto fail = [&](const std::string& why) {
+    throw Error(ErrorKind::Config, "bad_override", "--set " + key + ": " + why);
+  };
+  if (!root.IsMap()) fail("the config is not a mapping");
+
+  if (parts[0] == "stages") {
+    if (parts.size() < 3) fail("write stages.ID.PARAM");
+    YAML::Node stages = root["stages"];
+    if (!stages.IsSequence()) fail("the config has no stages list");
+    YAML::Node target;
+    for (auto s : stages) {
+      if (s.IsMap() && s["id"] && s["id"].IsScalar() && s["id"].Scalar() == parts[1]) target.reset(s);
+    }
+    if (!target.IsDefined() || target.IsNull()) fail("no stage has id '" + parts[1] + "'");
+    size_t i = 2;
+    static const std::set<std::string> stage_keys = {"id", "type", "params", "inputs"};
+    if (!stage_keys.count(parts[2])) {
+      if (!target["params"]) target["params"] = YAML::Node(YAML::NodeType::Map);
+      target.reset(target["params"]);
+    }
+    for (; i + 1 < parts.size(); ++i) {
+      YAML::Node next = target[parts[i]];
+      if (!next.IsMap()) {
+        target[parts[i]] = YAML::Node(YAML::NodeType::Map);
+      }
+      target.reset(target[parts[i]]);
+    }
+    target[parts.back()] = value;
+    return;
+  }
+  if (parts[0] == "inputs" && parts.size() == 2) {
+    YAML::Node inputs = root["inputs"];
+    if (!inputs.IsMap() || !inputs[parts[1]]) fail("no graph input named '" + parts[1] + "'");
+    YAML::Node decl = inputs[parts[1]];
+    if (decl.IsMap()) {
+      decl["default"] = value;
+    } else {
+      fail("graph input '" + parts[1] + "' is declared without a type mapping; write {type: ..., default: ...}");
+    }
+    return;
+  }
+  YAML::Node target = root;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    YAML::Node next = target[parts[i]];
+    if (!next.IsMap()) fail("'" + parts[i] + "' is not a mapping in the config");
+    target.reset(next);
+  }
+  target[parts.back()] = value;
+}
+
+void convert(Loader& L, const YAML::Node& root, GraphBuilder& b) {
+  if (!root.IsMap()) {
+    L.error("bad_value", "the config must be a mapping with stages and outputs", root);
+    return;
+  }
+  L.check_keys(root, {"version", "name", "device", "dtype", "seed", "threads", "workers", "plugins", "inputs", "stages", "outputs"},
+               "the config");
+  if (auto v = root["version"]) {
+    int version = 0;
+    if (L.scalar_as(v, "version", &version) && version != 1) {
+      L.error("bad_value", "unsupported config version " + std::to_string(version) + " (this build reads version 1)", v);
+    }
+  }
+  std::string s;
+  if (auto v = root["name"]; v && L.scalar_string(v, "name", &s)) b.name(s);
+  if (auto v = root["device"]; v && L.scalar_string(v, "device", &s)) b.device(s);
+  if (auto v = root["dtype"]; v && L.scalar_string(v, "dtype", &s)) b.dtype(s);
+  uint64_t seed = 0;
+  if (auto v = root["seed"]; v && L.scalar_as(v, "seed", &seed)) b.seed(seed);
+  int n = 0;
+  if (auto v = root["threads"]; v && L.scalar_as(v, "threads", &n)) b.threads(n);
+  if (auto v = root["workers"]; v && L.scalar_as(v, "workers", &n)) b.workers(n);
+  if (auto v = root["plugins"]) {
+    if (!v.IsSequence()) {
+      L.error("bad_value", "plugins must be a list of library paths", v);
+    } else {
+      for (const auto& p : v) {
+        if (L.scalar_string(p, "a plugin path", &s)) b.plugin(expand_environment(s));
+      }
+    }
+  }
+
+  if (auto inputs = root["inputs"]) {
+    if (!inputs.IsMap()) {
+      L.error("bad_value", "inputs must be a mapping NAME: {type: ..., default: ...}", inputs);
+    } else {
+      for (auto it = inputs.begin(); it != inputs.end(); ++it) {
+        std::string name = it->first.as<std::string>("");
+        const YAML::Node& decl = it->second;
+        std::string type_name;
+        std::optional<Json> default_value;
+        YAML::Node type_node = decl;
+        if (decl.IsScalar()) {
+          type_name = decl.Scalar();
+        } else if (decl.IsMap()) {
+          L.check_keys(decl, {"type", "default", "doc"}, "graph input '" + name + "'");
+          if (!decl["type"]) {
+            L.error("missing_key", "graph input '" + name + "' needs a type", it->first);
+            continue;
+          }
+          type_node = decl["type"];
+          if (!L.scalar_string(type_node, "type", &type_name)) continue;
+          if (decl["default"]) {
+            Json d = to_json(decl["default"]);
+            if (d.is_string()) d = expand_environment(d.get<std::string>());
+            default_value = d;
+          }
+        } else {
+          L.error("bad_value", "graph input '" + name + "' must be a type or {type: ..., default: ...}", decl);
+          continue;
+        }
+        ValueType type;
+        if (!value_type_from_name(type_name, &type)) {
+          std::vector<std::string> names = {"text", "tokens", "image", "audio", "video", "embedding", "latent", "tensor"};
+          std::string hint = closest_match(type_name, names);
+          L.error("bad_value",
+                  "graph input '" + name + "' has unknown type '" + type_name + "'" +
+                      (hint.empty() ? "" : " (did you mean '" + hint + "'?)"),
+                  type_node);
+          continue;
+        }
+        b.input(name, type, default_value, L.at(it->first));
+      }
+    }
+  }
+
+  if (auto stages = root["stages"]) {
+    if (!stages.IsSequence()) {
+      L.error("bad_value", "stages must be a list of {id, type, params, inputs}", stages);
+    } else {
+      for (const auto& st : stages) {
+        if (!st.IsMap()) {
+          L.error("bad_value", "each stage must be a mapping with id and type", st);
+          continue;
+        }
+        L.check_keys(st, {"id", "type", "params", "inputs"}, "a stage");
+        std::string id, type;
+        bool ok = true;
+        if (!st["id"]) {
+          L.error("missing_key", "a stage needs an id", st);
+          ok = false;
+        } else if (!L.scalar_string(st["id"], "id", &id)) {
+          ok = false;
+        }
+        if (!st["type"]) {
+          L.error("missing_key", "stage '" + id + "' needs a type", st);
+          ok = false;
+        } else if (!L.scalar_string(st["type"], "type", &type)) {
+          ok = false;
+        }
+        if (!ok) continue;
+        auto ref = b.stage(id, type, L.at(st), L.at(st["type"]));
+        if (auto params = st["params"]) {
+          if (!params.IsMap()) {
+            L.error("bad_value", "params of stage '" + id + "' must be a mapping", params);
+          } else {
+            std::set<std::string> seen;
+            for (auto p = params.begin(); p != params.end(); ++p) {
+              std::string key = p->first.as<std::string>("");
+              if (!seen.insert(key).second) {
+                L.error("duplicate_key", "parameter '" + key + "' appears twice in stage '" + id + "'", p->first);
+                continue;
+              }
+              ref.param(key, to_json(p->second), L.at(p->second));
+            }
+          }
+        }
+        if (auto wires = st["inputs"]) {
+          if (!wires.IsMap()) {
+            L.error("bad_value", "inputs of stage '" + id + "' must map PORT: inputs.NAME or STAGE.PORT", wires);
+          } else {
+            for (auto w = wires.begin(); w != wires.end(); ++w) {
+              std::string source;
+              if (L.scalar_string(w->second, "an input source", &source)) {
+                ref.wire(w->first.as<std::string>(""), source, L.at(w->second));
+              }
+            }
+          }
+        }
+      }
+    }
+  } else {
+    L.error("missing_key", "the config needs a stages list", root);
+  }
+
+  if (auto outputs = root["outputs"]) {
+    if (!outputs.IsMap()) {
+      L.error("bad_value", "outputs must map NAME: {from: STAGE.PORT, save: FILE}", outputs);
+    } else {
+      for (auto it = outputs.begin(); it != outputs.end(); ++it) {
+        std::string name = it->first.as<std::string>("");
+        const YAML::Node& decl = it->second;
+        std::string from, save;
+        if (decl.IsScalar()) {
+          from = decl.Scalar();
+        } else if (decl.IsMap()) {
+          L.check_keys(decl, {"from", "save"}, "output '" + name + "'");
+          if (!decl["from"]) {
+            L.error("missing_key", "output '" + name + "' needs from: STAGE.PORT", it->first);
+            continue;
+          }
+          if (!L.scalar_string(decl["from"], "from", &from)) continue;
+          if (decl["save"] && !L.scalar_string(decl["save"], "save", &save)) continue;
+          save = expand_environment(save);
+        } else {
+          L.error("bad_value", "output '" + name + "' must be STAGE.PORT or {from: ..., save: ...}", decl);
+          continue;
+        }
+        b.output(name, from, save, L.at(decl.IsMap() ? decl["from"] : decl));
+      }
+    }
+  } else {
+    L.error("missing_key", "the config needs an outputs mapping", root);
+  }
+}
+
+}  // namespace
+
+GraphBuilder parse_graph_yaml(const std::string& text, const std::string& file, const std::vector<std::string>& sets) {
+  Loader L;
+  L.file = file;
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw ErrorList({Error(ErrorKind::Config, "yaml_syntax", e.msg, L.at(e.mark))});
+  }
+  for (const auto& set : sets) apply_override(root, set);
+  GraphBuilder builder;
+  if (!file.empty()) builder.source_file(file);
+  convert(L, root, builder);
+  if (!L.errors.empty()) throw ErrorList(std::move(L.errors));
+  return builder;
+}
+
+GraphBuilder load_graph_yaml(const std::string& path, const std::vector<std::string>& sets) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::Config, "config_not_found", "cannot read config file '" + path + "'");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parse_graph_yaml(buffer.str(), path, sets);
+}
+
+}  // namespace a2a

@@ -1,0 +1,46 @@
+#pragma once
+// Graph validation in ordered passes; each pass collects every problem it finds.
+//
+//  1. structure   duplicate_stage_id, duplicate_input, duplicate_output, bad_setting
+//  2. types       unknown_stage_type
+//  3. parameters  unknown_param, param_type, param_out_of_range, param_not_allowed, missing_param
+//  4. ports       unknown_port, bad_source, unknown_source, required_input_unwired, bad_ports
+//  5. port types  port_type_mismatch
+//  6. cycles      cycle
+//  7. outputs     unknown_output_source, save_path_escapes
+//
+// (YAML syntax and unknown keys, codes yaml_syntax, unknown_key, duplicate_key, missing_key, bad_value, are
+// reported by the YAML loader before these passes.)
+#include <map>
+#include <string>
+#include <vector>
+
+#include "pipeline/graph.h"
+#include "pipeline/registry.h"
+
+namespace a2a {
+
+struct ValidatedGraph {
+  GraphSpec spec;  // parameters filled with defaults, Path parameters resolved, ${VAR} expanded
+  std::map<std::string, StagePorts> ports;
+  std::map<std::string, const StageInfo*> infos;
+};
+
+// Runs every pass and returns all errors (empty when the graph is valid). On success `out` holds
+// the normalised graph.
+std::vector<Error> validate_graph(const GraphSpec& spec, const StageRegistry& registry, ValidatedGraph* out);
+
+// Throws ErrorList when validation fails.
+ValidatedGraph validate_or_throw(const GraphSpec& spec, const StageRegistry& registry = StageRegistry::global());
+
+// "Did you mean 'x'?" helper: the closest candidate within a small edit distance, or "".
+std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
+
+// Expands ${VAR} and ${VAR:-default} from the environment. Unset variables without a default
+// expand to "".
+std::string expand_environment(const std::string& text);
+
+// The stable list of validation codes, for docs and tests.
+const std::vector<std::string>& validation_codes();
+
+}  // namespace a2a

@@ -1,0 +1,28 @@
+#pragma once
+// Reading graph inputs from files and saving outputs, by file extension. The media library
+// installs the codecs at load time; the pipeline core only calls through these hooks.
+#include <functional>
+#include <string>
+
+#include "pipeline/value.h"
+
+namespace a2a {
+
+struct ValueFileCodec {
+  // Reads a value of the given type from a file (image, audio, video, text).
+  std::function<Value(const std::string& path, ValueType type)> load;
+  // Writes a value to a file whose extension names the format. Must write atomically.
+  std::function<void(const Value& value, const std::string& path)> save;
+};
+
+void set_value_file_codec(ValueFileCodec codec);
+const ValueFileCodec& value_file_codec();
+
+// Loads through the installed codec; throws a2a::Error when none is installed.
+Value load_value_file(const std::string& path, ValueType type);
+void save_value_file(const Value& value, const std::string& path);
+
+// Writes bytes to `path` atomically: a temporary file in the same folder, then rename.
+void write_file_atomically(const std::string& path, const std::string& bytes);
+
+}  // namespace a2a

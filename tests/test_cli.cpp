@@ -1,0 +1,137 @@
+// The a2a command line: exit codes and outputs.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "test_support.h"
+
+namespace {
+
+struct CommandResult {
+  int code = -1;
+  std::string output;
+};
+
+CommandResult a2a(const std::string& args) {
+  std::string out_file = a2a::test::scratch_dir() + "/cli_output.txt";
+  std::string cmd = std::string(A2A_BINARY_DIR) + "/a2a " + args + " > " + out_file + " 2>&1";
+  int status = std::system(cmd.c_str());
+  CommandResult r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(out_file);
+  r.output.assign(std::istreambuf_iterator<char>(in), {});
+  return r;
+}
+
+std::string write_config(const std::string& name, const std::string& text) {
+  std::string path = a2a::test::scratch_dir() + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+const char* kTextConfig = R"(name: echo
+inputs:
+  prompt: {type: text, default: "hello"}
+stages:
+  - id: fmt
+    type: text_template
+    params: {template: "you said: {text}"}
+    inputs: {text: inputs.prompt}
+outputs:
+  reply: {from: fmt.text, save: reply.txt}
+)";
+
+}  // namespace
+
+TEST_CASE("a2a --help and unknown commands", "[cli]") {
+  CHECK(a2a("--help").code == 0);
+  auto r = a2a("rnu x.yaml");
+  CHECK(r.code == 2);
+  CHECK(r.output.find("did you mean 'run'") != std::string::npos);
+  CHECK(a2a("").code == 2);
+  for (const char* cmd : {"run", "validate", "graph", "stages", "inspect"}) {
+    auto h = a2a(std::string(cmd) + " --help");
+    CHECK(h.code == 0);
+    CHECK(h.output.find("usage: a2a " + std::string(cmd)) != std::string::npos);
+  }
+}
+
+TEST_CASE("usage errors exit 2", "[cli]") {
+  CHECK(a2a("run").code == 2);
+  CHECK(a2a("run a.yaml b.yaml").code == 2);
+  CHECK(a2a("run x.yaml --bogus").code == 2);
+  CHECK(a2a("run x.yaml --threads").code == 2);
+  std::string cfg = write_config("usage.yaml", kTextConfig);
+  CHECK(a2a("run " + cfg + " --threads many").code == 2);
+  CHECK(a2a("run " + cfg + " --input noequals").code == 2);
+  CHECK(a2a("run " + cfg + " --set noequals").code == 2);
+  CHECK(a2a("graph " + cfg + " --format png").code == 2);
+}
+
+TEST_CASE("config and input errors exit 1 with FILE:LINE:COL", "[cli]") {
+  std::string bad = write_config("bad.yaml", "stages:\n  - id: a\n    type: nosuchstage\noutputs: {}\n");
+  auto r = a2a("validate " + bad);
+  CHECK(r.code == 1);
+  CHECK(r.output.find(bad + ":3:11: error[unknown_stage_type]") != std::string::npos);
+  CHECK(a2a("run " + bad).code == 1);
+  CHECK(a2a("validate /nonexistent/config.yaml").code == 1);
+  std::string cfg = write_config("inputs.yaml", kTextConfig);
+  auto unknown_input = a2a("run " + cfg + " --input nope=1 --output-dir " + a2a::test::scratch_dir() + "/o1");
+  CHECK(unknown_input.code == 1);
+  CHECK(a2a("run " + cfg + " --set stages.ghost.x=1").code == 1);
+  std::string escape = write_config("escape.yaml", std::string(kTextConfig) + "  leak: {from: fmt.text, save: ../../x.txt}\n");
+  auto e = a2a("validate " + escape);
+  CHECK(e.code == 1);
+  CHECK(e.output.find("error[save_path_escapes]") != std::string::npos);
+  CHECK(a2a("stages nosuchstage").code == 1);
+  CHECK(a2a("inspect /nonexistent.safetensors").code == 1);
+}
+
+TEST_CASE("a2a run writes outputs atomically under --output-dir", "[cli]") {
+  std::string cfg = write_config("ok.yaml", kTextConfig);
+  std::string out = a2a::test::scratch_dir() + "/run_out";
+  auto r = a2a("run " + cfg + " --output-dir " + out + " --input prompt=hi --set stages.fmt.template=\"[{text}]\"");
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  std::ifstream in(out + "/reply.txt");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  CHECK(text == "[hi]");
+  for (const auto& entry : std::filesystem::directory_iterator(out)) {
+    CHECK(entry.path().filename().string().find(".tmp") == std::string::npos);
+  }
+  CHECK(r.output.find("total") != std::string::npos);  // the timing table
+  CHECK(a2a("validate " + cfg).code == 0);
+}
+
+TEST_CASE("a2a graph prints DOT and Mermaid", "[cli]") {
+  std::string cfg = write_config("graph.yaml", kTextConfig);
+  auto dot = a2a("graph " + cfg);
+  CHECK(dot.code == 0);
+  CHECK(dot.output.find("digraph") != std::string::npos);
+  CHECK(dot.output.find("\"in_prompt\" -> \"fmt\"") != std::string::npos);
+  auto mermaid = a2a("graph " + cfg + " --format mermaid");
+  CHECK(mermaid.code == 0);
+  CHECK(mermaid.output.find("flowchart LR") != std::string::npos);
+  CHECK(mermaid.output.find("in_prompt -->|text| fmt") != std::string::npos);
+}
+
+TEST_CASE("a2a stages lists types as text and JSON", "[cli]") {
+  auto text = a2a("stages");
+  CHECK(text.code == 0);
+  CHECK(text.output.find("text_template") != std::string::npos);
+  CHECK(text.output.find("template: string") != std::string::npos);
+  auto json = a2a("stages --json");
+  REQUIRE(json.code == 0);
+  auto parsed = nlohmann::json::parse(json.output);
+  bool found = false;
+  for (const auto& s : parsed) {
+    if (s["type"] == "tone") {
+      found = true;
+      CHECK(s["outputs"][0]["type"] == "audio");
+      CHECK(s["params"].size() == 4);
+    }
+  }
+  CHECK(found);
+}

@@ -1,0 +1,249 @@
+// Executor semantics: only what is needed, order, absent values, cache, interrupt, workers.
+#include <thread>
+
+#include "pipeline/config_loader.h"
+#include "pipeline/pipeline.h"
+#include "pipeline_test_stages.h"
+#include "test_support.h"
+
+using namespace a2a;
+
+namespace {
+
+// src -> add1 -> add2 -> out1 ; src -> gate -> add3 -> out2 ; lone (not needed by out1)
+GraphBuilder diamond(int workers = 1) {
+  test::register_test_stages();
+  GraphBuilder b;
+  b.name("diamond").seed(7).workers(workers);
+  b.stage("src", "t_source").param("value", 2.0);
+  b.stage("noise", "t_source").param("value", 0.0);
+  b.stage("add1", "t_add").param("offset", 1.0).wire("a", "src.out").wire("b", "noise.noise");
+  b.stage("add2", "t_add").param("offset", 10.0).wire("a", "add1.out");
+  b.stage("gate", "t_gate").param("open", true).wire("in", "src.out");
+  b.stage("add3", "t_add").wire("a", "gate.out").wire("b", "add2.out");
+  b.stage("lone", "t_source");
+  b.output("out1", "add2.out").output("out2", "add3.out").output("lone", "lone.out");
+  return b;
+}
+
+std::vector<std::string> ran_order(const RunResult& r) {
+  std::vector<std::string> ids;
+  for (const auto& s : r.stages) ids.push_back(s.id);
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("only the stages the requested outputs need run, in topological order", "[executor]") {
+  test::reset_run_counts();
+  Pipeline p(diamond());
+  RunResult r = p.run({{}, {"out1"}});
+  CHECK(ran_order(r) == std::vector<std::string>{"src", "noise", "add1", "add2"});
+  CHECK(test::run_count("gate") == 0);
+  CHECK(test::run_count("lone") == 0);
+  REQUIRE(r.outputs.count("out1"));
+  CHECK(r.outputs.count("out2") == 0);
+  auto expected = 2.0 + 1.0 + 10.0;
+  auto noise = r.outputs.at("out1").tensor() - expected;
+  CHECK(noise.abs().max().item<double>() > 0);  // the noise input arrived
+}
+
+TEST_CASE("an absent value skips the stages that require it; optional inputs may be absent", "[executor]") {
+  test::reset_run_counts();
+  GraphBuilder b = diamond();
+  b.mutable_spec().stage("gate")->params["open"] = false;
+  Pipeline p(b);
+  RunResult r = p.run();
+  REQUIRE(r.record("add3") != nullptr);
+  CHECK(r.record("add3")->status == StageRecord::Status::Skipped);
+  CHECK(r.record("add3")->note.find("'a'") != std::string::npos);
+  CHECK(r.outputs.count("out2") == 0);
+  CHECK(r.outputs.count("out1") == 1);
+  CHECK(test::run_count("add3") == 0);
+
+  // add with only its required input still runs when the optional one is absent
+  GraphBuilder c;
+  c.stage("src", "t_source").param("value", 1.0);
+  c.stage("gate", "t_gate").param("open", false).wire("in", "src.out");
+  c.stage("add", "t_add").wire("a", "src.out").wire("b", "gate.out");
+  c.output("o", "add.out");
+  Pipeline q(c);
+  RunResult rq = q.run();
+  REQUIRE(rq.outputs.count("o"));
+  CHECK(rq.outputs.at("o").tensor().sum().item<double>() == Approx(4.0));
+}
+
+TEST_CASE("the cache reuses unchanged stages and recomputes changed ones", "[executor]") {
+  test::reset_run_counts();
+  Pipeline p(diamond());
+  std::vector<StageEvent> events;
+  p.set_event_sink([&](const StageEvent& e) { events.push_back(e); });
+  RunResult first = p.run({{}, {"out1"}});
+  CHECK(test::run_count("add1") == 1);
+  RunResult second = p.run({{}, {"out1"}});
+  for (const auto& s : second.stages) CHECK(s.status == StageRecord::Status::Cached);
+  CHECK(test::run_count("add1") == 1);
+  CHECK(torch::equal(first.outputs.at("out1").tensor(), second.outputs.at("out1").tensor()));
+  CHECK(std::count_if(events.begin(), events.end(), [](const StageEvent& e) { return e.kind == StageEvent::Kind::Cached; }) == 4);
+
+  // Changing the last stage's parameter recomputes only that stage.
+  p.set_param("add2", "offset", 20.0);
+  RunResult third = p.run({{}, {"out1"}});
+  CHECK(third.record("src")->status == StageRecord::Status::Cached);
+  CHECK(third.record("add1")->status == StageRecord::Status::Cached);
+  CHECK(third.record("add2")->status == StageRecord::Status::Ran);
+  CHECK(test::run_count("add2") == 2);
+  CHECK((third.outputs.at("out1").tensor() - first.outputs.at("out1").tensor()).mean().item<double>() == Approx(10.0));
+
+  // Changing an upstream parameter invalidates everything downstream (by content).
+  p.set_param("src", "value", 3.0);
+  RunResult fourth = p.run({{}, {"out1"}});
+  CHECK(fourth.record("noise")->status == StageRecord::Status::Cached);
+  CHECK(fourth.record("src")->status == StageRecord::Status::Ran);
+  CHECK(fourth.record("add1")->status == StageRecord::Status::Ran);
+}
+
+TEST_CASE("results are identical with one and several workers", "[executor]") {
+  Pipeline one(diamond(1));
+  Pipeline four(diamond(4));
+  RunResult a = one.run();
+  RunResult b = four.run();
+  REQUIRE(a.outputs.size() == b.outputs.size());
+  for (const auto& kv : a.outputs) CHECK(torch::equal(kv.second.tensor(), b.outputs.at(kv.first).tensor()));
+}
+
+TEST_CASE("interrupt stops inside a stage and between stages", "[executor]") {
+  test::register_test_stages();
+  GraphBuilder b;
+  b.stage("src", "t_source");
+  b.stage("slow", "t_slow").param("steps", 100000).param("step_ms", 1).wire("in", "src.out");
+  b.stage("after", "t_add").wire("a", "slow.out");
+  b.output("o", "after.out");
+  Pipeline p(b);
+  test::reset_run_counts();
+  bool saw_progress = false;
+  p.set_event_sink([&](const StageEvent& e) {
+    if (e.kind == StageEvent::Kind::Progress && e.done == 5) {
+      saw_progress = true;
+      p.cancellation().cancel();
+    }
+  });
+  try {
+    p.run();
+    FAIL("the run was not interrupted");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::Cancelled);
+  }
+  CHECK(saw_progress);
+  CHECK(test::run_count("after") == 0);
+
+  // Cancelled before the run: no stage starts.
+  test::reset_run_counts();
+  p.cancellation().cancel();
+  CHECK_THROWS_AS(p.run(), Error);
+  CHECK(test::run_count("src") == 0);
+  p.cancellation().reset();
+}
+
+TEST_CASE("a failing stage reports a failed event and the error", "[executor]") {
+  test::register_test_stages();
+  GraphBuilder b;
+  b.stage("src", "t_source").param("size", 3);
+  b.stage("sink", "t_image_sink").wire("image", "src.out");  // tensor into image: rejected at validation
+  CHECK_THROWS_AS(b.build(), ErrorList);
+}
+
+TEST_CASE("graph inputs: defaults, overrides, unknown names, wrong types", "[executor]") {
+  test::register_test_stages();
+  GraphBuilder b;
+  b.input("words", ValueType::Text, Json("fox"));
+  b.stage("t", "t_text").wire("text", "inputs.words");
+  b.output("o", "t.text").output("raw", "inputs.words");
+  Pipeline p(b);
+  CHECK(p.run().outputs.at("o").text() == "<fox>");
+  RunRequest req;
+  req.inputs.emplace("words", Value::text("cat"));
+  RunResult r = p.run(req);
+  CHECK(r.outputs.at("o").text() == "<cat>");
+  CHECK(r.outputs.at("raw").text() == "cat");
+  RunRequest bad;
+  bad.inputs.emplace("wrods", Value::text("x"));
+  CHECK_THROWS_WITH(p.run(bad), Catch::Contains("did you mean 'words'"));
+  RunRequest wrong;
+  wrong.inputs.emplace("words", Value::tensor(torch::zeros({1})));
+  CHECK_THROWS_AS(p.run(wrong), Error);
+}
+
+TEST_CASE("the builder and YAML produce the same graph", "[executor][builder]") {
+  test::register_test_stages();
+  const char* yaml = R"(name: diamond
+seed: 7
+stages:
+  - id: src
+    type: t_source
+    params: {value: 2.0}
+  - id: noise
+    type: t_source
+    params: {value: 0.0}
+  - id: add1
+    type: t_add
+    params: {offset: 1.0}
+    inputs: {a: src.out, b: noise.noise}
+  - id: add2
+    type: t_add
+    params: {offset: 10.0}
+    inputs: {a: add1.out}
+  - id: gate
+    type: t_gate
+    params: {open: true}
+    inputs: {in: src.out}
+  - id: add3
+    type: t_add
+    inputs: {a: gate.out, b: add2.out}
+  - id: lone
+    type: t_source
+outputs:
+  out1: add2.out
+  out2: {from: add3.out}
+  lone: lone.out
+)";
+  ValidatedGraph from_yaml = parse_graph_yaml(yaml, "").build();
+  ValidatedGraph from_code = diamond().build();
+  CHECK(from_yaml.spec.canonical() == from_code.spec.canonical());
+  Pipeline a(from_yaml), b(from_code);
+  RunResult ra = a.run(), rb = b.run();
+  for (const auto& kv : ra.outputs) CHECK(torch::equal(kv.second.tensor(), rb.outputs.at(kv.first).tensor()));
+}
+
+TEST_CASE("stages that name the same weights share one module", "[executor]") {
+  ModuleCache cache;
+  int created = 0;
+  auto make = [&] {
+    ++created;
+    return std::make_shared<int>(42);
+  };
+  auto a = cache.get<int>("unet:/w", make);
+  auto b = cache.get<int>("unet:/w", make);
+  auto c = cache.get<int>("vae:/w", make);
+  CHECK(a.get() == b.get());
+  CHECK(a.get() != c.get());
+  CHECK(created == 2);
+}
+
+TEST_CASE("values share tensor data when copied", "[values]") {
+  auto t = torch::rand({1, 3, 8, 8});
+  Value v = Value::image(t);
+  Value copy = v;
+  CHECK(copy.tensor().data_ptr() == t.data_ptr());
+  CHECK(copy.content_hash() == v.content_hash());
+  CHECK(Value::image(t.clone()).content_hash() == v.content_hash());
+  CHECK(Value::image(t + 1).content_hash() != v.content_hash());
+  Value with = v.with_aux("extra", torch::ones({2}));
+  CHECK(with.tensor().data_ptr() == t.data_ptr());
+  CHECK(with.aux().count("extra") == 1);
+  CHECK(v.aux().empty());
+  CHECK_THROWS_AS(Value::image(torch::rand({1, 4, 8, 8})), Error);
+  CHECK_THROWS_AS(Value::audio(torch::rand({1, 100}), 16000), Error);
+  CHECK_THROWS_AS(Value::video(torch::rand({1, 2, 3, 4, 4}), 0), Error);
+  CHECK(Value::audio(torch::zeros({1, 1, 10}), 8000).sample_rate() == 8000);
+}
