@@ -1,0 +1,31 @@
+#pragma once
+// Readers for the vocabulary files of BPE tokenizers: vocab.json ({token: id}) and merges.txt.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace a2a::tokenizers {
+
+std::string read_file(const std::string& path);
+
+struct Vocabulary {
+  std::unordered_map<std::string, int32_t> ids;
+  std::vector<std::string> tokens;  // by id; empty where an id has no token
+
+  std::optional<int32_t> find(const std::string& token) const {
+    auto it = ids.find(token);
+    if (it == ids.end()) return std::nullopt;
+    return it->second;
+  }
+  void insert(const std::string& token, int32_t id);
+};
+
+// Throws a2a::Error naming the file when it is missing or not a {string: integer} object.
+Vocabulary read_vocab_json(const std::string& path);
+// Merge lines "left right" (a "#version" first line is skipped).
+std::vector<std::pair<std::string, std::string>> read_merges_txt(const std::string& path);
+
+}  // namespace a2a::tokenizers
