@@ -1,27 +1,44 @@
 #include "nn/safetensors.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/Storage.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "pipeline/error.h"
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "safetensors data is little-endian; this reader assumes a little-endian host"
+#endif
+
 namespace a2a {
 
 namespace {
 
+// The limit the reference implementation enforces on the JSON header.
 constexpr uint64_t kMaxHeaderBytes = 100ull * 1000 * 1000;
+// An unknown field inside a tensor entry may hold nested values; deeper nesting is hostile.
+constexpr int kMaxUnknownNesting = 64;
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw_input_error("bad_safetensors", path + ": " + what);
+}
+
+[[noreturn]] void fail_index(const std::string& path, const std::string& what) {
+  throw_input_error("bad_safetensors_index", path + ": " + what);
 }
 
 struct DtypeInfo {
@@ -36,12 +53,232 @@ const DtypeInfo kDtypes[] = {
     {"U8", at::kByte, 1},    {"BOOL", at::kBool, 1},
 };
 
-// Sizes of dtypes the format knows but LibTorch 1.13 cannot hold; still needed to validate spans.
+// Sizes of dtypes the format knows but LibTorch 1.13 cannot hold; still needed to validate spans
+// and to list such files.
 const std::pair<const char*, size_t> kForeignDtypes[] = {
     {"U16", 2}, {"U32", 4}, {"U64", 8}, {"F8_E4M3", 1}, {"F8_E5M2", 1}, {"F8_E4M3FN", 1}, {"F8_E5M2FNUZ", 1},
-    {"F8_E4M3FNUZ", 1}, {"C64", 8}, {"F4", 1}, {"F6_E2M3", 1}, {"F6_E3M2", 1}, {"E8M0", 1}};
+    {"F8_E4M3FNUZ", 1}, {"C64", 8}, {"E8M0", 1}};
+
+struct Mapping {
+  void* base = nullptr;
+  size_t size = 0;
+  ~Mapping() {
+    if (base) ::munmap(base, size);
+  }
+};
+
+// The context of a view's DataPtr: it owns a reference to the mapping, and its deleter function
+// identifies mapped views (release_mapped_pages).
+struct ViewContext {
+  std::shared_ptr<const Mapping> mapping;
+};
+
+void delete_view_context(void* context) { delete static_cast<ViewContext*>(context); }
+
+std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
+
+// Builds the tensor records straight from the parser's events: the header is never held as a DOM,
+// so a 100 MB hostile header costs little more than the records it describes.
+class HeaderParser : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  explicit HeaderParser(const std::string& path) : path_(path) {}
+
+  std::vector<TensorRecord> records;
+  std::map<std::string, std::string> metadata;
+
+  bool null() override { return scalar("null"); }
+  bool boolean(bool) override { return scalar("a boolean"); }
+  bool number_integer(number_integer_t v) override {
+    if (v >= 0) return number_unsigned(static_cast<number_unsigned_t>(v));
+    return scalar("a negative number");
+  }
+  bool number_unsigned(number_unsigned_t v) override {
+    if (skip_depth_ > 0) return true;
+    if (state_ == State::Shape) {
+      current_.shape.push_back(v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
+                                   ? -1
+                                   : static_cast<int64_t>(v));
+      if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) shape_overflow_ = true;
+      return true;
+    }
+    if (state_ == State::Offsets) {
+      offsets_.push_back(v);
+      return true;
+    }
+    return scalar("a number");
+  }
+  bool number_float(number_float_t, const string_t&) override { return scalar("a non-integer number"); }
+  bool string(string_t& s) override {
+    if (skip_depth_ > 0) return true;
+    if (state_ == State::Metadata) {
+      metadata[key_] = s;
+      return true;
+    }
+    if (state_ == State::Entry && field_ == "dtype") {
+      current_.dtype = s;
+      has_dtype_ = true;
+      return true;
+    }
+    return scalar("a string");
+  }
+  bool binary(binary_t&) override { return scalar("binary data"); }
+
+  bool start_object(std::size_t) override {
+    if (skip_depth_ > 0) return enter_skip();
+    switch (state_) {
+      case State::Start:
+        state_ = State::Top;
+        return true;
+      case State::Top:
+        if (key_ == "__metadata__") {
+          state_ = State::Metadata;
+        } else {
+          state_ = State::Entry;
+          current_ = TensorRecord{};
+          current_.name = key_;
+          has_dtype_ = has_shape_ = has_offsets_ = shape_overflow_ = false;
+          offsets_.clear();
+        }
+        keys_.clear();
+        return true;
+      case State::Entry:
+        if (field_ == "dtype" || field_ == "shape" || field_ == "data_offsets") return scalar("an object");
+        return enter_skip();
+      case State::Metadata:
+        fail(path_, "metadata value for " + in_quotes(key_) + " is not a string (it is an object)");
+      default:
+        return scalar("an object");
+    }
+  }
+  bool end_object() override {
+    if (skip_depth_ > 0) return leave_skip();
+    if (state_ == State::Metadata) {
+      state_ = State::Top;
+    } else if (state_ == State::Entry) {
+      finish_entry();
+      state_ = State::Top;
+    } else if (state_ == State::Top) {
+      state_ = State::Done;
+    }
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    if (skip_depth_ > 0) return enter_skip();
+    if (state_ == State::Entry && field_ == "shape") {
+      state_ = State::Shape;
+      has_shape_ = true;
+      return true;
+    }
+    if (state_ == State::Entry && field_ == "data_offsets") {
+      state_ = State::Offsets;
+      has_offsets_ = true;
+      return true;
+    }
+    if (state_ == State::Entry) {
+      if (field_ == "dtype") return scalar("an array");
+      return enter_skip();
+    }
+    return scalar("an array");
+  }
+  bool end_array() override {
+    if (skip_depth_ > 0) return leave_skip();
+    state_ = State::Entry;
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (skip_depth_ > 0) return true;
+    if (state_ == State::Top) {
+      if (!names_.insert(k).second) fail(path_, "tensor name " + in_quotes(k) + " appears twice in the header");
+      key_ = k;
+    } else if (state_ == State::Metadata) {
+      if (!keys_.insert(k).second) fail(path_, "metadata key " + in_quotes(k) + " appears twice");
+      key_ = k;
+    } else {
+      if (!keys_.insert(k).second) fail(path_, "tensor " + in_quotes(current_.name) + " lists " + in_quotes(k) + " twice");
+      field_ = k;
+    }
+    return true;
+  }
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::json::exception& e) override {
+    fail(path_, "header is not valid JSON (byte " + std::to_string(position) + "): " + e.what());
+  }
+
+ private:
+  enum class State { Start, Top, Metadata, Entry, Shape, Offsets, Done };
+
+  // A scalar or container where the layout does not allow it.
+  bool scalar(const char* what) {
+    if (skip_depth_ > 0) return true;
+    switch (state_) {
+      case State::Start:
+        fail(path_, "header is not a JSON object");
+      case State::Top:
+        if (key_ == "__metadata__") fail(path_, "__metadata__ is not an object");
+        fail(path_, "entry for tensor " + in_quotes(key_) + " is not an object");
+      case State::Metadata:
+        fail(path_, "metadata value for " + in_quotes(key_) + " is not a string (it is " + what + ")");
+      case State::Entry:
+        if (field_ == "dtype") fail(path_, "tensor " + in_quotes(current_.name) + " has a dtype that is not a string");
+        if (field_ == "shape" || field_ == "data_offsets") {
+          fail(path_, "tensor " + in_quotes(current_.name) + " has a " + field_ + " that is not an array");
+        }
+        return true;  // an unknown field with a scalar value: ignored, as the reference does
+      case State::Shape:
+        fail(path_, "tensor " + in_quotes(current_.name) + " has a shape entry that is " + what +
+                        ", not a non-negative integer");
+      case State::Offsets:
+        fail(path_, "tensor " + in_quotes(current_.name) + " has a data offset that is " + what +
+                        ", not a non-negative integer");
+      case State::Done:
+        break;
+    }
+    fail(path_, "unexpected content after the header object");
+  }
+  bool enter_skip() {
+    if (++skip_depth_ > kMaxUnknownNesting) fail(path_, "tensor " + in_quotes(current_.name) + " has values nested too deeply");
+    return true;
+  }
+  bool leave_skip() {
+    --skip_depth_;
+    return true;
+  }
+  void finish_entry() {
+    const std::string& name = current_.name;
+    if (!has_dtype_) fail(path_, "tensor " + in_quotes(name) + " has no dtype");
+    if (!has_shape_) fail(path_, "tensor " + in_quotes(name) + " has no shape");
+    if (!has_offsets_ || offsets_.size() != 2) fail(path_, "tensor " + in_quotes(name) + " has no [begin, end] data_offsets");
+    if (shape_overflow_) fail(path_, "tensor " + in_quotes(name) + " has a shape whose size overflows");
+    current_.begin = offsets_[0];
+    current_.end = offsets_[1];
+    records.push_back(std::move(current_));
+    current_ = TensorRecord{};
+  }
+
+  std::string path_;
+  State state_ = State::Start;
+  std::set<std::string> names_;
+  std::set<std::string> keys_;  // keys of the current entry or of the metadata object
+  std::string key_;             // current top-level or metadata key
+  std::string field_;           // current field of a tensor entry
+  TensorRecord current_;
+  std::vector<uint64_t> offsets_;
+  bool has_dtype_ = false, has_shape_ = false, has_offsets_ = false, shape_overflow_ = false;
+  int skip_depth_ = 0;
+};
+
+std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& shape) {
+  std::vector<int64_t> strides(shape.size(), 1);
+  for (int64_t i = static_cast<int64_t>(shape.size()) - 2; i >= 0; --i) strides[i] = strides[i + 1] * shape[i + 1];
+  return strides;
+}
 
 }  // namespace
+
+int64_t TensorRecord::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
 
 size_t safetensors_dtype_size(const std::string& dtype) {
   for (const auto& d : kDtypes)
@@ -55,9 +292,10 @@ at::ScalarType safetensors_dtype_to_scalar(const std::string& dtype, const std::
                                            const std::string& file) {
   for (const auto& d : kDtypes)
     if (dtype == d.name) return d.type;
-  fail(file, "tensor '" + tensor_name + "' has dtype " + dtype +
-                 ", which LibTorch 1.13 cannot represent (supported: F64, F32, F16, BF16, I64, I32, I16, I8, U8, "
-                 "BOOL)");
+  throw_input_error("unsupported_dtype",
+                    file + ": tensor '" + tensor_name + "' has dtype " + dtype +
+                        ", which LibTorch 1.13 cannot represent (supported: F64, F32, F16, BF16, I64, I32, I16, "
+                        "I8, U8, BOOL); convert it in Python first, e.g. tensor.to(torch.float16)");
 }
 
 std::string scalar_to_safetensors_dtype(at::ScalarType type) {
@@ -79,89 +317,49 @@ std::shared_ptr<SafeTensorsFile> SafeTensorsFile::open(const std::string& path) 
     ::close(fd);
     fail(path, "file is " + std::to_string(file_size) + " bytes, too short for the 8-byte header length");
   }
-  void* base = ::mmap(nullptr, file_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  // Private and writable so that views are ordinary mutable tensors (copy-on-write);
+  // MAP_NORESERVE keeps a large file from being charged against the commit limit.
+  void* base = ::mmap(nullptr, file_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
   ::close(fd);
   if (base == MAP_FAILED) fail(path, std::string("cannot map: ") + std::strerror(errno));
-  auto mapping = std::shared_ptr<void>(base, [file_size](void* p) { ::munmap(p, file_size); });
+  auto mapping = std::make_shared<Mapping>();
+  mapping->base = base;
+  mapping->size = file_size;
   const auto* bytes = static_cast<const unsigned char*>(base);
 
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
+  if (header_len > file_size - 8) {
+    fail(path, "header length " + std::to_string(header_len) + " runs past the end of the " +
+                   std::to_string(file_size) + "-byte file (truncated or not a safetensors file?)");
+  }
   if (header_len > kMaxHeaderBytes) {
     fail(path, "header length " + std::to_string(header_len) + " exceeds the 100 MB limit");
   }
-  if (header_len > file_size - 8) {
-    fail(path, "header length " + std::to_string(header_len) + " runs past the end of the " +
-                   std::to_string(file_size) + "-byte file (truncated?)");
-  }
+  if (header_len < 2) fail(path, "header is " + std::to_string(header_len) + " bytes, too short for a JSON object");
 
-  std::set<std::string> seen_keys;
-  std::string duplicate;
-  nlohmann::json::parser_callback_t on_event = [&](int depth, nlohmann::json::parse_event_t event,
-                                                   nlohmann::json& parsed) {
-    if (event == nlohmann::json::parse_event_t::key && depth == 1) {
-      const std::string& key = parsed.get_ref<const std::string&>();
-      if (!seen_keys.insert(key).second && duplicate.empty()) duplicate = key;
-    }
-    return true;
-  };
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(bytes + 8, bytes + 8 + header_len, on_event);
-  } catch (const nlohmann::json::exception& e) {
-    fail(path, std::string("header is not valid JSON: ") + e.what());
-  }
-  if (!duplicate.empty()) fail(path, "tensor name '" + duplicate + "' appears twice in the header");
-  if (!header.is_object()) fail(path, "header is not a JSON object");
+  HeaderParser parser(path);
+  nlohmann::json::sax_parse(bytes + 8, bytes + 8 + header_len, &parser);
 
   std::shared_ptr<SafeTensorsFile> file(new SafeTensorsFile());
   file->path_ = path;
   file->data_ = bytes + 8 + header_len;
   file->data_size_ = file_size - 8 - header_len;
+  file->metadata_ = std::move(parser.metadata);
 
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    const std::string& name = it.key();
-    const auto& entry = it.value();
-    if (name == "__metadata__") {
-      if (!entry.is_object()) fail(path, "__metadata__ is not an object");
-      for (auto m = entry.begin(); m != entry.end(); ++m) {
-        if (!m.value().is_string()) fail(path, "metadata value for '" + m.key() + "' is not a string");
-        file->metadata_[m.key()] = m.value().get<std::string>();
-      }
-      continue;
-    }
-    if (!entry.is_object()) fail(path, "entry for tensor '" + name + "' is not an object");
-    auto dt = entry.find("dtype");
-    auto sh = entry.find("shape");
-    auto off = entry.find("data_offsets");
-    if (dt == entry.end() || !dt->is_string()) fail(path, "tensor '" + name + "' has no string dtype");
-    if (sh == entry.end() || !sh->is_array()) fail(path, "tensor '" + name + "' has no shape array");
-    if (off == entry.end() || !off->is_array() || off->size() != 2) {
-      fail(path, "tensor '" + name + "' has no [begin, end] data_offsets");
-    }
-    TensorRecord rec;
-    rec.name = name;
-    rec.dtype = dt->get<std::string>();
+  for (const auto& rec : parser.records) {
+    const std::string& name = rec.name;
     size_t elem = safetensors_dtype_size(rec.dtype);
     if (elem == 0) fail(path, "tensor '" + name + "' has unknown dtype '" + rec.dtype + "'");
     uint64_t count = 1;
-    bool overflow = false;
-    for (const auto& d : *sh) {
-      if (!d.is_number_unsigned()) fail(path, "tensor '" + name + "' has a shape entry that is not a non-negative integer");
-      uint64_t v = d.get<uint64_t>();
-      if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) overflow = true;
-      rec.shape.push_back(static_cast<int64_t>(v));
-      if (v != 0 && count > std::numeric_limits<uint64_t>::max() / v) overflow = true;
+    for (int64_t d : rec.shape) {
+      uint64_t v = static_cast<uint64_t>(d);
+      if (v != 0 && count > std::numeric_limits<uint64_t>::max() / v) fail(path, "tensor '" + name + "' has a shape whose size overflows");
       count *= v;
     }
-    if (overflow || count > std::numeric_limits<uint64_t>::max() / elem) {
+    if (count > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / elem) {
       fail(path, "tensor '" + name + "' has a shape whose size overflows");
     }
-    for (const auto& o : *off) {
-      if (!o.is_number_unsigned()) fail(path, "tensor '" + name + "' has a data offset that is not a non-negative integer");
-    }
-    rec.begin = (*off)[0].get<uint64_t>();
-    rec.end = (*off)[1].get<uint64_t>();
     if (rec.begin > rec.end || rec.end > file->data_size_) {
       fail(path, "tensor '" + name + "' has data offsets [" + std::to_string(rec.begin) + ", " +
                      std::to_string(rec.end) + "] outside the " + std::to_string(file->data_size_) +
@@ -171,31 +369,30 @@ std::shared_ptr<SafeTensorsFile> SafeTensorsFile::open(const std::string& path) 
       fail(path, "tensor '" + name + "' has shape x dtype size " + std::to_string(count * elem) +
                      " bytes but its data span is " + std::to_string(rec.end - rec.begin) + " bytes");
     }
-    file->records_.push_back(std::move(rec));
   }
 
   // The data block must be covered exactly once, tensors back to back.
-  std::vector<const TensorRecord*> by_offset;
-  for (const auto& r : file->records_) by_offset.push_back(&r);
-  std::sort(by_offset.begin(), by_offset.end(), [](const TensorRecord* a, const TensorRecord* b) {
-    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+  std::vector<TensorRecord> ordered = std::move(parser.records);
+  std::sort(ordered.begin(), ordered.end(), [](const TensorRecord& a, const TensorRecord& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
   });
   uint64_t cursor = 0;
-  for (const auto* r : by_offset) {
-    if (r->begin < cursor) fail(path, "tensor '" + r->name + "' overlaps the tensor before it");
-    if (r->begin > cursor) {
-      fail(path, "tensor '" + r->name + "' starts at " + std::to_string(r->begin) + " but the previous tensor ends at " +
+  for (size_t i = 0; i < ordered.size(); ++i) {
+    const TensorRecord& r = ordered[i];
+    if (r.begin < cursor) {
+      fail(path, "tensor '" + r.name + "' [" + std::to_string(r.begin) + ", " + std::to_string(r.end) +
+                     "] overlaps tensor '" + ordered[i - 1].name + "' (ends at " + std::to_string(cursor) + ")");
+    }
+    if (r.begin > cursor) {
+      fail(path, "tensor '" + r.name + "' starts at " + std::to_string(r.begin) + " but the previous tensor ends at " +
                      std::to_string(cursor) + " (data not contiguous)");
     }
-    cursor = r->end;
+    cursor = r.end;
   }
   if (cursor != file->data_size_) {
     fail(path, "the data block has " + std::to_string(file->data_size_ - cursor) + " bytes no tensor describes");
   }
 
-  // Keep the file's own order (by offset) for listings.
-  std::vector<TensorRecord> ordered;
-  for (const auto* r : by_offset) ordered.push_back(*r);
   file->records_ = std::move(ordered);
   for (size_t i = 0; i < file->records_.size(); ++i) file->index_[file->records_[i].name] = i;
   file->mapping_ = std::move(mapping);
@@ -214,6 +411,7 @@ const TensorRecord& SafeTensorsFile::record(const std::string& name) const {
 
 std::vector<std::string> SafeTensorsFile::names() const {
   std::vector<std::string> out;
+  out.reserve(records_.size());
   for (const auto& r : records_) out.push_back(r.name);
   return out;
 }
@@ -226,14 +424,16 @@ at::Tensor SafeTensorsFile::tensor(const std::string& name) const {
   size_t elem = safetensors_dtype_size(rec.dtype);
   if (rec.end == rec.begin) return at::empty(rec.shape, options);
   if (reinterpret_cast<uintptr_t>(ptr) % elem != 0) {
-    // Misaligned for its dtype: a copy is the safe choice.
+    // Misaligned for its dtype (a header not padded to 8 bytes): a copy is the safe choice.
     at::Tensor out = at::empty(rec.shape, options);
-    std::memcpy(out.data_ptr(), ptr, rec.end - rec.begin);
+    std::memcpy(out.data_ptr(), ptr, rec.bytes());
     return out;
   }
-  std::shared_ptr<void> keep = mapping_;
-  return at::from_blob(const_cast<unsigned char*>(ptr), rec.shape, [keep](void*) mutable { keep.reset(); },
-                       options);
+  auto* context = new ViewContext{std::static_pointer_cast<const Mapping>(mapping_)};
+  c10::DataPtr data(const_cast<unsigned char*>(ptr), context, &delete_view_context, at::Device(at::kCPU));
+  c10::Storage storage(c10::Storage::use_byte_size_t(), rec.bytes(), std::move(data), /*allocator=*/nullptr,
+                       /*resizable=*/false);
+  return at::empty({0}, options).set_(storage, 0, rec.shape, contiguous_strides(rec.shape));
 }
 
 std::map<std::string, at::Tensor> SafeTensorsFile::tensors() const {
@@ -242,8 +442,297 @@ std::map<std::string, at::Tensor> SafeTensorsFile::tensors() const {
   return out;
 }
 
+bool is_mapped_view(const at::Tensor& tensor) {
+  if (!tensor.defined() || !tensor.has_storage()) return false;
+  return tensor.storage().data_ptr().get_deleter() == &delete_view_context;
+}
+
+bool release_mapped_pages(const at::Tensor& view) {
+  if (!is_mapped_view(view)) return false;
+  const c10::Storage& storage = view.storage();
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(storage.data());
+  const uintptr_t end = begin + storage.nbytes();
+  // Whole pages inside the tensor only: the pages it shares with its neighbours stay.
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = end / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sharded checkpoints
+
+std::shared_ptr<SafeTensorsCheckpoint> SafeTensorsCheckpoint::open(const std::string& path) {
+  std::shared_ptr<SafeTensorsCheckpoint> ckpt(new SafeTensorsCheckpoint());
+  ckpt->path_ = path;
+  const bool is_index = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+  if (!is_index) {
+    ckpt->files_.push_back(SafeTensorsFile::open(path));
+    for (const auto& r : ckpt->files_[0]->records()) ckpt->owner_[r.name] = 0;
+    return ckpt;
+  }
+  ckpt->sharded_ = true;
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec) fail_index(path, "cannot read: " + ec.message());
+  if (size > kMaxHeaderBytes) fail_index(path, "index is " + std::to_string(size) + " bytes, over the 100 MB limit");
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  nlohmann::json index;
+  try {
+    index = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    fail_index(path, std::string("not valid JSON: ") + e.what());
+  }
+  if (!index.is_object()) fail_index(path, "not a JSON object");
+  auto meta = index.find("metadata");
+  if (meta != index.end() && !meta->is_null()) {
+    if (!meta->is_object()) fail_index(path, "\"metadata\" is not an object");
+    for (auto it = meta->begin(); it != meta->end(); ++it) {
+      ckpt->index_metadata_[it.key()] = it.value().is_string() ? it.value().get<std::string>() : it.value().dump();
+    }
+  }
+  auto map = index.find("weight_map");
+  if (map == index.end() || !map->is_object()) fail_index(path, "has no \"weight_map\" object");
+  if (map->empty()) fail_index(path, "\"weight_map\" lists no tensors");
+
+  const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  std::map<std::string, size_t> shard_of_file;
+  for (auto it = map->begin(); it != map->end(); ++it) {
+    if (!it.value().is_string()) fail_index(path, "weight_map entry for '" + it.key() + "' is not a file name");
+    const std::string shard = it.value().get<std::string>();
+    const std::filesystem::path rel(shard);
+    bool escapes = shard.empty() || rel.is_absolute();
+    for (const auto& part : rel)
+      if (part == "..") escapes = true;
+    if (escapes) fail_index(path, "shard name '" + shard + "' for tensor '" + it.key() + "' is not a file beside the index");
+    auto found = shard_of_file.find(shard);
+    if (found == shard_of_file.end()) {
+      const std::string shard_path = (folder / rel).string();
+      if (!std::filesystem::exists(shard_path)) {
+        fail_index(path, "shard '" + shard + "' (holding '" + it.key() + "') does not exist");
+      }
+      ckpt->files_.push_back(SafeTensorsFile::open(shard_path));
+      found = shard_of_file.emplace(shard, ckpt->files_.size() - 1).first;
+    }
+    if (!ckpt->files_[found->second]->contains(it.key())) {
+      fail_index(path, "tensor '" + it.key() + "' is mapped to shard '" + shard + "', which does not hold it");
+    }
+    ckpt->owner_[it.key()] = found->second;
+  }
+  for (size_t i = 0; i < ckpt->files_.size(); ++i) {
+    for (const auto& r : ckpt->files_[i]->records()) {
+      auto owner = ckpt->owner_.find(r.name);
+      if (owner == ckpt->owner_.end()) {
+        fail_index(path, "shard '" + ckpt->files_[i]->path() + "' holds tensor '" + r.name + "', which the index does not list");
+      }
+      if (owner->second != i) {
+        fail_index(path, "tensor '" + r.name + "' is in both '" + ckpt->files_[i]->path() + "' and '" +
+                             ckpt->files_[owner->second]->path() + "'");
+      }
+    }
+  }
+  return ckpt;
+}
+
+std::vector<TensorRecord> SafeTensorsCheckpoint::records() const {
+  std::vector<TensorRecord> out;
+  for (const auto& f : files_) out.insert(out.end(), f->records().begin(), f->records().end());
+  return out;
+}
+
+const SafeTensorsFile& SafeTensorsCheckpoint::file_of(const std::string& name) const {
+  auto it = owner_.find(name);
+  if (it == owner_.end()) throw_input_error("missing_tensor", path_ + ": no tensor named '" + name + "'");
+  return *files_[it->second];
+}
+
+std::map<std::string, at::Tensor> SafeTensorsCheckpoint::tensors() const {
+  std::map<std::string, at::Tensor> out;
+  for (const auto& f : files_)
+    for (const auto& r : f->records()) out[r.name] = f->tensor(r.name);
+  return out;
+}
+
+std::map<std::string, std::string> SafeTensorsCheckpoint::metadata() const {
+  return files_.empty() ? std::map<std::string, std::string>{} : files_.front()->metadata();
+}
+
+uint64_t SafeTensorsCheckpoint::data_bytes() const {
+  uint64_t total = 0;
+  for (const auto& f : files_) total += f->data_bytes();
+  return total;
+}
+
 std::map<std::string, at::Tensor> load_safetensors(const std::string& path) {
-  return SafeTensorsFile::open(path)->tensors();
+  return SafeTensorsCheckpoint::open(path)->tensors();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+namespace {
+
+[[noreturn]] void fail_write(const std::string& path, const std::string& what) {
+  throw Error(ErrorKind::Input, "write_failed", path + ": " + what);
+}
+
+void write_all(int fd, const void* data, size_t size, const std::string& path) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = ::write(fd, p, std::min<size_t>(size, size_t(1) << 30));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail_write(path, std::string("write failed: ") + std::strerror(errno));
+    }
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+}
+
+// Writes through `body` into a temporary file beside `path`, syncs it, and renames it over
+// `path`: readers see the old file or the complete new one, never a partial one.
+void write_atomically(const std::string& path, const std::function<void(int)>& body) {
+  std::string temp = path + ".tmp.XXXXXX";
+  int fd = ::mkstemp(temp.data());
+  if (fd < 0) fail_write(path, std::string("cannot create a temporary file: ") + std::strerror(errno));
+  try {
+    ::fchmod(fd, 0644);
+    body(fd);
+    if (::fsync(fd) != 0) fail_write(path, std::string("fsync failed: ") + std::strerror(errno));
+    if (::close(fd) != 0) {
+      fd = -1;
+      fail_write(path, std::string("close failed: ") + std::strerror(errno));
+    }
+    fd = -1;
+    if (::rename(temp.c_str(), path.c_str()) != 0) fail_write(path, std::string("rename failed: ") + std::strerror(errno));
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(temp.c_str());
+    throw;
+  }
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+struct PlannedTensor {
+  std::string name;
+  at::Tensor tensor;
+  std::string dtype;
+  size_t alignment = 1;
+  uint64_t bytes = 0;
+  uint64_t begin = 0;
+};
+
+std::vector<PlannedTensor> plan_layout(const std::string& path, const std::map<std::string, at::Tensor>& tensors) {
+  std::vector<PlannedTensor> plan;
+  for (const auto& kv : tensors) {
+    if (kv.first == "__metadata__") fail_write(path, "'__metadata__' cannot be a tensor name");
+    if (!kv.second.defined()) fail_write(path, "tensor '" + kv.first + "' is undefined");
+    PlannedTensor p;
+    p.name = kv.first;
+    p.tensor = kv.second;
+    try {
+      p.dtype = scalar_to_safetensors_dtype(kv.second.scalar_type());
+    } catch (const Error&) {
+      fail_write(path, "tensor '" + kv.first + "' has dtype " + std::string(c10::toString(kv.second.scalar_type())) +
+                           ", which safetensors cannot store");
+    }
+    p.alignment = safetensors_dtype_size(p.dtype);
+    p.bytes = static_cast<uint64_t>(kv.second.numel()) * p.alignment;
+    plan.push_back(std::move(p));
+  }
+  // Widest dtype first, then by name (as the reference writer orders them): with the header padded
+  // to 8 bytes, every tensor then starts on a multiple of its own element size.
+  std::sort(plan.begin(), plan.end(), [](const PlannedTensor& a, const PlannedTensor& b) {
+    return a.alignment != b.alignment ? a.alignment > b.alignment : a.name < b.name;
+  });
+  uint64_t offset = 0;
+  for (auto& p : plan) {
+    p.begin = offset;
+    offset += p.bytes;
+  }
+  return plan;
+}
+
+}  // namespace
+
+void save_safetensors(const std::string& path, const std::map<std::string, at::Tensor>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  std::vector<PlannedTensor> plan = plan_layout(path, tensors);
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) {
+    nlohmann::ordered_json meta = nlohmann::ordered_json::object();
+    for (const auto& kv : metadata) meta[kv.first] = kv.second;
+    header["__metadata__"] = std::move(meta);
+  }
+  for (const auto& p : plan) {
+    header[p.name] = {{"dtype", p.dtype},
+                      {"shape", p.tensor.sizes().vec()},
+                      {"data_offsets", {p.begin, p.begin + p.bytes}}};
+  }
+  std::string text;
+  try {
+    text = header.dump();
+  } catch (const nlohmann::json::exception& e) {
+    fail_write(path, std::string("a tensor name or metadata entry is not valid UTF-8: ") + e.what());
+  }
+  text.append((8 - text.size() % 8) % 8, ' ');
+  unsigned char length[8];
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<unsigned char>((static_cast<uint64_t>(text.size()) >> (8 * i)) & 0xff);
+
+  write_atomically(path, [&](int fd) {
+    write_all(fd, length, sizeof(length), path);
+    write_all(fd, text.data(), text.size(), path);
+    for (const auto& p : plan) {
+      if (p.bytes == 0) continue;
+      at::Tensor cpu = p.tensor.device().is_cpu() ? p.tensor.contiguous() : p.tensor.to(at::kCPU).contiguous();
+      write_all(fd, cpu.data_ptr(), p.bytes, path);
+    }
+  });
+}
+
+std::string save_safetensors_sharded(const std::string& folder, const std::string& base,
+                                     const std::map<std::string, at::Tensor>& tensors, uint64_t max_shard_bytes,
+                                     const std::map<std::string, std::string>& metadata) {
+  std::vector<PlannedTensor> plan = plan_layout(folder + "/" + base, tensors);
+  std::vector<std::vector<const PlannedTensor*>> shards;
+  uint64_t current = 0;
+  for (const auto& p : plan) {
+    if (shards.empty() || (current + p.bytes > max_shard_bytes && !shards.back().empty())) {
+      shards.emplace_back();
+      current = 0;
+    }
+    shards.back().push_back(&p);
+    current += p.bytes;
+  }
+  if (shards.empty()) shards.emplace_back();
+  auto shard_name = [&](size_t i) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "-%05zu-of-%05zu.safetensors", i + 1, shards.size());
+    return base + buf;
+  };
+  nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
+  uint64_t total = 0;
+  for (size_t i = 0; i < shards.size(); ++i) {
+    std::map<std::string, at::Tensor> subset;
+    for (const auto* p : shards[i]) {
+      subset[p->name] = p->tensor;
+      weight_map[p->name] = shard_name(i);
+      total += p->bytes;
+    }
+    save_safetensors(folder + "/" + shard_name(i), subset, metadata);
+  }
+  nlohmann::ordered_json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+  const std::string index_path = folder + "/" + base + ".safetensors.index.json";
+  const std::string text = index.dump(2) + "\n";
+  write_atomically(index_path, [&](int fd) { write_all(fd, text.data(), text.size(), index_path); });
+  return index_path;
 }
 
 }  // namespace a2a
