@@ -496,10 +496,9 @@ struct MetaspaceDecoder : Decoder {
   PrependScheme scheme = PrependScheme::Always;
   void apply(std::vector<std::string>& tokens, bool text_start) const override {
     for (size_t i = 0; i < tokens.size(); ++i) {
-      replace_all(tokens[i], replacement, " ");
-      if (i == 0 && text_start && scheme != PrependScheme::Never && !tokens[i].empty() && tokens[i][0] == ' ') {
-        tokens[i].erase(0, 1);
-      }
+      // As in Hugging Face tokenizers, the first token loses every replacement character, not only one.
+      bool drop = i == 0 && text_start && scheme != PrependScheme::Never;
+      replace_all(tokens[i], replacement, drop ? "" : " ");
     }
   }
 };
@@ -687,7 +686,6 @@ struct HfTokenizer::Impl {
         bool all = true;
         for (size_t i = start; i < pos; ++i) all = all && byte_token_ids[static_cast<unsigned char>(word[i])] >= 0;
         if (all) {
-          // Byte tokens never take part in merges: mark them so the merge table skips them.
           for (size_t i = start; i < pos; ++i) symbols.push_back(byte_token_ids[static_cast<unsigned char>(word[i])]);
           last_was_unk = false;
           continue;

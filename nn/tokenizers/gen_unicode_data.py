@@ -84,6 +84,25 @@ def main():
         w("  {0x%x, 0x%x, 0x%x},\n" % (a, b, c))
     w("};\nconst size_t kCompositionCount = %d;\n\n" % len(compositions))
 
+    # Code points that may change under NFC in some context: those NFC changes on their own, those that
+    # compose with a preceding character, and every combining mark (reordering).
+    seconds = {b for _, b, _ in compositions}
+    unstable = []
+    for cp in range(MAX_CP):
+        if 0xD800 <= cp < 0xE000:
+            continue
+        c = chr(cp)
+        if (unicodedata.normalize("NFC", c) != c or cp in seconds or unicodedata.combining(c)
+                or 0x1161 <= cp <= 0x1175 or 0x11A8 <= cp <= 0x11C2):
+            if unstable and unstable[-1][1] == cp - 1:
+                unstable[-1][1] = cp
+            else:
+                unstable.append([cp, cp])
+    w("const CodePointRange kNfcUnstable[] = {\n")
+    for a, b in unstable:
+        w("  {0x%x, 0x%x},\n" % (a, b))
+    w("};\nconst size_t kNfcUnstableCount = %d;\n\n" % len(unstable))
+
     entities = sorted(html.entities.html5.items())
     w("const HtmlEntity kHtmlEntities[] = {\n")
     for name, value in entities:

@@ -234,15 +234,22 @@ bool compose_pair(uint32_t first, uint32_t second, uint32_t& composed) {
 }  // namespace
 
 std::string nfc(std::string_view text) {
-  // ASCII and code points below U+0300 that have no decomposition are already NFC.
-  bool simple = true;
-  for (char c : text) {
-    if (static_cast<unsigned char>(c) >= 0x80) {
-      simple = false;
-      break;
+  // Quick check: text without any code point that NFC may touch is already NFC.
+  bool stable = true;
+  for (size_t pos = 0; pos < text.size() && stable;) {
+    if (static_cast<unsigned char>(text[pos]) < 0x80) {
+      ++pos;
+      continue;
     }
+    uint32_t cp = next_code_point(text, pos);
+    if (cp < 0x300) continue;
+    const auto* begin = unicode_data::kNfcUnstable;
+    const auto* end = begin + unicode_data::kNfcUnstableCount;
+    const auto* it = std::upper_bound(begin, end, cp,
+                                      [](uint32_t v, const unicode_data::CodePointRange& r) { return v < r.first; });
+    if (it != begin && cp <= (it - 1)->last) stable = false;
   }
-  if (simple) return std::string(text);
+  if (stable) return std::string(text);
 
   std::vector<uint32_t> decomposed;
   decomposed.reserve(text.size());

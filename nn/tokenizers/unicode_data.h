@@ -27,6 +27,9 @@ struct HtmlEntity {
   const char* value;  // UTF-8
 };
 
+struct CodePointRange {
+  uint32_t first, last;
+};
 struct WidthEntry {
   uint32_t code_point;
   const char* value;  // UTF-8
@@ -41,6 +44,9 @@ extern const DecompositionEntry kDecompositions[];
 extern const size_t kDecompositionCount;
 extern const CompositionEntry kCompositions[];
 extern const size_t kCompositionCount;
+// Code points NFC may change (NFC_Quick_Check No/Maybe, or a non-zero combining class), as ranges.
+extern const CodePointRange kNfcUnstable[];
+extern const size_t kNfcUnstableCount;
 extern const HtmlEntity kHtmlEntities[];
 extern const size_t kHtmlEntityCount;
 // ftfy's WIDTH_MAP (full-width and half-width forms), sorted.
