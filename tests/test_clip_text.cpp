@@ -1,0 +1,219 @@
+// CLIP text encoder: parity with transformers' CLIPTextModel, real checkpoint layouts, clip_skip.
+#include <torch/torch.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "nn/clip_text_model.h"
+#include "nn/safetensors.h"
+#include "nn/state_dict.h"
+#include "pipeline/error.h"
+#include "test_support.h"
+
+using namespace a2a;
+
+namespace {
+
+// name -> shape of every tensor of a keys/*.txt list ("name<TAB>[a, b]<TAB>param|buffer").
+std::map<std::string, std::vector<int64_t>> read_key_list(const std::string& path, const std::string& kind) {
+  std::ifstream in(path);
+  REQUIRE(in.good());
+  std::map<std::string, std::vector<int64_t>> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    std::istringstream fields(line);
+    std::string name, shape, what;
+    std::getline(fields, name, '\t');
+    std::getline(fields, shape, '\t');
+    std::getline(fields, what, '\t');
+    if (what != kind) continue;
+    std::vector<int64_t> dims;
+    for (char& ch : shape) {
+      if (ch == '[' || ch == ']' || ch == ',') ch = ' ';
+    }
+    std::istringstream numbers(shape);
+    int64_t d;
+    while (numbers >> d) dims.push_back(d);
+    out[name] = dims;
+  }
+  return out;
+}
+
+std::map<std::string, std::vector<int64_t>> parameter_shapes(torch::nn::Module& module) {
+  std::map<std::string, std::vector<int64_t>> out;
+  for (const auto& p : module.named_parameters()) out[p.key()] = p.value().sizes().vec();
+  return out;
+}
+
+std::string first_difference(const std::map<std::string, std::vector<int64_t>>& ours,
+                             const std::map<std::string, std::vector<int64_t>>& ref) {
+  for (const auto& kv : ref) {
+    auto it = ours.find(kv.first);
+    if (it == ours.end()) return "missing " + kv.first;
+    if (it->second != kv.second) return "shape differs for " + kv.first;
+  }
+  for (const auto& kv : ours) {
+    if (!ref.count(kv.first)) return "extra " + kv.first;
+  }
+  return "";
+}
+
+struct ClipFixture {
+  CLIPTextConfig config;
+  TensorMap weights, inputs, outputs;
+  nlohmann::json meta;
+};
+
+ClipFixture load_clip_fixture(const std::string& folder) {
+  ClipFixture f;
+  f.config = CLIPTextConfig::from_json(test::read_json(test::fixture_path(folder + "/config.json")));
+  f.meta = test::read_json(test::fixture_path(folder + "/meta.json"));
+  f.weights = load_safetensors(test::fixture_path(folder + "/model.safetensors"));
+  f.inputs = load_safetensors(test::fixture_path(folder + "/inputs.safetensors"));
+  f.outputs = load_safetensors(test::fixture_path(folder + "/outputs.safetensors"));
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("CLIPTextModel matches transformers on the fixture", "[clip_text]") {
+  A2A_REQUIRE_FIXTURE("clip_text_model/model.safetensors");
+  torch::NoGradGuard no_grad;
+  auto f = load_clip_fixture("clip_text_model");
+  CLIPTextModel model(f.config);
+  LoadOptions options;
+  options.source = "clip_text_model/model.safetensors";
+  load_state_dict(*model, f.weights, options);
+  model->eval();
+
+  const auto& call = f.meta["calls"][0];
+  REQUIRE(call["method"] == "forward");
+  auto input_ids = f.inputs.at(call["args"]["input_ids"].get<std::string>());
+  const bool hidden_states = call["kwargs"].value("output_hidden_states", false);
+  auto out = model->forward(input_ids, at::Tensor(), hidden_states);
+
+  for (const auto& kv : call["outputs"].items()) {
+    const std::string& name = kv.key();
+    at::Tensor ours;
+    if (name == "last_hidden_state") {
+      ours = out.last_hidden_state;
+    } else if (name == "pooler_output") {
+      ours = out.pooler_output;
+    } else if (name.rfind("hidden_states_", 0) == 0) {
+      size_t index = std::stoul(name.substr(std::string("hidden_states_").size()));
+      REQUIRE(index < out.hidden_states.size());
+      ours = out.hidden_states[index];
+    } else {
+      FAIL("unknown output " << name);
+    }
+    double err = test::scaled_error(ours, f.outputs.at(name));
+    std::cout << "clip_text_model " << name << ": scaled max abs error " << err << std::endl;
+    A2A_CHECK_CLOSE(ours, f.outputs.at(name), 1e-4);
+  }
+  CHECK(out.hidden_states.size() == static_cast<size_t>(f.config.num_hidden_layers + 1));
+}
+
+TEST_CASE("clip_skip takes an earlier layer through final_layer_norm", "[clip_text]") {
+  A2A_REQUIRE_FIXTURE("clip_text_model/model.safetensors");
+  torch::NoGradGuard no_grad;
+  auto f = load_clip_fixture("clip_text_model");
+  CLIPTextModel model(f.config);
+  LoadOptions options;
+  load_state_dict(*model, f.weights, options);
+  auto input_ids = f.inputs.at(f.meta["calls"][0]["args"]["input_ids"].get<std::string>());
+  auto& text = *model->text_model;
+
+  A2A_CHECK_CLOSE(clip_prompt_embedding(text, input_ids, 0), f.outputs.at("last_hidden_state"), 1e-4);
+  const int64_t layers = f.config.num_hidden_layers;
+  for (int64_t skip = 1; skip <= layers; ++skip) {
+    auto ref = text.final_layer_norm(f.outputs.at("hidden_states_" + std::to_string(layers - skip)));
+    A2A_CHECK_CLOSE(clip_prompt_embedding(text, input_ids, skip), ref, 1e-4);
+  }
+  CHECK_THROWS_AS(clip_prompt_embedding(text, input_ids, layers + 1), a2a::Error);
+}
+
+TEST_CASE("CLIPTextModelWithProjection projects the pooled state", "[clip_text]") {
+  A2A_REQUIRE_FIXTURE("clip_text_model/model.safetensors");
+  torch::NoGradGuard no_grad;
+  auto f = load_clip_fixture("clip_text_model");
+  CLIPTextModelWithProjection model(f.config);
+  REQUIRE(model->text_projection->weight.sizes() ==
+          at::IntArrayRef({f.config.projection_dim, f.config.hidden_size}));
+  TensorMap weights = f.weights;
+  torch::manual_seed(3);
+  auto projection = torch::randn({f.config.projection_dim, f.config.hidden_size});
+  weights["text_projection.weight"] = projection;
+  LoadOptions options;
+  load_state_dict(*model, weights, options);
+  auto input_ids = f.inputs.at(f.meta["calls"][0]["args"]["input_ids"].get<std::string>());
+  auto out = model(input_ids);
+  A2A_CHECK_CLOSE(out.pooler_output, f.outputs.at("pooler_output"), 1e-4);
+  A2A_CHECK_CLOSE(out.text_embeds, torch::matmul(f.outputs.at("pooler_output"), projection.t()), 1e-4);
+}
+
+TEST_CASE("CLIP pooling follows the eos rule of the config", "[clip_text]") {
+  CLIPTextConfig config;
+  config.vocab_size = 50;
+  config.hidden_size = 8;
+  config.intermediate_size = 16;
+  config.num_attention_heads = 2;
+  config.num_hidden_layers = 1;
+  config.max_position_embeddings = 8;
+  auto ids = torch::tensor({3, 49, 7, 20, 20, 20}, torch::kLong).view({1, 6});
+  config.eos_token_id = 2;  // legacy rule: position of the largest id
+  CHECK(CLIPTextTransformer(config)->eos_positions(ids).item<int64_t>() == 1);
+  config.eos_token_id = 20;  // the first position holding eos
+  CHECK(CLIPTextTransformer(config)->eos_positions(ids).item<int64_t>() == 3);
+}
+
+namespace {
+
+void check_clip_layout(const std::string& config_file, const std::string& keys_file) {
+  A2A_REQUIRE_FIXTURE(config_file);
+  A2A_REQUIRE_FIXTURE(keys_file);
+  INFO(config_file);
+  auto config = CLIPTextConfig::from_json(test::read_json(test::fixture_path(config_file)));
+  CLIPTextModel model(config);
+  auto ours = parameter_shapes(*model);
+  auto ref = read_key_list(test::fixture_path(keys_file), "param");
+  CHECK(first_difference(ours, ref) == "");
+  CHECK(ours.size() == ref.size());
+  // 4.43 computes position_ids instead of storing it; older checkpoints that hold it must still load.
+  auto harmless = [](const std::string& name) {
+    return std::any_of(known_harmless_unexpected_keys().begin(), known_harmless_unexpected_keys().end(),
+                       [&](const std::string& pattern) { return key_matches(pattern, name); });
+  };
+  for (const auto& kv : read_key_list(test::fixture_path(keys_file), "buffer")) {
+    INFO(kv.first);
+    CHECK(harmless(kv.first));
+  }
+  CHECK(harmless("text_model.embeddings.position_ids"));
+}
+
+}  // namespace
+
+TEST_CASE("CLIP text encoder builds with Stable Diffusion 1.5's layout", "[clip_text]") {
+  check_clip_layout("hf_layouts/stable-diffusion-v1-5/text_encoder/config.json", "keys/sd15_text_encoder.txt");
+}
+
+TEST_CASE("CLIP text encoder builds with OpenCLIP-H's layout (gelu, 23 layers)", "[.slow][clip_text_layouts]") {
+  check_clip_layout("hf_layouts/text-to-video-ms-1.7b/text_encoder/config.json", "keys/ms17b_text_encoder.txt");
+}
+
+TEST_CASE("CLIP text model rejects bad inputs with clear errors", "[clip_text]") {
+  CLIPTextConfig config;
+  config.vocab_size = 10;
+  config.hidden_size = 8;
+  config.intermediate_size = 16;
+  config.num_attention_heads = 2;
+  config.num_hidden_layers = 1;
+  config.max_position_embeddings = 4;
+  CLIPTextModel model(config);
+  CHECK_THROWS_AS(model(torch::zeros({1, 5}, torch::kLong)), a2a::Error);  // too long
+  CHECK_THROWS_AS(model(torch::full({1, 3}, 10, torch::kLong)), a2a::Error);  // out of vocabulary
+  CHECK_THROWS_AS(model(torch::zeros({3}, torch::kLong)), a2a::Error);  // not [B, L]
+  nlohmann::json bad = {{"hidden_size", 10}, {"num_attention_heads", 3}};
+  CHECK_THROWS_AS(CLIPTextConfig::from_json(bad), a2a::Error);
+}

@@ -1,0 +1,270 @@
+// AutoencoderKL: parity with diffusers, real checkpoint layouts (SD 1.5, AudioLDM), tiling, scaling.
+#include <torch/torch.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "diffusion/autoencoder_kl.h"
+#include "nn/safetensors.h"
+#include "nn/state_dict.h"
+#include "pipeline/error.h"
+#include "test_support.h"
+
+using namespace a2a;
+
+namespace {
+
+using ShapeMap = std::map<std::string, std::vector<int64_t>>;
+
+// name -> shape of the tensors of one kind ("param" or "buffer") in a keys/*.txt list.
+ShapeMap read_key_list(const std::string& path, const std::string& kind) {
+  std::ifstream in(path);
+  REQUIRE(in.good());
+  ShapeMap out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    std::istringstream fields(line);
+    std::string name, shape, what;
+    std::getline(fields, name, '\t');
+    std::getline(fields, shape, '\t');
+    std::getline(fields, what, '\t');
+    if (what != kind) continue;
+    for (char& ch : shape) {
+      if (ch == '[' || ch == ']' || ch == ',') ch = ' ';
+    }
+    std::istringstream numbers(shape);
+    std::vector<int64_t> dims;
+    int64_t d;
+    while (numbers >> d) dims.push_back(d);
+    out[name] = dims;
+  }
+  return out;
+}
+
+std::string first_difference(const ShapeMap& ours, const ShapeMap& ref) {
+  for (const auto& kv : ref) {
+    auto it = ours.find(kv.first);
+    if (it == ours.end()) return "missing " + kv.first;
+    if (it->second != kv.second) return "shape differs for " + kv.first;
+  }
+  for (const auto& kv : ours) {
+    if (!ref.count(kv.first)) return "extra " + kv.first;
+  }
+  return "";
+}
+
+AutoencoderKL load_fixture_vae(const std::string& folder) {
+  auto options = AutoencoderKLOptions::from_json(test::read_json(test::fixture_path(folder + "/config.json")));
+  AutoencoderKL vae(options);
+  LoadOptions load;
+  load.source = folder;
+  load_state_dict(*vae, load_safetensors(test::fixture_path(folder + "/diffusion_pytorch_model.safetensors")), load);
+  vae->eval();
+  return vae;
+}
+
+// A small VAE with weights drawn from a fixed seed.
+AutoencoderKL tiny_vae(bool with_attention) {
+  AutoencoderKLOptions o;
+  o.block_out_channels = {8, 16};
+  o.down_block_types = {"DownEncoderBlock2D", "DownEncoderBlock2D"};
+  o.up_block_types = {"UpDecoderBlock2D", "UpDecoderBlock2D"};
+  o.norm_num_groups = 4;
+  o.mid_block_add_attention = with_attention;
+  torch::manual_seed(7);
+  return AutoencoderKL(o);
+}
+
+}  // namespace
+
+TEST_CASE("AutoencoderKL matches diffusers on the fixture", "[vae]") {
+  A2A_REQUIRE_FIXTURE("autoencoder_kl/diffusion_pytorch_model.safetensors");
+  torch::NoGradGuard no_grad;
+  auto vae = load_fixture_vae("autoencoder_kl");
+  auto meta = test::read_json(test::fixture_path("autoencoder_kl/meta.json"));
+  auto inputs = load_safetensors(test::fixture_path("autoencoder_kl/inputs.safetensors"));
+  auto outputs = load_safetensors(test::fixture_path("autoencoder_kl/outputs.safetensors"));
+
+  int compared = 0;
+  for (const auto& call : meta["calls"]) {
+    const std::string method = call["method"];
+    std::map<std::string, at::Tensor> ours;
+    if (method == "encode") {
+      auto posterior = vae->encode(inputs.at(call["args"]["x"].get<std::string>()));
+      ours["latent_mean"] = posterior.mean;
+      ours["latent_logvar"] = posterior.logvar;
+    } else if (method == "decode") {
+      ours["decoded"] = vae->decode(inputs.at(call["args"]["z"].get<std::string>()));
+    } else {
+      FAIL("unknown call " << method);
+    }
+    for (const auto& kv : call["outputs"].items()) {
+      INFO(kv.key());
+      REQUIRE(ours.count(kv.key()));
+      double err = test::scaled_error(ours.at(kv.key()), outputs.at(kv.key()));
+      std::cout << "autoencoder_kl " << method << " " << kv.key() << ": scaled max abs error " << err << std::endl;
+      A2A_CHECK_CLOSE(ours.at(kv.key()), outputs.at(kv.key()), 1e-4);
+      ++compared;
+    }
+  }
+  CHECK(compared == 3);
+}
+
+TEST_CASE("Old VAE attention names load after conversion", "[vae]") {
+  A2A_REQUIRE_FIXTURE("autoencoder_kl/diffusion_pytorch_model.safetensors");
+  torch::NoGradGuard no_grad;
+  auto reference = load_fixture_vae("autoencoder_kl");
+  auto weights = load_safetensors(test::fixture_path("autoencoder_kl/diffusion_pytorch_model.safetensors"));
+  // Write the fixture's weights the way old SD 1.x files name them.
+  TensorMap legacy;
+  const std::pair<std::string, std::string> renames[] = {
+      {".to_q.", ".query."}, {".to_k.", ".key."}, {".to_v.", ".value."}, {".to_out.0.", ".proj_attn."}};
+  int renamed = 0;
+  for (const auto& kv : weights) {
+    std::string name = kv.first;
+    at::Tensor value = kv.second;
+    for (const auto& r : renames) {
+      auto pos = name.find(r.first);
+      if (pos == std::string::npos) continue;
+      name.replace(pos, r.first.size(), r.second);
+      if (value.dim() == 2) value = value.view({value.size(0), value.size(1), 1, 1});
+      ++renamed;
+    }
+    legacy[name] = value;
+  }
+  REQUIRE(renamed > 0);
+  AutoencoderKL vae(reference->options());
+  CHECK_THROWS_AS(load_state_dict(*vae, legacy), a2a::Error);
+  LoadOptions convert;
+  convert.convert = convert_legacy_vae_attention;
+  load_state_dict(*vae, legacy, convert);
+  auto z = torch::randn({1, reference->options().latent_channels, 4, 4});
+  CHECK(torch::equal(vae->decode(z), reference->decode(z)));
+}
+
+namespace {
+
+struct LayoutCase {
+  const char* config;
+  const char* keys;
+  double scaling_factor;  // what the pipeline must use
+  int64_t latent_channels;
+};
+
+void check_vae_layout(const LayoutCase& c) {
+  A2A_REQUIRE_FIXTURE(c.config);
+  A2A_REQUIRE_FIXTURE(c.keys);
+  INFO(c.config);
+  auto options = AutoencoderKLOptions::from_json(test::read_json(test::fixture_path(c.config)));
+  CHECK(options.scaling_factor == c.scaling_factor);
+  CHECK(options.latent_channels == c.latent_channels);
+  AutoencoderKL vae(options);
+  ShapeMap ours;
+  for (const auto& p : vae->named_parameters()) ours[p.key()] = p.value().sizes().vec();
+  auto ref = read_key_list(test::fixture_path(c.keys), "param");
+  CHECK(first_difference(ours, ref) == "");
+  CHECK(ours.size() == ref.size());
+  CHECK(read_key_list(test::fixture_path(c.keys), "buffer").empty());
+  CHECK(vae->buffers().empty());
+}
+
+}  // namespace
+
+TEST_CASE("AutoencoderKL builds with Stable Diffusion 1.5's layout", "[vae]") {
+  // The config has no scaling_factor: the constructor default 0.18215 applies.
+  check_vae_layout({"hf_layouts/stable-diffusion-v1-5/vae/config.json", "keys/sd15_vae.txt", 0.18215, 4});
+}
+
+TEST_CASE("AutoencoderKL builds with AudioLDM's one-channel mel layout", "[vae]") {
+  check_vae_layout(
+      {"hf_layouts/audioldm-s-full-v2/vae/config.json", "keys/audioldm_vae.txt", 0.9392935633659363, 8});
+}
+
+TEST_CASE("AutoencoderKL builds with text-to-video-ms-1.7b's layout", "[.slow][vae_layouts]") {
+  check_vae_layout({"hf_layouts/text-to-video-ms-1.7b/vae/config.json", "keys/ms17b_vae.txt", 0.18215, 4});
+}
+
+TEST_CASE("Tiles are placed and blended so that a local decoder gives the untiled result", "[vae]") {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(3);
+  const int64_t factor = 4;
+  auto mix = torch::randn({3, 4, 1, 1});
+  // A position-wise decoder: each latent pixel becomes a factor x factor block of its own colour.
+  auto local_decoder = [&](const at::Tensor& z) {
+    auto image = torch::conv2d(z, mix);
+    return image.repeat_interleave(factor, 2).repeat_interleave(factor, 3);
+  };
+  for (auto size : {std::pair<int64_t, int64_t>{12, 16}, {11, 13}, {5, 9}}) {
+    auto z = torch::randn({2, 4, size.first, size.second});
+    auto full = local_decoder(z);
+    for (const VAETiling& tiling : {VAETiling{4, 0.25}, VAETiling{6, 0.5}, VAETiling{5, 0.4}, VAETiling{3, 0.0}}) {
+      INFO("latent " << size.first << "x" << size.second << ", tile " << tiling.tile_latent_size << ", overlap "
+                     << tiling.overlap);
+      auto tiled = decode_in_tiles(z, tiling, factor, local_decoder);
+      A2A_CHECK_CLOSE(tiled, full, 1e-6);
+    }
+  }
+}
+
+TEST_CASE("Tiled VAE decoding approaches untiled decoding as tiles grow", "[vae]") {
+  torch::NoGradGuard no_grad;
+  auto vae = tiny_vae(true);
+  torch::manual_seed(11);
+  auto z = torch::randn({1, 4, 16, 16});
+  auto full = vae->decode(z);
+  double previous = std::numeric_limits<double>::infinity();
+  for (int64_t tile : {6, 10, 14}) {
+    auto tiled = vae->decode(z, VAETiling{tile, 0.25});
+    REQUIRE(tiled.sizes() == full.sizes());
+    // GroupNorm statistics and the mid-block attention see one tile at a time: random-weight tiles
+    // are not identical to the whole, but the difference shrinks as tiles cover more of the latent.
+    const double mean_diff = (tiled - full).abs().mean().item<double>();
+    std::cout << "vae tiling, tile " << tile << ": mean |tiled - full| " << mean_diff << " (output std "
+              << full.std().item<double>() << ")" << std::endl;
+    CHECK(mean_diff < previous);
+    previous = mean_diff;
+  }
+  CHECK(previous < 0.35 * full.std().item<double>());
+  // A tile covering the whole latent is the untiled path exactly.
+  CHECK(torch::equal(vae->decode(z, VAETiling{16, 0.25}), full));
+  // Odd sizes still come out whole.
+  auto odd = z.narrow(2, 0, 11).narrow(3, 0, 13).contiguous();
+  CHECK(vae->decode(odd, VAETiling{5, 0.4}).sizes() == vae->decode(odd).sizes());
+}
+
+TEST_CASE("AutoencoderKL latent scaling and shift", "[vae]") {
+  torch::NoGradGuard no_grad;
+  AutoencoderKLOptions o = AutoencoderKLOptions::from_json({{"block_out_channels", {8}}, {"norm_num_groups", 4}});
+  CHECK(o.scaling_factor == 0.18215);
+  CHECK_FALSE(o.shift_factor.has_value());
+  o.scaling_factor = 0.5;
+  o.shift_factor = 0.25;
+  AutoencoderKL vae(o);
+  auto z = torch::randn({1, 4, 2, 2});
+  A2A_CHECK_CLOSE(vae->scale_latent(z), (z - 0.25) * 0.5, 1e-7);
+  A2A_CHECK_CLOSE(vae->unscale_latent(vae->scale_latent(z)), z, 1e-6);
+}
+
+TEST_CASE("AutoencoderKL sampling is seeded and the mode is the mean", "[vae]") {
+  torch::NoGradGuard no_grad;
+  auto vae = tiny_vae(true);
+  auto x = torch::rand({1, 3, 8, 8}) * 2 - 1;
+  auto posterior = vae->encode(x);
+  CHECK(posterior.mean.sizes() == at::IntArrayRef({1, 4, 4, 4}));
+  auto g1 = at::detail::createCPUGenerator(5);
+  auto g2 = at::detail::createCPUGenerator(5);
+  auto a = posterior.sample(&g1);
+  auto b = posterior.sample(&g2);
+  CHECK(torch::equal(a, b));
+  CHECK_FALSE(torch::equal(a, posterior.mode()));
+}
+
+TEST_CASE("AutoencoderKL rejects bad configs and shapes", "[vae]") {
+  CHECK_THROWS_AS(AutoencoderKLOptions::from_json({{"down_block_types", {"AttnDownEncoderBlock2D"}}}), a2a::Error);
+  CHECK_THROWS_AS(AutoencoderKLOptions::from_json({{"block_out_channels", {8, 16}}}), a2a::Error);
+  auto vae = tiny_vae(false);
+  CHECK_THROWS_AS(vae->encode(torch::zeros({1, 1, 8, 8})), a2a::Error);
+  CHECK_THROWS_AS(vae->decode(torch::zeros({1, 3, 4, 4})), a2a::Error);
+}
