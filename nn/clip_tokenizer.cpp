@@ -52,7 +52,9 @@ ClipTokenizer::ClipTokenizer(const std::string& vocab_json, const std::string& m
     byte_ids_[b] = *id;
     byte_end_ids_[b] = *end_id;
   }
-  for (const auto& [left, right] : tokenizers::read_merges_txt(merges_txt)) {
+  const auto merge_lines = tokenizers::read_merges_txt(merges_txt);
+  merges_.reserve(merge_lines.size());
+  for (const auto& [left, right] : merge_lines) {
     auto l = vocab_.find(left), r = vocab_.find(right), m = vocab_.find(left + right);
     if (!l || !r || !m) {
       throw_input_error("tokenizer_bad_merges",

@@ -789,6 +789,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_tokenizer_json(const std::string&
     impl.byte_fallback = json_bool(model, "byte_fallback", false);
     impl.ignore_merges = json_bool(model, "ignore_merges", false);
     if (auto unk = json_string(model, "unk_token", path); !unk.empty()) impl.unk_id = impl.vocab.find(unk);
+    impl.merges.reserve(model["merges"].size());
     for (const auto& merge : model["merges"]) {
       if (merge.is_string()) {
         const std::string line = merge.get<std::string>();
@@ -852,7 +853,9 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_gpt2_files(const std::string& voc
   impl.where = vocab_json;
   impl.vocab = tokenizers::read_vocab_json(vocab_json);
   impl.where = merges_txt;
-  for (const auto& [left, right] : tokenizers::read_merges_txt(merges_txt)) impl.add_merge(left, right);
+  const auto merge_lines = tokenizers::read_merges_txt(merges_txt);
+  impl.merges.reserve(merge_lines.size());
+  for (const auto& [left, right] : merge_lines) impl.add_merge(left, right);
   impl.finish_model();
   auto pre = std::make_unique<ByteLevelPreTokenizer>();
   pre->regex = std::make_unique<Regex>(kGpt2Pattern, false, vocab_json);

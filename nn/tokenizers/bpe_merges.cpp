@@ -4,14 +4,51 @@
 
 namespace a2a::bpe {
 
+void MergeTable::reserve(size_t count) {
+  size_t capacity = 16;
+  while (capacity < count * 2) capacity *= 2;
+  if (capacity > slots_.size()) rehash(capacity);
+}
+
+void MergeTable::rehash(size_t capacity) {
+  std::vector<Slot> old;
+  old.swap(slots_);
+  slots_.assign(capacity, Slot{});
+  shift_ = 64;
+  for (size_t c = capacity; c > 1; c >>= 1) --shift_;
+  for (const Slot& s : old) {
+    if (s.key == kEmpty) continue;
+    size_t i = slot_of(s.key);
+    while (slots_[i].key != kEmpty) i = (i + 1) & (slots_.size() - 1);
+    slots_[i] = s;
+  }
+}
+
 void MergeTable::add(int32_t left, int32_t right, int32_t merged) {
-  merges_.emplace(key(left, right), Merge{static_cast<int32_t>(merges_.size()), merged});
+  if ((count_ + 1) * 2 > slots_.size()) rehash(slots_.empty() ? 16 : slots_.size() * 2);
+  const uint64_t k = key(left, right);
+  size_t i = slot_of(k);
+  const int32_t rank = next_rank_++;
+  while (slots_[i].key != kEmpty) {
+    if (slots_[i].key == k) {
+      slots_[i].merge = {rank, merged};
+      return;
+    }
+    i = (i + 1) & (slots_.size() - 1);
+  }
+  slots_[i] = {k, {rank, merged}};
+  ++count_;
 }
 
 const MergeTable::Merge* MergeTable::find(int32_t left, int32_t right) const {
-  if (left < 0 || right < 0) return nullptr;
-  auto it = merges_.find(key(left, right));
-  return it == merges_.end() ? nullptr : &it->second;
+  if (left < 0 || right < 0 || slots_.empty()) return nullptr;
+  const uint64_t k = key(left, right);
+  size_t i = slot_of(k);
+  while (slots_[i].key != kEmpty) {
+    if (slots_[i].key == k) return &slots_[i].merge;
+    i = (i + 1) & (slots_.size() - 1);
+  }
+  return nullptr;
 }
 
 void MergeTable::apply(std::vector<int32_t>& symbols) const {
