@@ -1,0 +1,71 @@
+// LLM decoding speed: prefill throughput, KV-cached decode at 32 and 256 tokens of context, and the
+// same model decoding without the cache (re-running the whole sequence per token). With the cache a
+// step's cost grows slowly with the context; without it, it grows with the whole sequence.
+#include <torch/torch.h>
+
+#include <cstdio>
+
+#include "bench/bench.h"
+#include "nn/llama.h"
+#include "nn/llama_tiny.h"
+
+namespace {
+
+void bench_llm() {
+  torch::NoGradGuard no_grad;
+  a2a::LlamaOptions options;
+  options.vocab_size = 8192;
+  options.hidden_size = 256;
+  options.intermediate_size = 688;
+  options.num_hidden_layers = 4;
+  options.num_attention_heads = 8;
+  options.num_key_value_heads = 4;
+  options.max_position_embeddings = 1024;
+  a2a::LlamaForCausalLM model(options);
+  a2a::initialize_tiny_llama_weights(*model, 0);
+  model->eval();
+  std::printf("model: hidden %lld, %lld layers, %lld heads (%lld kv), vocab %lld, threads %d\n",
+              static_cast<long long>(options.hidden_size), static_cast<long long>(options.num_hidden_layers),
+              static_cast<long long>(options.num_attention_heads), static_cast<long long>(options.num_key_value_heads),
+              static_cast<long long>(options.vocab_size), at::get_num_threads());
+
+  auto ids = at::randint(0, options.vocab_size, {1, 257}, at::kLong);
+  const int64_t prefill_len = 256;
+  const double prefill_s = a2a::bench::seconds_per_call([&] {
+    auto cache = model->new_cache(1, prefill_len);
+    a2a::LlamaForwardOptions call;
+    call.cache = &cache;
+    call.last_logits_only = true;
+    model->forward_ids(ids.narrow(1, 0, prefill_len), call);
+  });
+  std::printf("prefill %lld tokens: %.1f tokens/s\n", static_cast<long long>(prefill_len), prefill_len / prefill_s);
+
+  double cached_rate[2] = {0, 0}, uncached_rate[2] = {0, 0};
+  const int64_t contexts[2] = {32, 256};
+  for (int i = 0; i < 2; ++i) {
+    const int64_t context = contexts[i];
+    auto cache = model->new_cache(1, context + 1);
+    a2a::LlamaForwardOptions call;
+    call.cache = &cache;
+    call.last_logits_only = true;
+    model->forward_ids(ids.narrow(1, 0, context), call);
+    auto next = ids.narrow(1, context, 1);
+    const double step = a2a::bench::seconds_per_call([&] {
+      cache.truncate(context);
+      model->forward_ids(next, call);
+    }, 2, 20, 0.5);
+    a2a::LlamaForwardOptions no_cache;
+    no_cache.last_logits_only = true;
+    const double full = a2a::bench::seconds_per_call([&] { model->forward_ids(ids.narrow(1, 0, context + 1), no_cache); });
+    cached_rate[i] = 1.0 / step;
+    uncached_rate[i] = 1.0 / full;
+    std::printf("decode at %3lld tokens of context: cached %.1f tokens/s, uncached %.1f tokens/s (cache speed-up %.1fx)\n",
+                static_cast<long long>(context), cached_rate[i], uncached_rate[i], cached_rate[i] / uncached_rate[i]);
+  }
+  std::printf("context 32 -> 256 slows a cached step %.2fx and an uncached step %.2fx\n", cached_rate[0] / cached_rate[1],
+              uncached_rate[0] / uncached_rate[1]);
+}
+
+}  // namespace
+
+A2A_BENCH("llm", bench_llm);
