@@ -1,0 +1,196 @@
+// Hugging Face, GPT-2 and SentencePiece tokenizers against the shared vectors: cases.json (text -> ids)
+// and llama.cpp-style llamacpp.inp / llamacpp.out pairs.
+#include <map>
+#include <sstream>
+
+#include "nn/hf_tokenizer.h"
+#include "nn/sentencepiece_tokenizer.h"
+#include "test_support.h"
+
+namespace {
+
+struct Vector {
+  std::string text;
+  std::vector<int64_t> ids;
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::vector<Vector> read_cases(const std::string& folder) {
+  std::vector<Vector> out;
+  auto cases = a2a::test::read_json(a2a::test::fixture_path(folder + "/cases.json"));
+  for (const auto& c : cases["cases"]) out.push_back({c["text"], c["ids"].get<std::vector<int64_t>>()});
+  return out;
+}
+
+// llamacpp.inp: strings separated by "\n__ggml_vocab_test__\n" (the split leaves a trailing empty element);
+// llamacpp.out: one line of ids per string.
+std::vector<Vector> read_llamacpp(const std::string& folder) {
+  const std::string separator = "\n__ggml_vocab_test__\n";
+  std::string inp = read_text(a2a::test::fixture_path(folder + "/llamacpp.inp"));
+  std::vector<std::string> texts;
+  size_t pos = 0;
+  while (true) {
+    size_t next = inp.find(separator, pos);
+    if (next == std::string::npos) {
+      texts.push_back(inp.substr(pos));
+      break;
+    }
+    texts.push_back(inp.substr(pos, next - pos));
+    pos = next + separator.size();
+  }
+  std::istringstream out(read_text(a2a::test::fixture_path(folder + "/llamacpp.out")));
+  std::vector<Vector> vectors;
+  std::string line;
+  for (const auto& text : texts) {
+    if (!std::getline(out, line)) break;
+    Vector v{text, {}};
+    std::istringstream ids(line);
+    int64_t id;
+    while (ids >> id) v.ids.push_back(id);
+    vectors.push_back(v);
+  }
+  REQUIRE(vectors.size() + 1 >= texts.size());
+  return vectors;
+}
+
+// Loaded once per test run: the large vocabularies take a moment to read. Tests that add tokens load their own.
+const a2a::Tokenizer& shared_tokenizer(const std::string& relative, const std::string& family = "") {
+  static std::map<std::string, std::unique_ptr<a2a::Tokenizer>> loaded;
+  auto& slot = loaded[relative + "|" + family];
+  if (!slot) slot = a2a::load_tokenizer(a2a::test::fixture_path(relative), family);
+  return *slot;
+}
+
+void check_vectors(const a2a::Tokenizer& tokenizer, const std::vector<Vector>& vectors, bool check_roundtrip) {
+  REQUIRE(!vectors.empty());
+  for (const auto& v : vectors) {
+    INFO("text: \"" << v.text << "\"");
+    CHECK(tokenizer.encode(v.text) == v.ids);
+    if (check_roundtrip) CHECK(tokenizer.decode(v.ids) == v.text);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("Llama-3 tokenizer.json matches the reference ids", "[tokenizer]") {
+  A2A_REQUIRE_FIXTURE("tokenizers/llama3/tokenizer.json");
+  const auto* tokenizer = &shared_tokenizer("tokenizers/llama3");
+  check_vectors(*tokenizer, read_cases("tokenizers/llama3"), true);
+  check_vectors(*tokenizer, read_llamacpp("tokenizers/llama3"), true);
+  CHECK(tokenizer->bos_id() == tokenizer->token_to_id("<|begin_of_text|>"));
+  // Special tokens written in the text are recognised.
+  auto ids = tokenizer->encode("<|begin_of_text|>Hi");
+  REQUIRE(!ids.empty());
+  CHECK(ids.front() == *tokenizer->token_to_id("<|begin_of_text|>"));
+}
+
+TEST_CASE("SentencePiece-style tokenizer.json (Mistral) matches the reference ids", "[tokenizer]") {
+  A2A_REQUIRE_FIXTURE("tokenizers/spm_bpe/tokenizer.json");
+  auto tokenizer = a2a::load_tokenizer(a2a::test::fixture_path("tokenizers/spm_bpe/tokenizer.json"));
+  check_vectors(*tokenizer, read_cases("tokenizers/spm_bpe"), true);
+  auto with_bos = tokenizer->encode_with_special("Hello world");
+  auto plain = tokenizer->encode("Hello world");
+  REQUIRE(with_bos.size() == plain.size() + 1);
+  CHECK(with_bos.front() == *tokenizer->token_to_id("<s>"));
+  CHECK(tokenizer->bos_id() == tokenizer->token_to_id("<s>"));
+  CHECK(tokenizer->eos_id() == tokenizer->token_to_id("</s>"));
+}
+
+TEST_CASE("RoBERTa tokenizer.json (CLAP) matches the reference ids and wraps with <s> </s>", "[tokenizer]") {
+  A2A_REQUIRE_FIXTURE("tokenizers/roberta/tokenizer.json");
+  auto tokenizer = a2a::load_tokenizer(a2a::test::fixture_path("tokenizers/roberta/tokenizer.json"));
+  check_vectors(*tokenizer, read_llamacpp("tokenizers/roberta"), true);
+  auto wrapped = tokenizer->encode_with_special("Hello world");
+  auto plain = tokenizer->encode("Hello world");
+  REQUIRE(wrapped.size() == plain.size() + 2);
+  CHECK(wrapped.front() == 0);
+  CHECK(wrapped.back() == 2);
+  CHECK(tokenizer->bos_id() == 0);
+  CHECK(tokenizer->eos_id() == 2);
+  CHECK(tokenizer->pad_id() == 1);
+  // <mask> swallows the space on its left (lstrip).
+  auto masked = tokenizer->encode("Hello <mask>");
+  CHECK(masked.back() == *tokenizer->token_to_id("<mask>"));
+  CHECK(masked.size() == tokenizer->encode("Hello").size() + 1);
+}
+
+TEST_CASE("GPT-2 vocab.json + merges.txt matches the slow tokenizer", "[tokenizer]") {
+  A2A_REQUIRE_FIXTURE("tokenizers/gpt2/cases.json");
+  auto tokenizer = a2a::load_tokenizer(a2a::test::fixture_path("tokenizers/gpt2"), "gpt2");
+  auto cases = a2a::test::read_json(a2a::test::fixture_path("tokenizers/gpt2/cases.json"));
+  for (const auto& c : cases["cases"]) {
+    const std::string text = c["text"];
+    INFO("text: \"" << text << "\"");
+    auto ids = c["ids"].get<std::vector<int64_t>>();
+    CHECK(tokenizer->encode(text) == ids);
+    CHECK((tokenizer->decode(ids) == text) == c["decode_roundtrip_equal"].get<bool>());
+  }
+  CHECK(tokenizer->eos_id() == 50256);
+  CHECK_THROWS_AS(a2a::load_tokenizer(a2a::test::fixture_path("tokenizers/gpt2")), a2a::Error);
+}
+
+TEST_CASE("SentencePiece tokenizer.model (Llama-2) matches the reference ids", "[tokenizer]") {
+  A2A_REQUIRE_FIXTURE("tokenizers/llama_spm/tokenizer.model");
+  auto tokenizer = a2a::load_tokenizer(a2a::test::fixture_path("tokenizers/llama_spm/tokenizer.model"));
+  auto* spm = dynamic_cast<a2a::SentencePieceTokenizer*>(tokenizer.get());
+  REQUIRE(spm);
+  CHECK(spm->model_type() == a2a::SentencePieceTokenizer::ModelType::Bpe);
+  check_vectors(*tokenizer, read_llamacpp("tokenizers/llama_spm"), true);
+  CHECK(tokenizer->bos_id() == 1);
+  CHECK(tokenizer->eos_id() == 2);
+  CHECK(!tokenizer->pad_id());
+  CHECK(tokenizer->vocab_size() == 32000);
+  auto with_bos = tokenizer->encode_with_special("Hello");
+  CHECK(with_bos == std::vector<int64_t>{1, 15043});
+  CHECK(tokenizer->decode({1, 15043, 2}) == "Hello");
+}
+
+TEST_CASE("Signal tokens get new ids after the vocabulary in every family", "[tokenizer]") {
+  for (const char* folder : {"tokenizers/llama3", "tokenizers/spm_bpe", "tokenizers/llama_spm", "tokenizers/roberta"}) {
+    if (!a2a::test::fixture_exists(folder)) continue;
+    INFO("tokenizer: " << folder);
+    auto tokenizer = a2a::load_tokenizer(a2a::test::fixture_path(folder));
+    const int64_t base = tokenizer->vocab_size();
+    auto ids = tokenizer->add_special_tokens({"[IMG0]", "[IMG1]", "[IMG0]"});
+    CHECK(ids == std::vector<int64_t>{base, base + 1, base});
+    CHECK(tokenizer->vocab_size() == base + 2);
+    auto encoded = tokenizer->encode("draw[IMG0][IMG1] now");
+    auto draw = tokenizer->encode("draw");
+    REQUIRE(encoded.size() > draw.size() + 2);
+    CHECK(std::vector<int64_t>(encoded.begin(), encoded.begin() + draw.size()) == draw);
+    CHECK(encoded[draw.size()] == base);
+    CHECK(encoded[draw.size() + 1] == base + 1);
+    CHECK(tokenizer->token_text(base) == "[IMG0]");
+    CHECK(tokenizer->token_to_id("[IMG1]") == base + 1);
+    CHECK(tokenizer->decode(encoded, true).find("[IMG") == std::string::npos);
+  }
+}
+
+TEST_CASE("Streaming token_text concatenates to the decoded text", "[tokenizer]") {
+  for (const char* folder : {"tokenizers/llama3", "tokenizers/llama_spm"}) {
+    if (!a2a::test::fixture_exists(folder)) continue;
+    INFO("tokenizer: " << folder);
+    const auto* tokenizer = &shared_tokenizer(folder);
+    const std::string text = "Hello world, caf\xC3\xA9 \xF0\x9F\x98\x80!\n  ok";
+    auto ids = tokenizer->encode(text);
+    std::string streamed;
+    for (int64_t id : ids) streamed += tokenizer->token_text(id);
+    // The stream keeps the leading space that decode drops at the start of a SentencePiece text.
+    CHECK((streamed == text || streamed == " " + text));
+  }
+}
+
+TEST_CASE("Tokenizer loading reports bad files", "[tokenizer]") {
+  auto dir = a2a::test::scratch_dir();
+  {
+    std::ofstream(dir + "/tokenizer.json") << "{\"model\": {\"type\": \"WordLevel\", \"vocab\": {}}}";
+    std::ofstream(dir + "/broken.model", std::ios::binary) << std::string("\x0a\xff\xff", 3);
+  }
+  CHECK_THROWS_AS(a2a::load_tokenizer(dir + "/tokenizer.json"), a2a::Error);
+  CHECK_THROWS_AS(a2a::load_tokenizer(dir + "/broken.model"), a2a::Error);
+  CHECK_THROWS_AS(a2a::load_tokenizer(dir + "/absent.json"), a2a::Error);
+}
