@@ -1,14 +1,18 @@
 // CLIP text encoder: parity with transformers' CLIPTextModel, real checkpoint layouts, clip_skip.
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 
 #include "nn/clip_text_model.h"
+#include "nn/tokenizers/unicode.h"
 #include "nn/safetensors.h"
 #include "nn/state_dict.h"
 #include "pipeline/error.h"
+#include "pipeline/registry.h"
+#include "pipeline/stage.h"
 #include "test_support.h"
 
 using namespace a2a;
@@ -216,4 +220,106 @@ TEST_CASE("CLIP text model rejects bad inputs with clear errors", "[clip_text]")
   CHECK_THROWS_AS(model(torch::zeros({3}, torch::kLong)), a2a::Error);  // not [B, L]
   nlohmann::json bad = {{"hidden_size", 10}, {"num_attention_heads", 3}};
   CHECK_THROWS_AS(CLIPTextConfig::from_json(bad), a2a::Error);
+}
+
+// ---- clip_text_encoder stage ----
+
+namespace {
+
+std::unique_ptr<Stage> make_clip_stage(Json given, ModuleCache* cache) {
+  const StageInfo* info = StageRegistry::global().find("clip_text_encoder");
+  REQUIRE(info != nullptr);
+  Json params = Json::object();
+  for (const auto& spec : info->params) params[spec.name] = spec.default_value;
+  for (const auto& kv : given.items()) params[kv.key()] = kv.value();
+  ConfigureContext ctx;
+  ctx.modules = cache;
+  auto stage = info->create();
+  stage->configure(params, ctx);
+  return stage;
+}
+
+}  // namespace
+
+TEST_CASE("clip_text_encoder's tiny preset encodes bytes with a padded mask", "[clip_text]") {
+  torch::NoGradGuard no_grad;
+  ModuleCache cache;
+  auto stage = make_clip_stage(Json::object(), &cache);
+  RunContext run;
+  const std::string prompt = "a red fox";
+  auto out = stage->run({{"text", Value::text(prompt)}}, run);
+  const auto& embedding = out.at("embedding");
+  REQUIRE(embedding.type() == ValueType::Embedding);
+  REQUIRE(embedding.tensor().dim() == 3);
+  CHECK(embedding.tensor().size(0) == 1);
+  CHECK(embedding.tensor().size(1) == 77);
+  const int64_t width = embedding.tensor().size(2);
+  const int64_t real_tokens = static_cast<int64_t>(prompt.size()) + 2;
+  CHECK(embedding.mask().sum().item<int64_t>() == real_tokens);
+  // Pooled = the final state at the end token, which follows the prompt's bytes.
+  A2A_CHECK_CLOSE(out.at("pooled").tensor(), embedding.tensor().select(1, real_tokens - 1), 1e-6);
+  CHECK(out.at("pooled").tensor().sizes() == at::IntArrayRef({1, width}));
+  CHECK(out.at("negative_embedding").tensor().sizes() == embedding.tensor().sizes());
+  CHECK(out.at("negative_embedding").mask().sum().item<int64_t>() == 2);
+
+  // The ids are the bytes between start (256) and end (257), padded with 257.
+  auto& model = dynamic_cast<CLIPTextModelImpl&>(*stage->module());
+  std::vector<int64_t> ids = {256};
+  for (unsigned char c : prompt) ids.push_back(c);
+  ids.resize(77, 257);
+  auto reference = model.forward(torch::tensor(ids, torch::kLong).view({1, 77}));
+  A2A_CHECK_CLOSE(embedding.tensor(), reference.last_hidden_state, 1e-6);
+
+  auto skipping = make_clip_stage({{"clip_skip", 1}}, &cache);
+  CHECK(skipping->module() == stage->module());
+  auto skipped = skipping->run({{"text", Value::text(prompt)}}, run);
+  A2A_CHECK_CLOSE(skipped.at("embedding").tensor(),
+                  clip_prompt_embedding(*model.text_model, torch::tensor(ids, torch::kLong).view({1, 77}), 1), 1e-6);
+  CHECK_FALSE(torch::allclose(skipped.at("embedding").tensor(), embedding.tensor()));
+  A2A_CHECK_CLOSE(skipped.at("pooled").tensor(), out.at("pooled").tensor(), 1e-6);
+
+  CHECK_THROWS_AS(make_clip_stage({{"clip_skip", 3}}, &cache), a2a::Error);
+}
+
+TEST_CASE("clip_text_encoder loads a transformers folder with its CLIP tokenizer", "[clip_text]") {
+  A2A_REQUIRE_FIXTURE("clip_text_model/model.safetensors");
+  torch::NoGradGuard no_grad;
+  auto f = load_clip_fixture("clip_text_model");
+  // A model folder: the fixture's config and weights beside a small CLIP vocabulary whose start and
+  // end tokens are the fixture's bos/eos ids (998, 999) and whose other entries are the 256 byte
+  // characters and their word-final forms (no merges).
+  namespace fs = std::filesystem;
+  fs::path folder = fs::path(test::scratch_dir()) / "clip_text_folder";
+  fs::create_directories(folder);
+  fs::copy_file(test::fixture_path("clip_text_model/config.json"), folder / "config.json",
+                fs::copy_options::overwrite_existing);
+  fs::create_symlink(test::fixture_path("clip_text_model/model.safetensors"), folder / "model.safetensors");
+  nlohmann::json vocab = nlohmann::json::object();
+  const auto& byte_chars = unicode::byte_to_code_point();
+  for (int b = 0; b < 256; ++b) {
+    vocab[unicode::to_utf8(byte_chars[b])] = b;
+    vocab[unicode::to_utf8(byte_chars[b]) + "</w>"] = 256 + b;
+  }
+  vocab["<|startoftext|>"] = 998;
+  vocab["<|endoftext|>"] = 999;
+  std::ofstream(folder / "vocab.json") << vocab.dump();
+  std::ofstream(folder / "merges.txt") << "#version: 0.2\n";
+
+  ModuleCache cache;
+  const int64_t length = f.config.max_position_embeddings;
+  auto stage = make_clip_stage({{"model", folder.string()}, {"max_length", length}}, &cache);
+  RunContext run;
+  auto out = stage->run({{"text", Value::text("Ab c")}}, run);
+  // Lower-cased words; the last byte of each word takes its "</w>" form.
+  std::vector<int64_t> ids = {998, 'a', 256 + 'b', 256 + 'c', 999};
+  ids.resize(static_cast<size_t>(length), 999);
+  CLIPTextModel model(f.config);
+  load_state_dict(*model, f.weights);
+  auto reference = model->forward(torch::tensor(ids, torch::kLong).view({1, length}));
+  A2A_CHECK_CLOSE(out.at("embedding").tensor(), reference.last_hidden_state, 1e-6);
+  A2A_CHECK_CLOSE(out.at("pooled").tensor(), reference.pooler_output, 1e-6);
+  CHECK(out.at("embedding").mask().sum().item<int64_t>() == 5);
+
+  CHECK_THROWS_AS(make_clip_stage({{"model", folder.string()}, {"max_length", length + 1}}, &cache), a2a::Error);
+  CHECK_THROWS_AS(make_clip_stage({{"model", (folder / "missing").string()}}, &cache), a2a::Error);
 }

@@ -9,6 +9,8 @@
 #include "nn/safetensors.h"
 #include "nn/state_dict.h"
 #include "pipeline/error.h"
+#include "pipeline/registry.h"
+#include "pipeline/stage.h"
 #include "test_support.h"
 
 using namespace a2a;
@@ -267,4 +269,116 @@ TEST_CASE("AutoencoderKL rejects bad configs and shapes", "[vae]") {
   auto vae = tiny_vae(false);
   CHECK_THROWS_AS(vae->encode(torch::zeros({1, 1, 8, 8})), a2a::Error);
   CHECK_THROWS_AS(vae->decode(torch::zeros({1, 3, 4, 4})), a2a::Error);
+}
+
+// ---- vae_encode / vae_decode stages ----
+
+namespace {
+
+struct ConfiguredStage {
+  std::unique_ptr<Stage> stage;
+  Json params;
+};
+
+ConfiguredStage make_stage(const std::string& type, Json given, ModuleCache* cache) {
+  const StageInfo* info = StageRegistry::global().find(type);
+  REQUIRE(info != nullptr);
+  Json params = Json::object();
+  for (const auto& spec : info->params) params[spec.name] = spec.default_value;
+  for (const auto& kv : given.items()) params[kv.key()] = kv.value();
+  ConfigureContext ctx;
+  ctx.modules = cache;
+  ConfiguredStage out{info->create(), params};
+  out.stage->configure(params, ctx);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("vae_encode and vae_decode share the seeded tiny preset", "[vae]") {
+  torch::NoGradGuard no_grad;
+  ModuleCache cache;
+  auto encode = make_stage("vae_encode", {{"sample_mode", "mean"}}, &cache);
+  auto decode = make_stage("vae_decode", Json::object(), &cache);
+  REQUIRE(encode.stage->module() != nullptr);
+  CHECK(encode.stage->module() == decode.stage->module());
+  auto& vae = dynamic_cast<AutoencoderKLImpl&>(*decode.stage->module());
+
+  torch::manual_seed(2);
+  auto image = torch::rand({1, 3, 16, 16});
+  RunContext run;
+  auto latent = encode.stage->run({{"image", Value::image(image)}}, run).at("latent");
+  REQUIRE(latent.type() == ValueType::Latent);
+  const int64_t f = vae.options().downscale_factor();
+  CHECK(latent.tensor().sizes() == at::IntArrayRef({1, vae.options().latent_channels, 16 / f, 16 / f}));
+  A2A_CHECK_CLOSE(latent.tensor(), vae.encode(image * 2 - 1).mean * vae.options().scaling_factor, 1e-6);
+
+  auto out = decode.stage->run({{"latent", latent}}, run);
+  auto expected = vae.decode(latent.tensor() / vae.options().scaling_factor);
+  A2A_CHECK_CLOSE(out.at("sample").tensor(), expected, 1e-6);
+  A2A_CHECK_CLOSE(out.at("image").tensor(), (expected / 2 + 0.5).clamp(0, 1), 1e-6);
+  CHECK(out.at("image").tensor().min().item<double>() >= 0.0);
+  CHECK(out.at("image").tensor().max().item<double>() <= 1.0);
+
+  // The same seed gives the same weights in a fresh cache; another seed does not.
+  ModuleCache other;
+  auto again = make_stage("vae_decode", Json::object(), &other);
+  CHECK(torch::equal(again.stage->run({{"latent", latent}}, run).at("sample").tensor(), out.at("sample").tensor()));
+  auto reseeded = make_stage("vae_decode", {{"tiny_seed", 1}}, &other);
+  CHECK_FALSE(torch::equal(reseeded.stage->run({{"latent", latent}}, run).at("sample").tensor(),
+                           out.at("sample").tensor()));
+
+  // Sampling draws from the run seed: reproducible, and not the mean.
+  auto sampling = make_stage("vae_encode", Json::object(), &cache);
+  RunContext seeded;
+  seeded.seed = 9;
+  auto a = sampling.stage->run({{"image", Value::image(image)}}, seeded).at("latent").tensor();
+  auto b = sampling.stage->run({{"image", Value::image(image)}}, seeded).at("latent").tensor();
+  CHECK(torch::equal(a, b));
+  CHECK_FALSE(torch::equal(a, latent.tensor()));
+}
+
+TEST_CASE("vae_decode tiles on request and the mel preset is AudioLDM's layout", "[vae]") {
+  torch::NoGradGuard no_grad;
+  ModuleCache cache;
+  RunContext run;
+  auto plain = make_stage("vae_decode", Json::object(), &cache);
+  auto tiled = make_stage("vae_decode", {{"tiling", true}, {"tile_size", 4}, {"tile_overlap", 0.25}}, &cache);
+  torch::manual_seed(4);
+  auto latent = Value::latent(torch::randn({1, 4, 10, 6}));
+  auto a = plain.stage->run({{"latent", latent}}, run).at("image").tensor();
+  auto b = tiled.stage->run({{"latent", latent}}, run).at("image").tensor();
+  CHECK(a.sizes() == b.sizes());
+  CHECK_FALSE(torch::equal(a, b));
+
+  auto mel_encode = make_stage("vae_encode", {{"preset", "mel"}, {"sample_mode", "mean"}}, &cache);
+  auto mel_decode = make_stage("vae_decode", {{"preset", "mel"}}, &cache);
+  auto& vae = dynamic_cast<AutoencoderKLImpl&>(*mel_decode.stage->module());
+  CHECK(vae.options().in_channels == 1);
+  CHECK(vae.options().latent_channels == 8);
+  CHECK(vae.options().scaling_factor == 0.9392935633659363);
+  auto mel = torch::randn({1, 1, 16, 12});
+  auto z = mel_encode.stage->run({{"sample", Value::tensor(mel)}}, run).at("latent");
+  CHECK(z.tensor().size(1) == 8);
+  auto decoded = mel_decode.stage->run({{"latent", z}}, run);
+  CHECK(decoded.at("sample").tensor().sizes() == mel.sizes());
+  CHECK(decoded.at("image").tensor().sizes() == at::IntArrayRef({1, 3, 16, 12}));
+
+  CHECK_THROWS_AS(mel_encode.stage->run({}, run), a2a::Error);
+  CHECK_THROWS_AS(plain.stage->run({{"latent", Value::latent(torch::zeros({1, 3, 4, 4}))}}, run), a2a::Error);
+}
+
+TEST_CASE("vae_decode loads a diffusers folder and matches the reference decode", "[vae]") {
+  A2A_REQUIRE_FIXTURE("autoencoder_kl/diffusion_pytorch_model.safetensors");
+  torch::NoGradGuard no_grad;
+  ModuleCache cache;
+  auto decode = make_stage("vae_decode", {{"model", test::fixture_path("autoencoder_kl")}}, &cache);
+  auto config = AutoencoderKLOptions::from_json(test::read_json(test::fixture_path("autoencoder_kl/config.json")));
+  auto inputs = load_safetensors(test::fixture_path("autoencoder_kl/inputs.safetensors"));
+  auto outputs = load_safetensors(test::fixture_path("autoencoder_kl/outputs.safetensors"));
+  RunContext run;
+  // The stage takes diffusion-space latents: the pipeline's z · scaling_factor.
+  auto out = decode.stage->run({{"latent", Value::latent(inputs.at("z") * config.scaling_factor)}}, run);
+  A2A_CHECK_CLOSE(out.at("sample").tensor(), outputs.at("decoded"), 1e-4);
+  CHECK_THROWS_AS(make_stage("vae_decode", {{"model", test::scratch_dir() + "/no_such_vae"}}, &cache), a2a::Error);
 }
