@@ -96,7 +96,7 @@ std::string canonical_down_block_type(const std::string& type) {
 }
 
 template <typename T>
-const T& per_block(const std::vector<T>& values, size_t i) {
+T per_block(const std::vector<T>& values, size_t i) {
   return values.size() == 1 ? values[0] : values.at(i);
 }
 
