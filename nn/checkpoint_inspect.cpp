@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 
 #include "nn/hf_layout.h"
@@ -28,6 +29,8 @@ std::string layout_kind_id(LayoutKind kind) {
       return "scheduler";
     case LayoutKind::Tokenizer:
       return "tokenizer";
+    case LayoutKind::Processor:
+      return "processor";
     case LayoutKind::ConfigOnly:
       return "config_only";
     case LayoutKind::Unknown:
@@ -180,7 +183,9 @@ nlohmann::json inspect_checkpoint_json(const std::string& path, const std::strin
       entry["library"] = component.library;
       entry["class"] = component.class_name;
       if (component.class_name.empty()) entry["layout"] = "absent (null in model_index.json)";
-      else if (sub.kind == LayoutKind::Unknown) entry["layout"] = "absent (no folder)";
+      else if (sub.kind == LayoutKind::Unknown) {
+        entry["layout"] = std::filesystem::is_directory(sub.path) ? "unrecognised folder" : "absent (no folder)";
+      }
       add_totals(out["totals"], entry["totals"]);
       out["checkpoints"].push_back(std::move(entry));
     }
@@ -213,13 +218,20 @@ std::string inspect_checkpoint(const std::string& path, const std::string& varia
       os << "diffusers version: " << pipeline["diffusers_version"].get<std::string>() << "\n";
     }
     os << "components:\n";
-    size_t width = 0;
-    for (const auto& c : j["checkpoints"]) width = std::max(width, c["component"].get<std::string>().size());
+    auto what_of = [](const nlohmann::json& c) {
+      return c["class"].get<std::string>().empty() ? std::string("-")
+                                                   : c["library"].get<std::string>() + " " + c["class"].get<std::string>();
+    };
+    size_t width = 0, what_width = 0;
+    for (const auto& c : j["checkpoints"]) {
+      width = std::max(width, c["component"].get<std::string>().size());
+      what_width = std::max(what_width, what_of(c).size());
+    }
     for (const auto& c : j["checkpoints"]) {
       const std::string name = c["component"].get<std::string>();
-      std::string what = c["library"].get<std::string>() + " " + c["class"].get<std::string>();
-      if (c["class"].get<std::string>().empty()) what = "-";
-      os << "  " << name << std::string(width - name.size(), ' ') << "  " << what << "  [" << c["layout"].get<std::string>();
+      const std::string what = what_of(c);
+      os << "  " << name << std::string(width - name.size(), ' ') << "  " << what
+         << std::string(what_width - what.size(), ' ') << "  [" << c["layout"].get<std::string>();
       if (c["weights"].is_string()) {
         os << ", " << c["totals"]["tensors"].get<uint64_t>() << " tensors, " << human_bytes(c["totals"]["bytes"].get<uint64_t>());
       } else if (c["layout"] == layout_name(LayoutKind::DiffusersModel) || c["layout"] == layout_name(LayoutKind::TransformersModel)) {

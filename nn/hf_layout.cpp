@@ -105,9 +105,11 @@ std::string describe(const nlohmann::json& v) {
 }
 
 std::string class_name_of(const nlohmann::json& config) {
-  auto it = config.find("_class_name");
-  if (it != config.end() && it->is_string()) return it->get<std::string>();
-  it = config.find("architectures");
+  for (const char* key : {"_class_name", "image_processor_type", "feature_extractor_type"}) {
+    auto it = config.find(key);
+    if (it != config.end() && it->is_string()) return it->get<std::string>();
+  }
+  auto it = config.find("architectures");
   if (it != config.end() && it->is_array() && !it->empty() && (*it)[0].is_string()) return (*it)[0].get<std::string>();
   return "";
 }
@@ -136,6 +138,8 @@ std::string layout_name(LayoutKind kind) {
       return "scheduler folder";
     case LayoutKind::Tokenizer:
       return "tokenizer folder";
+    case LayoutKind::Processor:
+      return "processor folder";
     case LayoutKind::ConfigOnly:
       return "configuration folder";
     case LayoutKind::Unknown:
@@ -362,6 +366,12 @@ CheckpointLayout detect_layout(const std::string& path, const std::string& varia
     } else {
       layout.kind = LayoutKind::ConfigOnly;
     }
+    return layout;
+  }
+  if (is_file(p / "preprocessor_config.json")) {
+    layout.kind = LayoutKind::Processor;
+    layout.config = (p / "preprocessor_config.json").string();
+    layout.class_name = class_name_of(read_config_json(layout.config));
     return layout;
   }
   if (has_tokenizer_files(p)) {

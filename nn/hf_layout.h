@@ -21,6 +21,7 @@ enum class LayoutKind {
   DiffusersPipeline,   // folder: model_index.json + one subfolder per component
   Scheduler,           // folder: scheduler_config.json
   Tokenizer,           // folder: tokenizer files
+  Processor,           // folder: preprocessor_config.json (image or feature processor)
   ConfigOnly,          // folder: config.json and no weights
   Unknown,
 };

@@ -447,7 +447,8 @@ bool is_mapped_view(const at::Tensor& tensor) {
   return tensor.storage().data_ptr().get_deleter() == &delete_view_context;
 }
 
-bool release_mapped_pages(const at::Tensor& view) {
+namespace {
+bool advise_mapped_pages(const at::Tensor& view, int advice) {
   if (!is_mapped_view(view)) return false;
   const c10::Storage& storage = view.storage();
   const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
@@ -456,8 +457,18 @@ bool release_mapped_pages(const at::Tensor& view) {
   // Whole pages inside the tensor only: the pages it shares with its neighbours stay.
   const uintptr_t first = (begin + page - 1) / page * page;
   const uintptr_t last = end / page * page;
-  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, advice);
   return true;
+}
+}  // namespace
+
+bool release_mapped_pages(const at::Tensor& view) { return advise_mapped_pages(view, MADV_DONTNEED); }
+
+bool page_out_mapped_pages(const at::Tensor& view) {
+#ifndef MADV_PAGEOUT
+  constexpr int MADV_PAGEOUT = 21;  // Linux >= 5.4; older kernels answer EINVAL and keep the pages
+#endif
+  return advise_mapped_pages(view, MADV_PAGEOUT);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -103,6 +103,10 @@ bool is_mapped_view(const at::Tensor& tensor);
 // when touched again. Keeps peak memory at one copy while loading into a module. Only for views
 // nobody wrote to: the private mapping would lose those writes. Returns false for other tensors.
 bool release_mapped_pages(const at::Tensor& view);
+// The non-destructive form: asks the kernel to page the view's pages out (MADV_PAGEOUT), which
+// keeps anything written to them. Best effort: the kernel may keep pages of files the process does
+// not own. Returns false for tensors that are not mapped views.
+bool page_out_mapped_pages(const at::Tensor& view);
 
 // Every tensor of a `.safetensors` file or a sharded index, as views.
 std::map<std::string, at::Tensor> load_safetensors(const std::string& path);

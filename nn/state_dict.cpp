@@ -173,7 +173,11 @@ LoadReport load_state_dict(torch::nn::Module& module, const TensorMap& given, co
         target.set_data(at::empty(target.sizes(), target.options().dtype(dtype).device(device)));
       }
       target.copy_(from);
-      if (options.release_source_pages) release_mapped_pages(from);
+      if (options.release_source_pages) {
+        release_mapped_pages(from);
+      } else {
+        page_out_mapped_pages(from);
+      }
     }
     ++report.loaded;
   }

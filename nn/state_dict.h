@@ -37,8 +37,10 @@ struct LoadOptions {
   // shares it instead of copying it: a mapped safetensors view is then used in place (zero-copy;
   // the module keeps the mapping alive, and in-place writes stay private to the process).
   bool zero_copy = false;
-  // After copying a mapped safetensors view, let the kernel drop its pages so that the load never
-  // holds two resident copies. Only for views nobody else holds or wrote to; load_weights sets it.
+  // After copying a mapped safetensors view, its pages leave memory so that the load never holds
+  // two resident copies. By default they are paged out, which keeps any write made to the view;
+  // with this set they are discarded, which is cheaper and exact for views nobody wrote to
+  // (load_weights, which makes its own views, sets it).
   bool release_source_pages = false;
 };
 
