@@ -32,6 +32,8 @@ namespace {
 constexpr uint64_t kMaxHeaderBytes = 100ull * 1000 * 1000;
 // An unknown field inside a tensor entry may hold nested values; deeper nesting is hostile.
 constexpr int kMaxUnknownNesting = 64;
+// No real tensor has this many dimensions; the cap bounds what a hostile shape list can allocate.
+constexpr size_t kMaxRank = 64;
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw_input_error("bad_safetensors", path + ": " + what);
@@ -95,6 +97,9 @@ class HeaderParser : public nlohmann::json_sax<nlohmann::json> {
   bool number_unsigned(number_unsigned_t v) override {
     if (skip_depth_ > 0) return true;
     if (state_ == State::Shape) {
+      if (current_.shape.size() >= kMaxRank) {
+        fail(path_, "tensor " + in_quotes(current_.name) + " has more than " + std::to_string(kMaxRank) + " dimensions");
+      }
       current_.shape.push_back(v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
                                    ? -1
                                    : static_cast<int64_t>(v));
@@ -102,6 +107,7 @@ class HeaderParser : public nlohmann::json_sax<nlohmann::json> {
       return true;
     }
     if (state_ == State::Offsets) {
+      if (offsets_.size() >= 2) fail(path_, "tensor " + in_quotes(current_.name) + " has more than two data_offsets");
       offsets_.push_back(v);
       return true;
     }
@@ -188,7 +194,8 @@ class HeaderParser : public nlohmann::json_sax<nlohmann::json> {
   bool key(string_t& k) override {
     if (skip_depth_ > 0) return true;
     if (state_ == State::Top) {
-      if (!names_.insert(k).second) fail(path_, "tensor name " + in_quotes(k) + " appears twice in the header");
+      // Tensor names are checked for duplicates once all are read (SafeTensorsFile::open).
+      if (k == "__metadata__" && !seen_metadata_.insert(k).second) fail(path_, "__metadata__ appears twice in the header");
       key_ = k;
     } else if (state_ == State::Metadata) {
       if (!keys_.insert(k).second) fail(path_, "metadata key " + in_quotes(k) + " appears twice");
@@ -256,7 +263,7 @@ class HeaderParser : public nlohmann::json_sax<nlohmann::json> {
 
   std::string path_;
   State state_ = State::Start;
-  std::set<std::string> names_;
+  std::set<std::string> seen_metadata_;
   std::set<std::string> keys_;  // keys of the current entry or of the metadata object
   std::string key_;             // current top-level or metadata key
   std::string field_;           // current field of a tensor entry
@@ -371,6 +378,16 @@ std::shared_ptr<SafeTensorsFile> SafeTensorsFile::open(const std::string& path) 
     }
   }
 
+  {
+    std::vector<const TensorRecord*> by_name;
+    by_name.reserve(parser.records.size());
+    for (const auto& r : parser.records) by_name.push_back(&r);
+    std::sort(by_name.begin(), by_name.end(), [](const TensorRecord* a, const TensorRecord* b) { return a->name < b->name; });
+    for (size_t i = 1; i < by_name.size(); ++i) {
+      if (by_name[i]->name == by_name[i - 1]->name) fail(path, "tensor name '" + by_name[i]->name + "' appears twice in the header");
+    }
+  }
+
   // The data block must be covered exactly once, tensors back to back.
   std::vector<TensorRecord> ordered = std::move(parser.records);
   std::sort(ordered.begin(), ordered.end(), [](const TensorRecord& a, const TensorRecord& b) {
@@ -394,7 +411,7 @@ std::shared_ptr<SafeTensorsFile> SafeTensorsFile::open(const std::string& path) 
   }
 
   file->records_ = std::move(ordered);
-  for (size_t i = 0; i < file->records_.size(); ++i) file->index_[file->records_[i].name] = i;
+  for (size_t i = 0; i < file->records_.size(); ++i) file->index_.emplace(file->records_[i].name, i);
   file->mapping_ = std::move(mapping);
   return file;
 }

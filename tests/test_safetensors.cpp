@@ -210,6 +210,24 @@ TEST_CASE("safetensors refuses hostile and broken headers", "[safetensors]") {
     write_raw(p("dup"), "{\"a\":{" + f32x2 + ",\"data_offsets\":[0,8]},\"a\":{" + f32x2 + ",\"data_offsets\":[8,16]}}", 16);
     expect_open_error(p("dup"), "bad_safetensors", "'a' appears twice");
   }
+  SECTION("duplicate tensor names with overlapping spans") {
+    write_raw(p("dup2"), "{\"a\":{" + f32x2 + ",\"data_offsets\":[0,8]},\"a\":{" + f32x2 + ",\"data_offsets\":[0,8]}}", 8);
+    expect_open_error(p("dup2"), "bad_safetensors", "'a' appears twice");
+  }
+  SECTION("duplicate metadata") {
+    write_raw(p("dupmeta"), "{\"__metadata__\":{},\"__metadata__\":{}}", 0);
+    expect_open_error(p("dupmeta"), "bad_safetensors", "__metadata__ appears twice");
+  }
+  SECTION("too many dimensions") {
+    std::string shape = "[1";
+    for (int i = 0; i < 100; ++i) shape += ",1";
+    write_raw(p("rank"), "{\"a\":{\"dtype\":\"U8\",\"shape\":" + shape + "],\"data_offsets\":[0,1]}}", 1);
+    expect_open_error(p("rank"), "bad_safetensors", "more than 64 dimensions");
+  }
+  SECTION("more than two offsets") {
+    write_raw(p("offsets3"), "{\"a\":{" + f32x2 + ",\"data_offsets\":[0,8,16]}}", 8);
+    expect_open_error(p("offsets3"), "bad_safetensors", "more than two data_offsets");
+  }
   SECTION("duplicate field inside an entry") {
     write_raw(p("dupfield"), "{\"a\":{" + f32x2 + ",\"dtype\":\"F16\",\"data_offsets\":[0,8]}}", 8);
     expect_open_error(p("dupfield"), "bad_safetensors", "lists 'dtype' twice");
