@@ -127,7 +127,8 @@ StageInfo input_projection_info() {
       param_spec("prefix", ParamType::String, "", "key prefix in the file, e.g. llama_proj."),
       ranged_param("tiny_seed", ParamType::Int, 0, 0, 2147483647.0, "seed of the random weights"),
   };
-  info.ports.inputs = {in_port("embedding", ValueType::Embedding, "[B, N, in_dim] or [B, in_dim]")};
+  // Tensor accepts any tensor-carrying value: an embedding [B, N, in] or a pooled tensor [B, in].
+  info.ports.inputs = {in_port("embedding", ValueType::Tensor, "[B, N, in_dim] embedding or [B, in_dim] pooled vectors")};
   info.ports.outputs = {out_port("embedding", ValueType::Embedding, "[B, N, out_dim], mask kept")};
   info.create = [] { return std::make_unique<InputProjectionStage>(); };
   return info;

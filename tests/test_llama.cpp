@@ -183,8 +183,9 @@ TEST_CASE("stories260K: BOS logits and greedy texts of llama2.c", "[llama]") {
     std::vector<int64_t> prompt{bos};
     for (auto id : tokenizer->encode(item["prompt"].get<std::string>())) prompt.push_back(id);
     const int64_t steps = item["steps"].get<int64_t>();
-    // run.c: `steps` counts positions including the prompt; BOS ends the text.
-    auto generation = greedy(model, prompt, steps - static_cast<int64_t>(prompt.size()), true, {bos});
+    // run.c forwards positions 0..steps-1 (prompt included) and prints the token chosen at each, so
+    // the token chosen at the last position is part of the text; BOS ends it early.
+    auto generation = greedy(model, prompt, steps - static_cast<int64_t>(prompt.size()) + 1, true, {bos});
     std::vector<int64_t> text_ids(prompt.begin() + 1, prompt.end());
     for (auto id : generation.result.tokens)
       if (id != bos) text_ids.push_back(id);
