@@ -565,8 +565,9 @@ at::Tensor UNet2DConditionModelImpl::forward(const at::Tensor& sample, const at:
   return conv_out(x);
 }
 
-at::Tensor UNet2DConditionModelImpl::forward(const at::Tensor& sample, double timestep,
-                                             const at::Tensor& encoder_hidden_states, const at::Tensor& class_labels) {
+at::Tensor UNet2DConditionModelImpl::forward_scalar_timestep(const at::Tensor& sample, double timestep,
+                                                             const at::Tensor& encoder_hidden_states,
+                                                             const at::Tensor& class_labels) {
   at::Tensor t = at::full({1}, timestep, sample.options().dtype(at::kDouble));
   return forward(sample, t, encoder_hidden_states, class_labels);
 }

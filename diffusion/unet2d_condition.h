@@ -105,8 +105,9 @@ class UNet2DConditionModelImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& sample, const at::Tensor& timestep,
                      const at::Tensor& encoder_hidden_states = {}, const at::Tensor& class_labels = {},
                      const at::Tensor& timestep_cond = {}, const at::Tensor& encoder_attention_mask = {});
-  // A Python-number timestep, as diffusers turns it into a tensor (float64 for floats).
-  at::Tensor forward(const at::Tensor& sample, double timestep, const at::Tensor& encoder_hidden_states = {},
+  // A Python-number timestep, as diffusers turns it into a tensor (float64 for floats). A separate name
+  // keeps `unet(sample, t, context)` unambiguous.
+  at::Tensor forward_scalar_timestep(const at::Tensor& sample, double timestep, const at::Tensor& encoder_hidden_states = {},
                      const at::Tensor& class_labels = {});
 
   const UNet2DConditionOptions& options() const { return options_; }

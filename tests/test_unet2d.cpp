@@ -156,7 +156,7 @@ TEST_CASE("UNet2DConditionModel timestep forms agree", "[unet]") {
   const at::Tensor scalar = model->forward(sample, at::scalar_tensor(t, at::kLong), context);
   // Same value as a [B] int tensor and as a Python-style number.
   CHECK(torch::equal(scalar, model->forward(sample, at::full({batch}, t, at::kLong), context)));
-  CHECK(torch::equal(scalar, model->forward(sample, static_cast<double>(t), context)));
+  CHECK(torch::equal(scalar, model->forward_scalar_timestep(sample, static_cast<double>(t), context)));
   // Per-sample timesteps: each row equals its own single-timestep call.
   at::Tensor per_sample = at::full({batch}, t / 2 + 1, at::kLong);
   per_sample[0] = t;
@@ -228,7 +228,7 @@ TEST_CASE("UNet2DConditionModel options: SD-2 style lists and defaults", "[unet]
   CHECK(model->mid_block != nullptr);
   torch::manual_seed(0);
   torch::NoGradGuard no_grad;
-  const at::Tensor out = model->forward(torch::randn({2, 4, 8, 8}), at::scalar_tensor(10), torch::randn({2, 3, 12}));
+  const at::Tensor out = model(torch::randn({2, 4, 8, 8}), at::scalar_tensor(10), torch::randn({2, 3, 12}));
   CHECK(out.sizes() == at::IntArrayRef({2, 4, 8, 8}));
   CHECK(torch::isfinite(out).all().item<bool>());
 }
