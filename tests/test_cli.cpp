@@ -14,7 +14,7 @@ struct CommandResult {
   std::string output;
 };
 
-CommandResult a2a(const std::string& args) {
+CommandResult run_a2a(const std::string& args) {
   std::string out_file = a2a::test::scratch_dir() + "/cli_output.txt";
   std::string cmd = std::string(A2A_BINARY_DIR) + "/a2a " + args + " > " + out_file + " 2>&1";
   int status = std::system(cmd.c_str());
@@ -46,53 +46,53 @@ outputs:
 }  // namespace
 
 TEST_CASE("a2a --help and unknown commands", "[cli]") {
-  CHECK(a2a("--help").code == 0);
-  auto r = a2a("rnu x.yaml");
+  CHECK(run_a2a("--help").code == 0);
+  auto r = run_a2a("rnu x.yaml");
   CHECK(r.code == 2);
   CHECK(r.output.find("did you mean 'run'") != std::string::npos);
-  CHECK(a2a("").code == 2);
+  CHECK(run_a2a("").code == 2);
   for (const char* cmd : {"run", "validate", "graph", "stages", "inspect"}) {
-    auto h = a2a(std::string(cmd) + " --help");
+    auto h = run_a2a(std::string(cmd) + " --help");
     CHECK(h.code == 0);
     CHECK(h.output.find("usage: a2a " + std::string(cmd)) != std::string::npos);
   }
 }
 
 TEST_CASE("usage errors exit 2", "[cli]") {
-  CHECK(a2a("run").code == 2);
-  CHECK(a2a("run a.yaml b.yaml").code == 2);
-  CHECK(a2a("run x.yaml --bogus").code == 2);
-  CHECK(a2a("run x.yaml --threads").code == 2);
+  CHECK(run_a2a("run").code == 2);
+  CHECK(run_a2a("run a.yaml b.yaml").code == 2);
+  CHECK(run_a2a("run x.yaml --bogus").code == 2);
+  CHECK(run_a2a("run x.yaml --threads").code == 2);
   std::string cfg = write_config("usage.yaml", kTextConfig);
-  CHECK(a2a("run " + cfg + " --threads many").code == 2);
-  CHECK(a2a("run " + cfg + " --input noequals").code == 2);
-  CHECK(a2a("run " + cfg + " --set noequals").code == 2);
-  CHECK(a2a("graph " + cfg + " --format png").code == 2);
+  CHECK(run_a2a("run " + cfg + " --threads many").code == 2);
+  CHECK(run_a2a("run " + cfg + " --input noequals").code == 2);
+  CHECK(run_a2a("run " + cfg + " --set noequals").code == 2);
+  CHECK(run_a2a("graph " + cfg + " --format png").code == 2);
 }
 
 TEST_CASE("config and input errors exit 1 with FILE:LINE:COL", "[cli]") {
   std::string bad = write_config("bad.yaml", "stages:\n  - id: a\n    type: nosuchstage\noutputs: {}\n");
-  auto r = a2a("validate " + bad);
+  auto r = run_a2a("validate " + bad);
   CHECK(r.code == 1);
   CHECK(r.output.find(bad + ":3:11: error[unknown_stage_type]") != std::string::npos);
-  CHECK(a2a("run " + bad).code == 1);
-  CHECK(a2a("validate /nonexistent/config.yaml").code == 1);
+  CHECK(run_a2a("run " + bad).code == 1);
+  CHECK(run_a2a("validate /nonexistent/config.yaml").code == 1);
   std::string cfg = write_config("inputs.yaml", kTextConfig);
-  auto unknown_input = a2a("run " + cfg + " --input nope=1 --output-dir " + a2a::test::scratch_dir() + "/o1");
+  auto unknown_input = run_a2a("run " + cfg + " --input nope=1 --output-dir " + a2a::test::scratch_dir() + "/o1");
   CHECK(unknown_input.code == 1);
-  CHECK(a2a("run " + cfg + " --set stages.ghost.x=1").code == 1);
+  CHECK(run_a2a("run " + cfg + " --set stages.ghost.x=1").code == 1);
   std::string escape = write_config("escape.yaml", std::string(kTextConfig) + "  leak: {from: fmt.text, save: ../../x.txt}\n");
-  auto e = a2a("validate " + escape);
+  auto e = run_a2a("validate " + escape);
   CHECK(e.code == 1);
   CHECK(e.output.find("error[save_path_escapes]") != std::string::npos);
-  CHECK(a2a("stages nosuchstage").code == 1);
-  CHECK(a2a("inspect /nonexistent.safetensors").code == 1);
+  CHECK(run_a2a("stages nosuchstage").code == 1);
+  CHECK(run_a2a("inspect /nonexistent.safetensors").code == 1);
 }
 
 TEST_CASE("a2a run writes outputs atomically under --output-dir", "[cli]") {
   std::string cfg = write_config("ok.yaml", kTextConfig);
   std::string out = a2a::test::scratch_dir() + "/run_out";
-  auto r = a2a("run " + cfg + " --output-dir " + out + " --input prompt=hi --set stages.fmt.template=\"[{text}]\"");
+  auto r = run_a2a("run " + cfg + " --output-dir " + out + " --input prompt=hi --set stages.fmt.template=\"[{text}]\"");
   INFO(r.output);
   REQUIRE(r.code == 0);
   std::ifstream in(out + "/reply.txt");
@@ -102,27 +102,27 @@ TEST_CASE("a2a run writes outputs atomically under --output-dir", "[cli]") {
     CHECK(entry.path().filename().string().find(".tmp") == std::string::npos);
   }
   CHECK(r.output.find("total") != std::string::npos);  // the timing table
-  CHECK(a2a("validate " + cfg).code == 0);
+  CHECK(run_a2a("validate " + cfg).code == 0);
 }
 
 TEST_CASE("a2a graph prints DOT and Mermaid", "[cli]") {
   std::string cfg = write_config("graph.yaml", kTextConfig);
-  auto dot = a2a("graph " + cfg);
+  auto dot = run_a2a("graph " + cfg);
   CHECK(dot.code == 0);
   CHECK(dot.output.find("digraph") != std::string::npos);
   CHECK(dot.output.find("\"in_prompt\" -> \"fmt\"") != std::string::npos);
-  auto mermaid = a2a("graph " + cfg + " --format mermaid");
+  auto mermaid = run_a2a("graph " + cfg + " --format mermaid");
   CHECK(mermaid.code == 0);
   CHECK(mermaid.output.find("flowchart LR") != std::string::npos);
   CHECK(mermaid.output.find("in_prompt -->|text| fmt") != std::string::npos);
 }
 
 TEST_CASE("a2a stages lists types as text and JSON", "[cli]") {
-  auto text = a2a("stages");
+  auto text = run_a2a("stages");
   CHECK(text.code == 0);
   CHECK(text.output.find("text_template") != std::string::npos);
   CHECK(text.output.find("template: string") != std::string::npos);
-  auto json = a2a("stages --json");
+  auto json = run_a2a("stages --json");
   REQUIRE(json.code == 0);
   auto parsed = nlohmann::json::parse(json.output);
   bool found = false;
@@ -134,4 +134,31 @@ TEST_CASE("a2a stages lists types as text and JSON", "[cli]") {
     }
   }
   CHECK(found);
+}
+
+TEST_CASE("Ctrl-C interrupts a long stage, exits 130 and writes no files", "[cli]") {
+  std::string cfg = write_config("slow.yaml", R"(name: slow
+stages:
+  - id: tone
+    type: tone
+    params: {seconds: 30.0, sample_rate: 16000}
+  - id: mel
+    type: mel_spectrogram
+    params: {n_fft: 512, hop_length: 128, n_mels: 64}
+    inputs: {audio: tone.audio}
+  - id: vocoder
+    type: griffin_lim
+    params: {n_iter: 10000, n_fft: 512, hop_length: 128}
+    inputs: {spectrogram: mel.mel}
+outputs:
+  audio: {from: vocoder.audio, save: slow.wav}
+)");
+  std::string out = a2a::test::scratch_dir() + "/interrupted";
+  std::string cmd = "timeout --preserve-status -s INT 4 " + std::string(A2A_BINARY_DIR) + "/a2a run " + cfg +
+                    " --output-dir " + out + " > /dev/null 2>&1";
+  int status = std::system(cmd.c_str());
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+  bool any_file = std::filesystem::exists(out) && !std::filesystem::is_empty(out);
+  CHECK_FALSE(any_file);
 }

@@ -1,5 +1,6 @@
 #include <ATen/Parallel.h>
 
+#include "pipeline/error.h"
 #include "pipeline/runtime.h"
 #include "test_support.h"
 
