@@ -1,0 +1,275 @@
+// audio_diffusion: AudioLDM's denoising loop. A UNet2DConditionModel on mel-spectrogram latents, conditioned
+// through its class embedding on a [B, D] vector (CLAP's normalised text embedding, or an LLM's audio output
+// projection), with classifier-free guidance; the duration in seconds sets the number of latent rows.
+#include <torch/torch.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <filesystem>
+
+#include "diffusion/audioldm.h"
+#include "diffusion/ddim_scheduler.h"
+#include "diffusion/sampling_loop.h"
+#include "diffusion/scheduler.h"
+#include "diffusion/unet2d_condition.h"
+#include "nn/hf_layout.h"
+#include "nn/seeded_init.h"
+#include "pipeline/error.h"
+#include "pipeline/registry.h"
+#include "pipeline/stage.h"
+
+namespace a2a {
+namespace {
+
+namespace fs = std::filesystem;
+
+// AudioLDM-s-full-v2's scheduler_config.json: used when the model comes without one.
+nlohmann::json audioldm_scheduler_config() {
+  return {{"_class_name", "DDIMScheduler"}, {"beta_end", 0.0195},       {"beta_schedule", "scaled_linear"},
+          {"beta_start", 0.0015},          {"clip_sample", false},     {"num_train_timesteps", 1000},
+          {"prediction_type", "epsilon"},  {"set_alpha_to_one", false}, {"steps_offset", 1},
+          {"thresholding", false},         {"trained_betas", nullptr}};
+}
+
+// AudioLDM's UNet layout at toy width: no attention in the first block, cross_attention_dim equal to each
+// block's width (attn2 attends to the block's own states), the class embedding projected and concatenated
+// to the time embedding.
+UNet2DConditionOptions tiny_unet_options(int64_t class_embed_dim) {
+  UNet2DConditionOptions o;
+  o.sample_size = 32;
+  o.in_channels = 8;
+  o.out_channels = 8;
+  o.block_out_channels = {32, 64};
+  o.down_block_types = {"DownBlock2D", "CrossAttnDownBlock2D"};
+  o.up_block_types = {"CrossAttnUpBlock2D", "UpBlock2D"};
+  o.layers_per_block = {1};
+  o.norm_num_groups = 8;
+  o.cross_attention_dim = {32, 64};
+  o.attention_head_dim = {4};  // the head count
+  o.class_embed_type = "simple_projection";
+  o.class_embeddings_concat = true;
+  o.projection_class_embeddings_input_dim = class_embed_dim;
+  return o;
+}
+
+class AudioDiffusionStage : public Stage {
+ public:
+  void configure(const Json& params, const ConfigureContext& ctx) override {
+    device_ = ctx.device;
+    const std::string model = param_string(params, "model");
+    nlohmann::json scheduler_config = audioldm_scheduler_config();
+    if (model.empty()) {
+      const int64_t class_dim = param_int(params, "tiny_class_embed_dim");
+      const uint64_t seed = static_cast<uint64_t>(param_int(params, "tiny_seed"));
+      auto create = [&] {
+        UNet2DConditionModel unet(tiny_unet_options(class_dim));
+        initialize_seeded_weights(*unet, seed);
+        unet->to(torch::Device(device_));
+        unet->eval();
+        return unet.ptr();
+      };
+      const std::string key = "audio_unet:tiny:" + std::to_string(class_dim) + ":" + std::to_string(seed) + ":" + device_;
+      unet_ = ctx.modules ? ctx.modules->get<UNet2DConditionModelImpl>(key, create) : create();
+      // The vae stages' tiny mel preset has two blocks; the hifigan stage's tiny preset keeps AudioLDM's
+      // 64 bins and 10 ms frames.
+      geometry_.vae_scale_factor = 2;
+    } else {
+      const std::string path = ctx.resolve_path(model);
+      const std::string unet_dir = pipeline_component_folder(path, "unet");
+      if (!fs::exists(fs::path(unet_dir) / "config.json")) {
+        throw_input_error("model_not_found", "audio_diffusion: " + path +
+                                                 " holds neither unet/config.json (an AudioLDM pipeline folder) nor "
+                                                 "config.json (a UNet folder)");
+      }
+      auto create = [&] {
+        UNet2DConditionModel unet(UNet2DConditionOptions::from_json(read_config_json(unet_dir)));
+        LoadOptions options;
+        options.device = device_;
+        load_weights(*unet, unet_dir, options);
+        unet->eval();
+        return unet.ptr();
+      };
+      unet_ = ctx.modules ? ctx.modules->get<UNet2DConditionModelImpl>("unet:" + unet_dir + ":" + device_, create)
+                          : create();
+      // A UNet folder inside a pipeline folder takes the geometry and scheduler of that pipeline.
+      const std::string pipeline_root =
+          pipeline_root_of(unet_dir != path ? path : fs::path(path).parent_path().string(), "unet");
+      geometry_ = read_audioldm_geometry(pipeline_root);
+      const fs::path scheduler_file = fs::path(pipeline_root) / "scheduler" / "scheduler_config.json";
+      if (!pipeline_root.empty() && fs::exists(scheduler_file))
+        scheduler_config = read_scheduler_config(scheduler_file.string());
+    }
+    const auto& o = unet_->options();
+    if (!o.class_embed_type || !o.projection_class_embeddings_input_dim ||
+        (*o.class_embed_type != "simple_projection" && *o.class_embed_type != "projection")) {
+      throw_input_error("unsupported_model_config",
+                        "audio_diffusion: the UNet must take its conditioning as a projected class embedding "
+                        "(class_embed_type simple_projection, as AudioLDM's); this one has class_embed_type " +
+                            o.class_embed_type.value_or("null"));
+    }
+    const std::string config_override = param_string(params, "scheduler_config");
+    if (!config_override.empty()) scheduler_config = read_scheduler_config(ctx.resolve_path(config_override));
+    for (auto [name, field] : {std::pair<const char*, int64_t*>{"mel_bins", &geometry_.mel_bins},
+                               {"hop_length", &geometry_.hop_length},
+                               {"sampling_rate", &geometry_.sampling_rate},
+                               {"vae_scale_factor", &geometry_.vae_scale_factor}}) {
+      const int64_t value = param_int(params, name);
+      if (value > 0) *field = value;
+    }
+    std::string scheduler_name = param_string(params, "scheduler");
+    if (scheduler_name == "default") scheduler_name.clear();
+    // Built once here so that a bad configuration fails before any run.
+    std::unique_ptr<Scheduler> probe = make_scheduler(scheduler_name, scheduler_config);
+    if (param_float(params, "eta") > 0 && !dynamic_cast<DDIMScheduler*>(probe.get()))
+      warning_ = "eta only affects the DDIM scheduler; it is ignored by " + probe->class_name();
+    scheduler_name_ = scheduler_name;
+    scheduler_config_ = scheduler_config;
+
+    steps_ = param_int(params, "steps");
+    guidance_scale_ = param_float(params, "guidance_scale");
+    eta_ = param_float(params, "eta");
+    batch_size_ = param_int(params, "batch_size");
+    seed_ = param_int(params, "seed");
+    duration_ = param_float(params, "duration");
+    if (duration_ <= 0) duration_ = geometry_.default_duration(o.sample_size.value_or(64));
+    // Fails now on a duration shorter than one latent row.
+    geometry_.latent_shape(1, o.in_channels, duration_);
+  }
+
+  PortValues run(const PortValues& inputs, RunContext& ctx) override {
+    torch::NoGradGuard no_grad;
+    if (!warning_.empty()) ctx.warning(warning_);
+    const auto& o = unet_->options();
+    const int64_t width = *o.projection_class_embeddings_input_dim;
+
+    at::Tensor conditioning = class_vector(input(inputs, "conditioning").tensor(), "conditioning", width);
+    const int64_t prompts = conditioning.size(0);
+    at::Tensor negative;
+    if (const Value* value = optional_input(inputs, "negative_conditioning")) {
+      negative = class_vector(value->tensor(), "negative_conditioning", width);
+      if (negative.size(0) == 1 && prompts > 1) negative = negative.expand({prompts, -1});
+      if (negative.size(0) != prompts) {
+        throw_input_error("bad_shape", "audio_diffusion: negative_conditioning has " + std::to_string(negative.size(0)) +
+                                           " rows, conditioning " + std::to_string(prompts));
+      }
+    } else {
+      negative = at::zeros_like(conditioning);
+    }
+    // batch_size waveforms per prompt, as diffusers' num_waveforms_per_prompt.
+    conditioning = conditioning.repeat_interleave(batch_size_, 0);
+    negative = negative.repeat_interleave(batch_size_, 0);
+    const int64_t batch = conditioning.size(0);
+
+    const bool guided = uses_classifier_free_guidance(guidance_scale_);
+    const torch::Device device(device_);
+    const at::Tensor class_labels = (guided ? at::cat({negative, conditioning}, 0) : conditioning).to(device);
+
+    // A fresh scheduler per run: multistep schedulers keep state between steps.
+    std::unique_ptr<Scheduler> scheduler = make_scheduler(scheduler_name_, scheduler_config_);
+    if (auto* ddim = dynamic_cast<DDIMScheduler*>(scheduler.get())) ddim->set_eta(eta_);
+
+    SamplingOptions options;
+    options.num_inference_steps = steps_;
+    options.guidance_scale = guidance_scale_;
+    options.latent_shape = geometry_.latent_shape(batch, o.in_channels, duration_);
+    options.before_step = [&ctx] { ctx.check_cancelled(); };
+    options.on_step = [&ctx](int64_t done, int64_t total) { ctx.report_progress(done, total, "denoising"); };
+
+    UNet2DConditionModelImpl& unet = *unet_;
+    // No encoder states: AudioLDM's attn2 attends to the block's own hidden states.
+    Denoiser denoiser = [&](const at::Tensor& latent_input, const at::Tensor& timestep) {
+      return unet.forward(latent_input.to(device), timestep.to(device), at::Tensor(), class_labels).to(at::kCPU);
+    };
+    const uint64_t seed = seed_ >= 0 ? static_cast<uint64_t>(seed_) : ctx.seed;
+    at::Generator generator = at::detail::createCPUGenerator(seed);
+    at::Tensor latents = run_sampling_loop(*scheduler, denoiser, options, generator);
+    return {{"latent", Value::latent(latents)}};
+  }
+
+  torch::nn::Module* module() override { return unet_.get(); }
+
+  const AudioLDMGeometry& geometry() const { return geometry_; }
+
+ private:
+  // [B, D] or [B, 1, D] (an embedding port) -> [B, D].
+  static at::Tensor class_vector(const at::Tensor& embedding, const std::string& port, int64_t width) {
+    at::Tensor v = embedding.to(at::kFloat);
+    if (v.dim() == 3 && v.size(1) == 1) v = v.squeeze(1);
+    if (v.dim() != 2 || v.size(1) != width) {
+      throw_input_error("bad_shape", "audio_diffusion: " + port + " " + c10::str(embedding.sizes()) + " must be [B, 1, " +
+                                         std::to_string(width) +
+                                         "] or [B, " + std::to_string(width) +
+                                         "] (the UNet's projection_class_embeddings_input_dim)");
+    }
+    return v;
+  }
+
+  std::shared_ptr<UNet2DConditionModelImpl> unet_;
+  AudioLDMGeometry geometry_;
+  std::string scheduler_name_;
+  nlohmann::json scheduler_config_;
+  std::string device_ = "cpu";
+  std::string warning_;
+  int64_t steps_ = 10;
+  double guidance_scale_ = 2.5;
+  double eta_ = 0.0;
+  int64_t batch_size_ = 1;
+  int64_t seed_ = -1;
+  double duration_ = 0.0;
+};
+
+StageInfo audio_diffusion_info() {
+  StageInfo info;
+  info.type = "audio_diffusion";
+  info.description =
+      "AudioLDM's denoising loop: a UNet2DConditionModel on mel-spectrogram latents [B, 8, frames/f, mel/f], "
+      "conditioned through its projected class embedding on a [B, 1, D] vector (clap_text_encoder's embedding or an "
+      "LLM's audio output projection), classifier-free guidance in one batched UNet call, a diffusers scheduler. "
+      "The duration maps to mel frames as the pipeline does (5.12 s -> 512 frames at 10 ms). Outputs the latent "
+      "scaled as the VAE expects it (vae_decode unscales it); vae_decode's sample is then the mel spectrogram for "
+      "a vocoder. Without a model it builds a tiny preset with seeded random weights.";
+  std::vector<std::string> schedulers = {"default"};
+  for (const auto& name : scheduler_names()) schedulers.push_back(name);
+  info.params = {
+      param_spec("model", ParamType::Path, "",
+                 "AudioLDM diffusers pipeline folder (model_index.json, unet/, vae/, vocoder/, scheduler/) or a UNet "
+                 "folder; empty = tiny built-in preset"),
+      choice_param("scheduler", "default", schedulers,
+                   "sampler; default = the class of the model's scheduler_config.json (AudioLDM's DDIM without one)"),
+      param_spec("scheduler_config", ParamType::Path, "", "scheduler_config.json replacing the model's"),
+      ranged_param("steps", ParamType::Int, 10, 1, 1000, "denoising steps (AudioLDM's default 10)"),
+      ranged_param("guidance_scale", ParamType::Float, 2.5, 0.0, 100.0,
+                   "classifier-free guidance scale; > 1 runs the unconditional pass in the same UNet batch"),
+      ranged_param("eta", ParamType::Float, 0.0, 0.0, 1.0, "DDIM's eta (0 = deterministic)"),
+      ranged_param("duration", ParamType::Float, 0.0, 0.0, 3600.0,
+                   "seconds of audio; 0 = the UNet's sample_size · vae_scale_factor frames (5.12 s for AudioLDM)"),
+      ranged_param("batch_size", ParamType::Int, 1, 1, 64, "waveforms per conditioning row"),
+      ranged_param("seed", ParamType::Int, -1, -1, 9007199254740991.0,
+                   "generator seed, as torch.Generator().manual_seed(seed) in diffusers; -1 = the run's seed"),
+      ranged_param("mel_bins", ParamType::Int, 0, 0, 4096, "mel bins of the spectrogram; 0 = the vocoder's model_in_dim "
+                                                           "(64 without a vocoder config)"),
+      ranged_param("hop_length", ParamType::Int, 0, 0, 65536,
+                   "waveform samples per mel frame; 0 = prod(vocoder upsample_rates) (160 without one)"),
+      ranged_param("sampling_rate", ParamType::Int, 0, 0, 1000000, "0 = the vocoder's (16000 without one)"),
+      ranged_param("vae_scale_factor", ParamType::Int, 0, 0, 64,
+                   "mel pixels per latent pixel; 0 = from vae/config.json (4 without one, 2 for the tiny preset, "
+                   "matching vae_decode's tiny mel preset)"),
+      ranged_param("tiny_class_embed_dim", ParamType::Int, 32, 1, 8192,
+                   "the tiny preset's conditioning width (the tiny CLAP encoder's projection_dim)"),
+      ranged_param("tiny_seed", ParamType::Int, 0, 0, 2147483647.0, "seed of the tiny preset's weights"),
+  };
+  info.ports.inputs = {
+      in_port("conditioning", ValueType::Embedding, "[B, 1, D] or [B, D] conditioning vector"),
+      optional_in_port("negative_conditioning", ValueType::Embedding,
+                       "[B or 1, 1, D] unconditional vector for guidance (clap_text_encoder's negative_embedding); "
+                       "absent = zeros"),
+  };
+  info.ports.outputs = {out_port("latent", ValueType::Latent, "[B·batch_size, C, frames/f, mel/f], scaled")};
+  info.create = [] { return std::make_unique<AudioDiffusionStage>(); };
+  return info;
+}
+
+A2A_REGISTER_STAGE(audio_diffusion_info);
+
+}  // namespace
+}  // namespace a2a
