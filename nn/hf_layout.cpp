@@ -313,10 +313,15 @@ CheckpointLayout detect_layout(const std::string& path, const std::string& varia
     if (name == "model_index.json" || name == "config.json") {
       return detect_layout(p.parent_path().empty() ? std::string(".") : p.parent_path().string(), variant);
     }
-    if (ends_with(name, ".index.json")) {
+    // "model.safetensors.index.json", or with a variant "model.safetensors.index.fp16.json".
+    if (ends_with(name, ".json") && name.find(".safetensors.index.") != std::string::npos) {
       layout.kind = LayoutKind::ShardedSafeTensors;
       layout.weights = path;
       return layout;
+    }
+    if (ends_with(lower(name), ".json")) {
+      throw_input_error("unknown_layout", path + ": a JSON file that is not a checkpoint (expected model_index.json, "
+                                                 "config.json or a *.safetensors.index.json)");
     }
     // Anything else is read as safetensors: a file that is not gets that file's own error.
     layout.kind = LayoutKind::SafeTensorsFile;

@@ -195,6 +195,14 @@ TEST_CASE("component weights: plain, fp16 variant, sharded, missing", "[hf_layou
   CHECK(sharded.class_name == "CLIPTextModel");
   CHECK(fs::path(sharded.weights).filename() == "model.safetensors.index.fp16.json");
   CHECK(a2a::SafeTensorsCheckpoint::open(sharded.weights)->files().size() == 2);
+  const std::string listing = a2a::inspect_checkpoint(sharded.weights);
+  CHECK(listing.find("layout: sharded safetensors") != std::string::npos);
+  CHECK(listing.find("shards: 2") != std::string::npos);
+  CHECK(listing.find("total_size: " + std::to_string(2 * 64 * 4)) != std::string::npos);
+  CHECK(listing.find("totals: 2 tensors, 128 parameters, 512 bytes") != std::string::npos);
+
+  write_text(fs::path(dir) / "tokenizer.json", "{}");
+  expect_error([&] { a2a::detect_layout(dir + "/tokenizer.json"); }, "unknown_layout");
 }
 
 TEST_CASE("pickle checkpoints are refused with the conversion recipe", "[hf_layout]") {
