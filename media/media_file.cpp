@@ -12,7 +12,6 @@
 #include "media/media_util.h"
 #include "media/video_io.h"
 #include "pipeline/error.h"
-#include "pipeline/value_io.h"
 
 namespace a2a {
 
@@ -228,14 +227,4 @@ std::vector<SavedFile> save_value(const Value& value, const std::string& path) {
   return saved;
 }
 
-}  // namespace a2a
-
-namespace a2a {
-namespace {
-// Graph inputs given as paths and outputs with a `save:` path go through these codecs.
-[[maybe_unused]] const bool media_codec_installed = [] {
-  set_value_file_codec({load_media_value, [](const Value& value, const std::string& path) { save_value(value, path); }});
-  return true;
-}();
-}  // namespace
 }  // namespace a2a

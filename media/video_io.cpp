@@ -144,10 +144,17 @@ int64_t count_by_decoding(const std::string& path) {
   return n;
 }
 
+// MP4 and AVI index their frames; FFmpeg estimates the count of other containers (Matroska, WebM,
+// GIF) from duration x rate, which can be off by one.
+bool container_indexes_frames(const std::string& path) {
+  const std::string ext = media_detail::lower_extension(path);
+  return ext == ".mp4" || ext == ".mov" || ext == ".m4v" || ext == ".avi";
+}
+
 VideoInfo checked_info(cv::VideoCapture& cap, const std::string& path) {
   VideoInfo info = info_of(cap);
   if (!(info.fps > 0.0) || !std::isfinite(info.fps)) fail("corrupt_file", path, "has no valid frame rate");
-  if (info.frame_count <= 0) info.frame_count = count_by_decoding(path);
+  if (info.frame_count <= 0 || !container_indexes_frames(path)) info.frame_count = count_by_decoding(path);
   if (info.frame_count <= 0) fail("empty_video", path, "holds no frames");
   return info;
 }

@@ -26,7 +26,8 @@ struct VideoData {
   VideoInfo info;     // of the whole file
 };
 
-// Opens the file and counts its frames (by decoding when the container's count is missing or wrong).
+// Opens the file and reads its frame count, rate and size. The count comes from the container's index
+// for MP4/MOV/AVI and from decoding every frame for containers without one (MKV, WebM, GIF).
 // Throws a2a::Error (Input) naming the file for a missing, empty, corrupt or unsupported file.
 VideoInfo probe_video(const std::string& path);
 
