@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "nn/tokenizers/score_merge.h"
+#include "nn/tokenizers/unicode.h"
 #include "nn/tokenizers/vocab_files.h"
 #include "pipeline/error.h"
 
@@ -65,31 +65,29 @@ Llama2cTokenizer::Llama2cTokenizer(const std::string& path) {
     throw_input_error("tokenizer_bad_format", path + ": only " + std::to_string(pieces_.size()) +
                                                   " tokens; llama2.c needs 3 control and 256 byte tokens");
   }
+  merges_.build(pieces_, scores_, std::vector<bool>(pieces_.size(), true), ids_);
 }
 
 void Llama2cTokenizer::encode_plain(const std::string& text, std::vector<int64_t>& out) const {
-  // One symbol per UTF-8 character; characters without a piece become their bytes.
-  std::vector<std::string> symbols;
+  // One symbol per UTF-8 character (run.c groups a lead byte with at most 3 continuation bytes);
+  // characters without a piece become their byte tokens.
+  std::vector<int32_t> symbols;
+  symbols.reserve(text.size());
   size_t pos = 0;
   while (pos < text.size()) {
     size_t length = 1;
     while (pos + length < text.size() && length < 4 && (static_cast<unsigned char>(text[pos + length]) & 0xC0) == 0x80)
       ++length;
-    std::string character = text.substr(pos, length);
-    if (ids_.count(character)) {
-      symbols.push_back(std::move(character));
+    int32_t id = merges_.character_id(std::string_view(text).substr(pos, length), -1);
+    if (merges_.is_piece(id)) {
+      symbols.push_back(id);
     } else {
-      for (char b : character) symbols.push_back(pieces_[static_cast<unsigned char>(b) + kFirstByteToken]);
+      for (size_t i = 0; i < length; ++i) symbols.push_back(static_cast<unsigned char>(text[pos + i]) + kFirstByteToken);
     }
     pos += length;
   }
-  tokenizers::merge_by_score(symbols, [&](const std::string& piece, float& score) {
-    auto it = ids_.find(piece);
-    if (it == ids_.end()) return false;
-    score = scores_[it->second];
-    return true;
-  });
-  for (const auto& symbol : symbols) out.push_back(ids_.at(symbol));
+  merges_.apply(symbols);
+  out.insert(out.end(), symbols.begin(), symbols.end());
 }
 
 std::vector<int64_t> Llama2cTokenizer::encode(const std::string& text, bool bos, bool eos) const {

@@ -9,6 +9,7 @@
 
 #include "nn/tokenizer.h"
 #include "nn/tokenizers/added_tokens.h"
+#include "nn/tokenizers/score_merge.h"
 
 namespace a2a {
 
@@ -41,6 +42,7 @@ class Llama2cTokenizer : public Tokenizer {
   std::vector<float> scores_;
   std::unordered_map<std::string, int32_t> ids_;
   int max_token_length_ = 0;
+  tokenizers::ScoredMerges merges_;
   tokenizers::AddedTokens added_;
 };
 

@@ -4,7 +4,6 @@
 #include <cstring>
 #include <limits>
 
-#include "nn/tokenizers/score_merge.h"
 #include "nn/tokenizers/unicode.h"
 #include "nn/tokenizers/vocab_files.h"
 #include "pipeline/error.h"
@@ -156,6 +155,17 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path) : path_(
   }
   std::sort(user_defined_.begin(), user_defined_.end(),
             [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  if (model_type_ == ModelType::Bpe) {
+    std::vector<std::string> texts;
+    std::vector<float> scores;
+    std::vector<bool> mergeable;
+    for (const Piece& p : pieces_) {
+      texts.push_back(p.text);
+      scores.push_back(p.score);
+      mergeable.push_back(p.type == PieceType::Normal || p.type == PieceType::UserDefined);
+    }
+    merges_.build(texts, scores, mergeable, ids_);
+  }
   if (byte_fallback_ && std::count(byte_ids_.begin(), byte_ids_.end(), -1) > 0) {
     throw_input_error("tokenizer_bad_model", path + ": byte_fallback is set but some <0xXX> pieces are missing");
   }
@@ -187,30 +197,33 @@ std::string SentencePieceTokenizer::normalize(const std::string& text) const {
   return out;
 }
 
-void SentencePieceTokenizer::emit_piece(const std::string& piece, std::vector<int64_t>& out) const {
-  auto it = ids_.find(piece);
-  if (it != ids_.end() && pieces_[it->second].type != PieceType::Unused) {
-    out.push_back(it->second);
-    return;
-  }
+void SentencePieceTokenizer::emit_unknown(std::string_view text, std::vector<int64_t>& out) const {
   if (byte_fallback_) {
-    for (unsigned char b : piece) out.push_back(byte_ids_[b]);
+    for (unsigned char b : text) out.push_back(byte_ids_[b]);
     return;
   }
   out.push_back(unk_id_);
 }
 
 void SentencePieceTokenizer::encode_bpe(const std::string& text, std::vector<int64_t>& out) const {
-  std::vector<std::string> symbols = unicode::split_characters(text);
-  tokenizers::merge_by_score(symbols, [&](const std::string& piece, float& score) {
-    auto it = ids_.find(piece);
-    if (it == ids_.end()) return false;
-    const Piece& p = pieces_[it->second];
-    if (p.type != PieceType::Normal && p.type != PieceType::UserDefined) return false;
-    score = p.score;
-    return true;
-  });
-  for (const auto& symbol : symbols) emit_piece(symbol, out);
+  std::vector<std::string> characters = unicode::split_characters(text);
+  std::vector<int32_t> symbols(characters.size());
+  for (size_t i = 0; i < characters.size(); ++i) {
+    // Characters that occur in no piece get a distinct negative id, so that their text can be recovered.
+    symbols[i] = merges_.character_id(characters[i], -static_cast<int32_t>(i) - 2);
+  }
+  merges_.apply(symbols);
+  for (int32_t id : symbols) {
+    if (id < 0) {
+      emit_unknown(characters[-(id + 2)], out);
+    } else if (!merges_.is_piece(id)) {
+      emit_unknown(merges_.extra_character(id), out);
+    } else if (pieces_[id].type == PieceType::Unused) {
+      emit_unknown(pieces_[id].text, out);
+    } else {
+      out.push_back(id);
+    }
+  }
 }
 
 void SentencePieceTokenizer::encode_unigram(const std::string& text, std::vector<int64_t>& out) const {

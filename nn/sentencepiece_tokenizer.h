@@ -9,6 +9,7 @@
 
 #include "nn/tokenizer.h"
 #include "nn/tokenizers/added_tokens.h"
+#include "nn/tokenizers/score_merge.h"
 
 namespace a2a {
 
@@ -45,7 +46,7 @@ class SentencePieceTokenizer : public Tokenizer {
   void encode_normalized(const std::string& normalized, std::vector<int64_t>& out) const;
   void encode_bpe(const std::string& text, std::vector<int64_t>& out) const;
   void encode_unigram(const std::string& text, std::vector<int64_t>& out) const;
-  void emit_piece(const std::string& piece, std::vector<int64_t>& out) const;
+  void emit_unknown(std::string_view text, std::vector<int64_t>& out) const;
 
   std::string path_;
   std::vector<Piece> pieces_;
@@ -59,6 +60,7 @@ class SentencePieceTokenizer : public Tokenizer {
   std::vector<std::string> user_defined_;    // matched before splitting into characters, longest first
   float min_score_ = 0;
   size_t max_piece_chars_ = 1;
+  tokenizers::ScoredMerges merges_;  // BPE models
   tokenizers::AddedTokens added_;
 };
 

@@ -24,11 +24,12 @@ void MergeTable::rehash(size_t capacity) {
   }
 }
 
-void MergeTable::add(int32_t left, int32_t right, int32_t merged) {
+void MergeTable::add(int32_t left, int32_t right, int32_t merged) { add(left, right, merged, next_rank_++); }
+
+void MergeTable::add(int32_t left, int32_t right, int32_t merged, int32_t rank) {
   if ((count_ + 1) * 2 > slots_.size()) rehash(slots_.empty() ? 16 : slots_.size() * 2);
   const uint64_t k = key(left, right);
   size_t i = slot_of(k);
-  const int32_t rank = next_rank_++;
   while (slots_[i].key != kEmpty) {
     if (slots_[i].key == k) {
       slots_[i].merge = {rank, merged};

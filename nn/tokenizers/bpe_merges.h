@@ -6,7 +6,7 @@
 
 namespace a2a::bpe {
 
-// Id of a symbol that is not in the vocabulary: it never merges.
+// Negative ids mark symbols outside the vocabulary: they never merge.
 constexpr int32_t kNoToken = -1;
 
 class MergeTable {
@@ -14,6 +14,8 @@ class MergeTable {
   // Rank = position in the merge list; a repeated pair takes its last position, as the Python and Rust
   // references build their rank maps.
   void add(int32_t left, int32_t right, int32_t merged);
+  // An explicit rank; equal ranks merge leftmost first (score-ordered models give equal scores equal ranks).
+  void add(int32_t left, int32_t right, int32_t merged, int32_t rank);
   void reserve(size_t count);
   size_t size() const { return count_; }
   // Repeatedly merges the adjacent pair with the lowest rank (leftmost among equals), as the reference
