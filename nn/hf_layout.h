@@ -89,6 +89,15 @@ nlohmann::json read_config_json(const std::string& path);
 // Typed access to a configuration object. Every error names the source file and the key, and
 // says which type was expected and what was found. JSON null is None in the reference libraries:
 // read it into a std::optional (or with get_optional); a plain field rejects it.
+//
+//   FooOptions FooOptions::from_json(const ConfigReader& c) {
+//     FooOptions o;                                   // initializers = the reference defaults
+//     c.read("in_channels", o.in_channels);           // int
+//     c.read("block_out_channels", o.block_out_channels);  // std::vector<int64_t>
+//     c.read("num_class_embeds", o.num_class_embeds); // std::optional<int64_t>: null -> nullopt
+//     o.heads = c.get_per_block<int64_t>("attention_head_dim", o.block_out_channels.size(), 8);
+//     return o;
+//   }
 class ConfigReader {
  public:
   ConfigReader(nlohmann::json config, std::string source);
