@@ -156,7 +156,7 @@ class LlmStage : public Stage {
     bundle_ = ctx.modules ? ctx.modules->get<LlmBundle>(key, create) : create();
     // Configure has no warning channel: the first run reports it.
     if (!present && !model_path.empty())
-      pending_warning_ = "llm: model '" + model_path + "' not found; using the tiny built-in preset (random weights, byte tokenizer)";
+      pending_warning_ = "model '" + model_path + "' not found; using the tiny built-in preset (random weights, byte tokenizer)";
 
     slots_ = media_slots(params);
     const std::string chat = param_string(params, "chat_template");
@@ -228,7 +228,7 @@ class LlmStage : public Stage {
     }
     for (const auto& slot : slots_)
       if (!optional_input(inputs, slot.name) && prompt.find(slot.marker) != std::string::npos)
-        ctx.warning("llm: the prompt holds the marker " + slot.marker + " but no " + slot.name + " input is connected");
+        ctx.warning("the prompt holds the marker " + slot.marker + " but no " + slot.name + " input is connected");
     if (pieces.empty()) throw_input_error("empty_prompt", "llm: the prompt is empty and no BOS token is added");
     at::Tensor prompt_embeds = at::cat(pieces, 1);
 
@@ -278,7 +278,7 @@ class LlmStage : public Stage {
       ctx.check_cancelled();
       ctx.report_progress(std::min(done, total), total, "tokens");
     };
-    auto warn = [&ctx](const std::string& message) { ctx.warning("llm: " + message); };
+    auto warn = [&ctx](const std::string& message) { ctx.warning(message); };
     if (!signals.empty() && repair_ == SignalRepair::Complete) install_signal_constraints(hooks, signals, warn);
 
     auto generation = llama_generate(model, prompt_embeds, prompt_ids, options, hooks);

@@ -191,7 +191,7 @@ version: 1
 name: signal_skip
 seed: 3
 inputs:
-  prompt: {type: text, default: "paint a fox"}
+  prompt: text
 stages:
   - id: llm
     type: llm
@@ -208,7 +208,9 @@ outputs:
   conditioning: project.embedding
 )";
   a2a::Pipeline pipeline(a2a::parse_graph_yaml(yaml, a2a::test::scratch_dir() + "/signal_skip.yaml"));
-  auto result = pipeline.run();
+  a2a::RunRequest request;
+  request.inputs["prompt"] = a2a::Value::text("paint a fox");
+  auto result = pipeline.run(request);
   CHECK(result.outputs.count("text") == 1);
   CHECK(result.outputs.count("conditioning") == 0);
   const auto* record = result.record("project");
