@@ -1,0 +1,335 @@
+// latent_diffusion: the denoising loop of Stable Diffusion-style pipelines around a UNet2DConditionModel.
+// Text-to-image from pure noise, or image-to-image from an init latent and a strength.
+#include "diffusion/ddim_scheduler.h"
+#include "diffusion/sampling_loop.h"
+#include "diffusion/scheduler.h"
+#include "diffusion/unet2d_condition.h"
+#include "nn/safetensors.h"
+#include "nn/state_dict.h"
+#include "pipeline/error.h"
+#include "pipeline/registry.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace a2a {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Stable Diffusion 1.5's scheduler_config.json: the configuration used when a UNet comes without one.
+nlohmann::json stable_diffusion_scheduler_config() {
+  return {{"_class_name", "PNDMScheduler"}, {"beta_end", 0.012},      {"beta_schedule", "scaled_linear"},
+          {"beta_start", 0.00085},         {"num_train_timesteps", 1000}, {"set_alpha_to_one", false},
+          {"skip_prk_steps", true},        {"steps_offset", 1},       {"trained_betas", nullptr},
+          {"clip_sample", false},          {"timestep_spacing", "leading"}, {"prediction_type", "epsilon"}};
+}
+
+// The tiny preset: Stable Diffusion 1.x's layout at toy width (two blocks of 32 and 64 channels, one
+// resnet each), 4 latent channels, cross-attention width tiny_cross_attention_dim (the tiny CLIP text
+// encoder's width by default).
+UNet2DConditionOptions tiny_unet_options(int64_t cross_attention_dim) {
+  UNet2DConditionOptions o;
+  o.sample_size = 16;
+  o.block_out_channels = {32, 64};
+  o.down_block_types = {"CrossAttnDownBlock2D", "DownBlock2D"};
+  o.up_block_types = {"UpBlock2D", "CrossAttnUpBlock2D"};
+  o.layers_per_block = {1};
+  o.norm_num_groups = 8;
+  o.cross_attention_dim = {cross_attention_dim};
+  o.attention_head_dim = {2};  // the head count
+  return o;
+}
+
+// The fixtures' scheme: N(0, 1/fan_in) for kernels and matrices, 1 + 0.1·N for norm scales, 0.1·N for
+// biases, from a private generator.
+void initialize_tiny_weights(torch::nn::Module& module, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  auto generator = at::detail::createCPUGenerator(seed);
+  for (auto& p : module.named_parameters()) {
+    at::Tensor& t = p.value();
+    const std::string& name = p.key();
+    auto noise = at::randn(t.sizes(), generator, t.options());
+    const bool norm_scale = name.find("norm") != std::string::npos && name.size() > 7 &&
+                            name.compare(name.size() - 7, 7, ".weight") == 0;
+    if (t.dim() >= 2)
+      t.copy_(noise / std::sqrt(static_cast<double>(t.numel() / t.size(0))));
+    else if (norm_scale)
+      t.copy_(1.0 + 0.1 * noise);
+    else
+      t.copy_(0.1 * noise);
+  }
+}
+
+nlohmann::json read_json_file(const fs::path& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) throw_input_error("file_not_found", "latent_diffusion: cannot open " + what + " " + path.string());
+  auto json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) throw_input_error("bad_config", "latent_diffusion: " + path.string() + " is not valid JSON");
+  return json;
+}
+
+// Where the parts of a diffusers model live: `model` is a pipeline folder (model_index.json, unet/,
+// scheduler/, vae/) or a UNet folder (config.json), possibly inside a pipeline folder.
+struct ModelLayout {
+  fs::path unet;
+  fs::path scheduler_config;  // empty when absent
+  fs::path vae_config;        // empty when absent
+};
+
+ModelLayout locate_model(const fs::path& root) {
+  ModelLayout layout;
+  fs::path pipeline_root;
+  if (fs::exists(root / "unet" / "config.json")) {
+    layout.unet = root / "unet";
+    pipeline_root = root;
+  } else if (fs::exists(root / "config.json")) {
+    layout.unet = root;
+    pipeline_root = root.parent_path();
+  } else {
+    throw_input_error("model_not_found",
+                      "latent_diffusion: " + root.string() +
+                          " holds neither unet/config.json (a diffusers pipeline folder) nor config.json (a UNet folder)");
+  }
+  if (fs::exists(pipeline_root / "scheduler" / "scheduler_config.json"))
+    layout.scheduler_config = pipeline_root / "scheduler" / "scheduler_config.json";
+  if (fs::exists(pipeline_root / "vae" / "config.json")) layout.vae_config = pipeline_root / "vae" / "config.json";
+  return layout;
+}
+
+std::shared_ptr<UNet2DConditionModelImpl> load_unet(const fs::path& folder, const std::string& device) {
+  fs::path weights = folder / "diffusion_pytorch_model.safetensors";
+  if (!fs::exists(weights))
+    throw_input_error("weights_not_found", "latent_diffusion: " + weights.string() +
+                                               " is missing (only safetensors weights are read; convert "
+                                               "diffusion_pytorch_model.bin with diffusers' save_pretrained)");
+  UNet2DConditionModel unet(UNet2DConditionOptions::from_json(read_json_file(folder / "config.json", "UNet config")));
+  LoadOptions options;
+  options.device = device;
+  options.source = weights.string();
+  load_state_dict(*unet, load_safetensors(weights.string()), options);
+  unet->eval();
+  return unet.ptr();
+}
+
+// 2^(number of VAE blocks - 1), as diffusers' pipelines compute vae_scale_factor.
+int64_t vae_scale_factor_from(const fs::path& vae_config) {
+  auto json = read_json_file(vae_config, "VAE config");
+  if (!json.contains("block_out_channels") || !json["block_out_channels"].is_array() ||
+      json["block_out_channels"].empty())
+    return 8;
+  return int64_t{1} << (json["block_out_channels"].size() - 1);
+}
+
+class LatentDiffusionStage : public Stage {
+ public:
+  void configure(const Json& params, const ConfigureContext& ctx) override {
+    device_ = ctx.device;
+    const std::string model = param_string(params, "model");
+    nlohmann::json scheduler_config = stable_diffusion_scheduler_config();
+    int64_t vae_scale_factor = 8;
+    if (model.empty()) {
+      const int64_t cross_attention_dim = param_int(params, "tiny_cross_attention_dim");
+      const uint64_t seed = static_cast<uint64_t>(param_int(params, "tiny_seed"));
+      auto create = [&] {
+        UNet2DConditionModel unet(tiny_unet_options(cross_attention_dim));
+        initialize_tiny_weights(*unet, seed);
+        unet->to(torch::Device(device_));
+        unet->eval();
+        return unet.ptr();
+      };
+      const std::string key = "unet:tiny:" + std::to_string(cross_attention_dim) + ":" + std::to_string(seed) + ":" +
+                              device_;
+      unet_ = ctx.modules ? ctx.modules->get<UNet2DConditionModelImpl>(key, create) : create();
+      // The vae stages' tiny preset has two blocks.
+      vae_scale_factor = 2;
+    } else {
+      ModelLayout layout = locate_model(ctx.resolve_path(model));
+      const std::string unet_path = layout.unet.string();
+      auto create = [&] { return load_unet(layout.unet, device_); };
+      unet_ = ctx.modules ? ctx.modules->get<UNet2DConditionModelImpl>("unet:" + unet_path + ":" + device_, create)
+                          : create();
+      if (!layout.scheduler_config.empty())
+        scheduler_config = read_scheduler_config(layout.scheduler_config.string());
+      if (!layout.vae_config.empty()) vae_scale_factor = vae_scale_factor_from(layout.vae_config);
+    }
+    const std::string config_override = param_string(params, "scheduler_config");
+    if (!config_override.empty()) scheduler_config = read_scheduler_config(ctx.resolve_path(config_override));
+    const int64_t factor_param = param_int(params, "vae_scale_factor");
+    vae_scale_factor_ = factor_param > 0 ? factor_param : vae_scale_factor;
+
+    std::string scheduler_name = param_string(params, "scheduler");
+    if (scheduler_name == "default") scheduler_name.clear();
+    // Built once here so that a bad configuration fails before any run.
+    scheduler_ = make_scheduler(scheduler_name, scheduler_config);
+    scheduler_name_ = scheduler_name;
+    scheduler_config_ = scheduler_config;
+
+    steps_ = param_int(params, "steps");
+    guidance_scale_ = param_float(params, "guidance_scale");
+    guidance_rescale_ = param_float(params, "guidance_rescale");
+    strength_ = param_float(params, "strength");
+    eta_ = param_float(params, "eta");
+    width_ = param_int(params, "width");
+    height_ = param_int(params, "height");
+    batch_size_ = param_int(params, "batch_size");
+    seed_ = param_int(params, "seed");
+    const int64_t multiple = 8 * std::max<int64_t>(1, vae_scale_factor_ / 8);
+    for (auto [name, value] : {std::pair<const char*, int64_t>{"width", width_}, {"height", height_}}) {
+      if (value % 8 != 0 || value % multiple != 0)
+        throw_input_error("bad_size", std::string("latent_diffusion: ") + name + " " + std::to_string(value) +
+                                          " must be a multiple of " + std::to_string(multiple));
+    }
+    if (eta_ > 0 && !dynamic_cast<DDIMScheduler*>(scheduler_.get()))
+      ctx_warning_ = "eta only affects the DDIM scheduler; it is ignored by " + scheduler_->class_name();
+  }
+
+  PortValues run(const PortValues& inputs, RunContext& ctx) override {
+    torch::NoGradGuard no_grad;
+    if (!ctx_warning_.empty()) ctx.warning(ctx_warning_);
+    const auto& o = unet_->options();
+    const int64_t cross_dim = o.cross_attention_dim.front();
+
+    at::Tensor conditioning = input(inputs, "conditioning").tensor().to(at::kFloat);
+    check_embedding(conditioning, "conditioning", cross_dim);
+    const int64_t prompts = conditioning.size(0);
+    at::Tensor negative;
+    if (const Value* value = optional_input(inputs, "negative_conditioning")) {
+      negative = value->tensor().to(at::kFloat);
+      check_embedding(negative, "negative_conditioning", cross_dim);
+      if (negative.size(0) == 1 && prompts > 1) negative = negative.expand({prompts, -1, -1});
+      if (negative.size(0) != prompts || negative.size(1) != conditioning.size(1))
+        throw_input_error("bad_shape", "latent_diffusion: negative_conditioning " + c10::str(negative.sizes()) +
+                                           " must match conditioning " + c10::str(conditioning.sizes()));
+    } else {
+      negative = at::zeros_like(conditioning);
+    }
+    // batch_size images per prompt, as diffusers' num_images_per_prompt.
+    conditioning = conditioning.repeat_interleave(batch_size_, 0);
+    negative = negative.repeat_interleave(batch_size_, 0);
+    const int64_t batch = conditioning.size(0);
+
+    const bool guided = uses_classifier_free_guidance(guidance_scale_);
+    const torch::Device device(device_);
+    at::Tensor encoder_hidden_states = (guided ? at::cat({negative, conditioning}, 0) : conditioning).to(device);
+
+    // A fresh scheduler per run: multistep schedulers keep state between steps.
+    std::unique_ptr<Scheduler> scheduler = make_scheduler(scheduler_name_, scheduler_config_);
+    if (auto* ddim = dynamic_cast<DDIMScheduler*>(scheduler.get())) ddim->set_eta(eta_);
+
+    SamplingOptions options;
+    options.num_inference_steps = steps_;
+    options.guidance_scale = guidance_scale_;
+    options.guidance_rescale = guidance_rescale_;
+    options.strength = strength_;
+    options.latent_shape = {batch, o.in_channels, height_ / vae_scale_factor_, width_ / vae_scale_factor_};
+    if (const Value* init = optional_input(inputs, "init_latent")) {
+      at::Tensor latent = init->tensor().to(at::kFloat);
+      if (latent.dim() != 4 || latent.size(1) != o.in_channels)
+        throw_input_error("bad_shape", "latent_diffusion: init_latent " + c10::str(latent.sizes()) + " must be [B, " +
+                                           std::to_string(o.in_channels) + ", h, w]");
+      if (latent.size(0) == 1 && batch > 1) latent = latent.expand({batch, -1, -1, -1}).contiguous();
+      if (latent.size(0) != batch)
+        throw_input_error("bad_shape", "latent_diffusion: init_latent has batch " + std::to_string(latent.size(0)) +
+                                           ", expected 1 or " + std::to_string(batch));
+      options.init_latent = latent;
+    }
+    options.before_step = [&ctx] { ctx.check_cancelled(); };
+    options.on_step = [&ctx](int64_t done, int64_t total) { ctx.report_progress(done, total, "denoising"); };
+
+    UNet2DConditionModelImpl& unet = *unet_;
+    Denoiser denoiser = [&](const at::Tensor& latent_input, const at::Tensor& timestep) {
+      return unet.forward(latent_input.to(device), timestep.to(device), encoder_hidden_states).to(at::kCPU);
+    };
+    const uint64_t seed = seed_ >= 0 ? static_cast<uint64_t>(seed_) : ctx.seed;
+    at::Generator generator = at::detail::createCPUGenerator(seed);
+    at::Tensor latents = run_sampling_loop(*scheduler, denoiser, options, generator);
+    return {{"latent", Value::latent(latents)}};
+  }
+
+  torch::nn::Module* module() override { return unet_.get(); }
+
+ private:
+  static void check_embedding(const at::Tensor& embedding, const std::string& port, int64_t cross_dim) {
+    if (embedding.dim() != 3 || embedding.size(2) != cross_dim)
+      throw_input_error("bad_shape", "latent_diffusion: " + port + " " + c10::str(embedding.sizes()) +
+                                         " must be [B, N, " + std::to_string(cross_dim) +
+                                         "] (the UNet's cross_attention_dim)");
+  }
+
+  std::shared_ptr<UNet2DConditionModelImpl> unet_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::string scheduler_name_;
+  nlohmann::json scheduler_config_;
+  std::string device_ = "cpu";
+  std::string ctx_warning_;
+  int64_t vae_scale_factor_ = 8;
+  int64_t steps_ = 50;
+  double guidance_scale_ = 7.5;
+  double guidance_rescale_ = 0.0;
+  double strength_ = 0.8;
+  double eta_ = 0.0;
+  int64_t width_ = 512;
+  int64_t height_ = 512;
+  int64_t batch_size_ = 1;
+  int64_t seed_ = -1;
+};
+
+StageInfo latent_diffusion_info() {
+  StageInfo info;
+  info.type = "latent_diffusion";
+  info.description =
+      "Denoising loop of Stable Diffusion-style pipelines: a UNet2DConditionModel conditioned on an embedding "
+      "(from a text encoder or an LLM's output projection), classifier-free guidance in one batched UNet call, a "
+      "diffusers scheduler, text-to-image from seeded noise or image-to-image from init_latent and strength. "
+      "Outputs the latent scaled as the VAE expects it (vae_decode unscales it). Without a model it builds a tiny "
+      "preset with seeded random weights.";
+  std::vector<std::string> schedulers = {"default"};
+  for (const auto& name : scheduler_names()) schedulers.push_back(name);
+  info.params = {
+      param_spec("model", ParamType::Path, "",
+                 "diffusers pipeline folder (model_index.json, unet/, scheduler/) or UNet folder (config.json + "
+                 "diffusion_pytorch_model.safetensors); empty = tiny built-in preset"),
+      choice_param("scheduler", "default", schedulers,
+                   "sampler; default = the class of the model's scheduler_config.json (Stable Diffusion 1.5's PNDM "
+                   "without one). Others reuse the model's betas, prediction type and timestep spacing"),
+      param_spec("scheduler_config", ParamType::Path, "", "scheduler_config.json replacing the model's"),
+      ranged_param("steps", ParamType::Int, 50, 1, 1000, "denoising steps"),
+      ranged_param("guidance_scale", ParamType::Float, 7.5, 0.0, 100.0,
+                   "classifier-free guidance scale; > 1 runs the unconditional pass in the same UNet batch"),
+      ranged_param("guidance_rescale", ParamType::Float, 0.0, 0.0, 1.0,
+                   "rescales the guided prediction towards the conditional one's standard deviation"),
+      ranged_param("eta", ParamType::Float, 0.0, 0.0, 1.0, "DDIM's eta (0 = deterministic)"),
+      ranged_param("width", ParamType::Int, 512, 8, 8192, "image width in pixels, a multiple of 8"),
+      ranged_param("height", ParamType::Int, 512, 8, 8192, "image height in pixels, a multiple of 8"),
+      ranged_param("batch_size", ParamType::Int, 1, 1, 64, "images per conditioning row"),
+      ranged_param("strength", ParamType::Float, 0.8, 0.0, 1.0,
+                   "image-to-image: the fraction of the schedule run from init_latent (1 = ignore the image)"),
+      ranged_param("seed", ParamType::Int, -1, -1, 9007199254740991.0,
+                   "generator seed, as torch.Generator().manual_seed(seed) in diffusers; -1 = the run's seed"),
+      ranged_param("vae_scale_factor", ParamType::Int, 0, 0, 64,
+                   "pixels per latent pixel; 0 = from the pipeline's vae/config.json (8 without one, 2 for the "
+                   "tiny preset, matching the vae stages' tiny preset)"),
+      ranged_param("tiny_cross_attention_dim", ParamType::Int, 32, 4, 4096,
+                   "the tiny preset's conditioning width (the tiny text encoder's width)"),
+      ranged_param("tiny_seed", ParamType::Int, 0, 0, 2147483647.0, "seed of the tiny preset's weights"),
+  };
+  info.ports.inputs = {
+      in_port("conditioning", ValueType::Embedding, "[B, N, cross_attention_dim] prompt embedding"),
+      optional_in_port("negative_conditioning", ValueType::Embedding,
+                       "[B or 1, N, cross_attention_dim] unconditional embedding for guidance (the text encoder's "
+                       "empty or negative prompt); absent = zeros"),
+      optional_in_port("init_latent", ValueType::Latent,
+                       "[B or 1, C, h, w] scaled latent of a starting image (vae_encode); enables image-to-image"),
+  };
+  info.ports.outputs = {out_port("latent", ValueType::Latent, "[B·batch_size, C, height/f, width/f], scaled")};
+  info.create = [] { return std::make_unique<LatentDiffusionStage>(); };
+  return info;
+}
+
+A2A_REGISTER_STAGE(latent_diffusion_info);
+
+}  // namespace
+}  // namespace a2a
