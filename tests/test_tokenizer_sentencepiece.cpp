@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "nn/sentencepiece_tokenizer.h"
+#include "pipeline/error.h"
 #include "test_support.h"
 
 namespace {

@@ -5,6 +5,7 @@
 
 #include "nn/hf_tokenizer.h"
 #include "nn/sentencepiece_tokenizer.h"
+#include "pipeline/error.h"
 #include "test_support.h"
 
 namespace {
