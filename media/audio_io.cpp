@@ -86,7 +86,7 @@ AudioData read_audio(const std::string& path) {
 
   auto t = at::from_blob(interleaved.data(), {info.frames, info.channels}, at::kFloat);
   AudioData out;
-  out.samples = t.t().contiguous();
+  out.samples = t.t().clone(at::MemoryFormat::Contiguous);  // a copy: `interleaved` dies here
   out.sample_rate = info.samplerate;
   return out;
 }

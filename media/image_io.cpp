@@ -199,7 +199,7 @@ at::Tensor read_image(const std::string& path) {
   cv::Mat as_float;
   rgb.convertTo(as_float, CV_32FC3, scale);
   auto hwc = at::from_blob(as_float.data, {as_float.rows, as_float.cols, 3}, at::kFloat);
-  return hwc.permute({2, 0, 1}).contiguous();
+  return hwc.permute({2, 0, 1}).clone(at::MemoryFormat::Contiguous);  // a copy: `as_float` dies here
 }
 
 void write_image(const at::Tensor& image, const std::string& path, const ImageWriteOptions& options) {
