@@ -227,7 +227,9 @@ void convert(Loader& L, const YAML::Node& root, GraphBuilder& b) {
         const YAML::Node& decl = it->second;
         std::string type_name;
         std::optional<Json> default_value;
-        YAML::Node type_node = decl;
+        // yaml-cpp: assigning one Node to another overwrites the shared node, so rebind with reset().
+        YAML::Node type_node;
+        type_node.reset(decl);
         if (decl.IsScalar()) {
           type_name = decl.Scalar();
         } else if (decl.IsMap()) {
@@ -236,7 +238,7 @@ void convert(Loader& L, const YAML::Node& root, GraphBuilder& b) {
             L.error("missing_key", "graph input '" + name + "' needs a type", it->first);
             continue;
           }
-          type_node = decl["type"];
+          type_node.reset(decl["type"]);
           if (!L.scalar_string(type_node, "type", &type_name)) continue;
           if (decl["default"]) {
             Json d = to_json(decl["default"]);

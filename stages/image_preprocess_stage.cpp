@@ -35,8 +35,12 @@ class ImagePreprocessStage : public Stage {
                                          image.describe());
     }
     at::Tensor pixels = preprocess_image(t.to(at::kCPU), options_).to(t.device());
+    // The resized and cropped image before normalisation, for viewing or saving.
+    auto mean = torch::tensor(options_.mean, pixels.options()).view({1, 3, 1, 1});
+    auto std = torch::tensor(options_.std, pixels.options()).view({1, 3, 1, 1});
+    at::Tensor visible = (pixels * std + mean).clamp(0, 1);
     ctx.report_progress(1, 1);
-    return {{"pixel_values", Value::tensor(pixels)}};
+    return {{"pixel_values", Value::tensor(pixels)}, {"image", Value::image(visible)}};
   }
 
  private:
@@ -60,7 +64,8 @@ StageInfo image_preprocess_info() {
                  "round to 8-bit values before and after resizing, as torchvision on a uint8 image"),
   };
   info.ports.inputs = {in_port("image", ValueType::Image)};
-  info.ports.outputs = {out_port("pixel_values", ValueType::Tensor, "normalised [B, 3, crop, crop]")};
+  info.ports.outputs = {out_port("pixel_values", ValueType::Tensor, "normalised [B, 3, crop, crop]"),
+                        out_port("image", ValueType::Image, "resized and cropped, before normalisation")};
   info.create = [] { return std::make_unique<ImagePreprocessStage>(); };
   return info;
 }
