@@ -39,13 +39,13 @@ UNet2DConditionOptions tiny_unet_options(int64_t class_embed_dim) {
   o.sample_size = 32;
   o.in_channels = 8;
   o.out_channels = 8;
-  o.block_out_channels = {32, 64};
+  o.block_out_channels = {16, 32};
   o.down_block_types = {"DownBlock2D", "CrossAttnDownBlock2D"};
   o.up_block_types = {"CrossAttnUpBlock2D", "UpBlock2D"};
   o.layers_per_block = {1};
   o.norm_num_groups = 8;
-  o.cross_attention_dim = {32, 64};
-  o.attention_head_dim = {4};  // the head count
+  o.cross_attention_dim = {16, 32};
+  o.attention_head_dim = {2};  // the head count
   o.class_embed_type = "simple_projection";
   o.class_embeddings_concat = true;
   o.projection_class_embeddings_input_dim = class_embed_dim;

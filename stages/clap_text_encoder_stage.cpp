@@ -76,7 +76,9 @@ std::shared_ptr<ClapTextEncoder> load_encoder(const std::string& model_path, con
                     : fs::exists(beside)                           ? beside.string()
                                                                    : model_dir;
   }
-  std::shared_ptr<Tokenizer> tokenizer = load_tokenizer(tokenizer_dir, "gpt2");
+  // tokenizer.json when present, else RoBERTa's vocab.json + merges.txt (GPT-2's format).
+  std::shared_ptr<Tokenizer> tokenizer = load_tokenizer(
+      tokenizer_dir, fs::exists(fs::path(tokenizer_dir) / "tokenizer.json") ? std::string() : std::string("gpt2"));
   const auto& config = encoder->model->text_model->config;
   encoder->bos_id = tokenizer->token_to_id("<s>").value_or(config.bos_token_id);
   encoder->eos_id = tokenizer->token_to_id("</s>").value_or(config.eos_token_id);

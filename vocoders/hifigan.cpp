@@ -54,6 +54,15 @@ int64_t SpeechT5HifiGanConfig::hop_length() const {
   return product;
 }
 
+int64_t SpeechT5HifiGanConfig::output_length(int64_t frames) const {
+  int64_t length = frames;
+  for (size_t i = 0; i < upsample_rates.size(); ++i) {
+    const int64_t rate = upsample_rates[i], kernel = upsample_kernel_sizes[i];
+    length = (length - 1) * rate - 2 * ((kernel - rate) / 2) + kernel;
+  }
+  return length;
+}
+
 namespace {
 
 // Same-length padding of a dilated convolution (odd kernels).

@@ -1,6 +1,7 @@
 #pragma once
 // HiFi-GAN generator as transformers 4.43 implements it for SpeechT5 and AudioLDM (SpeechT5HifiGan):
-// log-mel frames [B, frames, model_in_dim] -> waveform [B, frames · prod(upsample_rates)]. Named like the
+// log-mel frames [B, frames, model_in_dim] -> waveform of about frames · prod(upsample_rates) samples
+// (output_length gives it exactly). Named like the
 // checkpoint: conv_pre, upsampler.N, resblocks.M.convs1.K, conv_post, and the mean / scale buffers.
 #include <ATen/Tensor.h>
 #include <nlohmann/json_fwd.hpp>
@@ -31,6 +32,11 @@ struct SpeechT5HifiGanConfig {
   static SpeechT5HifiGanConfig from_json(const nlohmann::json& config);
   // Waveform samples per mel frame: prod(upsample_rates).
   int64_t hop_length() const;
+  // Samples produced from `frames` mel frames. Each transposed convolution gives (L − 1)·rate −
+  // 2·((kernel − rate) / 2) + kernel, which is L·rate only when kernel − rate is even: AudioLDM's first
+  // stage (kernel 16, rate 5) adds one sample, so its vocoder returns 160·frames + 32 and the pipeline
+  // cuts the waveform to the requested duration.
+  int64_t output_length(int64_t frames) const;
 };
 
 // Multi-receptive-field residual block: for each dilation, x + conv2(lrelu(conv1(lrelu(x)))).
@@ -48,8 +54,8 @@ TORCH_MODULE(HifiGanResidualBlock);
 class SpeechT5HifiGanImpl : public torch::nn::Module {
  public:
   explicit SpeechT5HifiGanImpl(const SpeechT5HifiGanConfig& config);
-  // spectrogram [B, frames, model_in_dim] (or [frames, model_in_dim]) -> [B, frames · hop_length()]
-  // (or [frames · hop_length()]) in [-1, 1]. With normalize_before the input is first (x − mean) / scale.
+  // spectrogram [B, frames, model_in_dim] (or [frames, model_in_dim]) -> [B, output_length(frames)]
+  // (or [output_length(frames)]) in [-1, 1]. With normalize_before the input is first (x − mean) / scale.
   at::Tensor forward(const at::Tensor& spectrogram);
 
   const SpeechT5HifiGanConfig& config() const { return config_; }
