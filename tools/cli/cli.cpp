@@ -205,7 +205,9 @@ int cmd_run(const Args& args) {
       continue;
     }
     if (!output.save.empty()) {
-      std::string path = (std::filesystem::path(out_dir) / output.save).string();
+      std::filesystem::path target = std::filesystem::path(out_dir) / output.save;
+      std::filesystem::create_directories(target.parent_path());
+      std::string path = target.string();
       for (const auto& saved : save_value(it->second, path)) {
         std::cerr << "output " << output.name << ": " << saved.path << " (" << saved.format << ")";
         if (!saved.note.empty()) std::cerr << " - " << saved.note;
