@@ -103,10 +103,12 @@ Json to_json(const YAML::Node& node) {
   return nullptr;
 }
 
+// --set replaces scalars: a value is typed as YAML would type it (20, 0.5, true), and anything that
+// would parse as a list or mapping ("[{text}]") stays the literal string the user typed.
 YAML::Node parse_override_value(const std::string& text) {
   try {
     YAML::Node node = YAML::Load(text);
-    if (node.IsScalar() || node.IsSequence() || node.IsMap()) return node;
+    if (node.IsScalar()) return node;
   } catch (const YAML::Exception&) {
   }
   YAML::Node node(text);

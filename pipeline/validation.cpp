@@ -412,8 +412,10 @@ std::vector<Error> validate_graph(const GraphSpec& input_spec, const StageRegist
       stack.push_back(id);
       for (const auto& d : deps[id]) {
         if (state[d] == 1) {
+          // The stack holds each stage before the one it reads from; name them in data-flow order.
           auto start = std::find(stack.begin(), stack.end(), d);
           std::vector<std::string> cycle(start, stack.end());
+          std::reverse(cycle.begin() + 1, cycle.end());
           std::vector<std::string> key = cycle;
           std::sort(key.begin(), key.end());
           std::string key_str;

@@ -83,7 +83,7 @@ TEST_CASE("missing_key and bad_value", "[validation]") {
   auto bad = errors_of("stages: 5\noutputs: {}\n");
   expect_error(bad, "bad_value", 1, 9);
   auto bad_type = errors_of("inputs:\n  x: {type: imgae}\nstages: []\noutputs: {}\n");
-  expect_error(bad_type, "bad_value", 2, 12, "did you mean 'image'");
+  expect_error(bad_type, "bad_value", 2, 13, "did you mean 'image'");
 }
 
 TEST_CASE("duplicate_key in a mapping", "[validation]") {
@@ -112,8 +112,8 @@ TEST_CASE("parameter errors: unknown, type, range, choices, required", "[validat
       "    params:\n"
       "      value: 1000\n"
       "outputs: {}\n");
-  expect_error(errors, "unknown_param", 4, 22, "did you mean 'value'");
-  expect_error(errors, "param_type", 4, 37, "integer");
+  expect_error(errors, "unknown_param", 4, 21, "did you mean 'value'");
+  expect_error(errors, "param_type", 4, 30, "integer");
   expect_error(errors, "param_out_of_range", 8, 14, "outside its range");
 
   StageInfo info;
@@ -142,8 +142,8 @@ TEST_CASE("port errors: unknown port, bad and unknown sources, unwired required 
       "    type: t_add\n"
       "    inputs: {a: inputs.missing}\n"
       "outputs: {}\n");
-  expect_error(errors, "unknown_port", 6, 15, "did you mean 'a'");
-  expect_error(errors, "bad_source", 6, 31);
+  expect_error(errors, "unknown_port", 6, 18, "did you mean 'a'");
+  expect_error(errors, "bad_source", 6, 30);
   expect_error(errors, "unknown_source", 9, 17, "did you mean 'out'");
   expect_error(errors, "required_input_unwired", 4, 5, "'a'");
   size_t unknown_sources = std::count_if(errors.begin(), errors.end(), [](const Error& e) { return e.code() == "unknown_source"; });
@@ -199,6 +199,7 @@ TEST_CASE("validation collects every error in one report", "[validation]") {
       "  - id: a\n    type: t_sourc\n"
       "  - id: b\n    type: t_add\n    params: {offset: x}\n"
       "  - id: c\n    type: t_add\n    inputs: {a: zz.out}\n"
+      "  - id: d\n    type: t_add\n"
       "outputs:\n  o: {from: q.out}\n");
   std::set<std::string> codes;
   for (const auto& e : errors) codes.insert(e.code());
@@ -209,7 +210,7 @@ TEST_CASE("validation collects every error in one report", "[validation]") {
   CHECK(codes.count("unknown_output_source"));
 }
 
-TEST_CASE("--set overrides stage params, inputs and top-level scalars", "[validation]") {
+TEST_CASE("set overrides change stage params, inputs and top-level scalars", "[validation]") {
   test::register_test_stages();
   GraphBuilder b = parse_graph_yaml(kValid, "p.yaml", {"stages.src.value=5", "inputs.x=a cat", "seed=9", "stages.add.params.offset=1.5"});
   ValidatedGraph g = b.build();
