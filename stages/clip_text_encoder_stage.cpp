@@ -10,6 +10,7 @@
 #include "nn/state_dict.h"
 #include "nn/clip_tokenizer.h"
 #include "pipeline/error.h"
+#include "nn/seeded_init.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 
@@ -51,28 +52,6 @@ CLIPTextConfig tiny_config(int64_t hidden_size, int64_t max_length) {
   c.eos_token_id = kByteEos;
   c.pad_token_id = kByteEos;
   return c;
-}
-
-// Weights as the reference fixtures draw them: N(0, 1/fan_in) for matrices and embedding tables,
-// 1 + 0.1·N for norm scales, 0.1·N for biases; from a private generator so that the global one is
-// untouched.
-void initialize_tiny_weights(torch::nn::Module& module, uint64_t seed) {
-  torch::NoGradGuard no_grad;
-  auto generator = at::detail::createCPUGenerator(seed);
-  for (auto& p : module.named_parameters()) {
-    at::Tensor& t = p.value();
-    const std::string& name = p.key();
-    auto noise = at::randn(t.sizes(), generator, t.options());
-    if (t.dim() >= 2) {
-      const int64_t fan_in = t.numel() / t.size(0);
-      t.copy_(noise / std::sqrt(static_cast<double>(fan_in)));
-    } else if (name.find("norm") != std::string::npos && name.size() > 7 &&
-               name.compare(name.size() - 7, 7, ".weight") == 0) {
-      t.copy_(1.0 + 0.1 * noise);
-    } else {
-      t.copy_(0.1 * noise);
-    }
-  }
 }
 
 std::shared_ptr<ClipTextEncoder> load_encoder(const std::string& model_path, const std::string& tokenizer_path,
@@ -165,7 +144,7 @@ std::shared_ptr<ClipTextEncoder> tiny_encoder(int64_t hidden_size, int64_t max_l
     };
   }
   CLIPTextModel model(config);
-  initialize_tiny_weights(*model, seed);
+  initialize_seeded_weights(*model, seed);
   model->to(torch::Device(ctx.device));
   model->eval();
   encoder->text_model = model->text_model;

@@ -7,6 +7,7 @@
 #include "nn/safetensors.h"
 #include "nn/state_dict.h"
 #include "pipeline/error.h"
+#include "nn/seeded_init.h"
 #include "pipeline/registry.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -41,26 +42,6 @@ UNet2DConditionOptions tiny_unet_options(int64_t cross_attention_dim) {
   o.cross_attention_dim = {cross_attention_dim};
   o.attention_head_dim = {2};  // the head count
   return o;
-}
-
-// The fixtures' scheme: N(0, 1/fan_in) for kernels and matrices, 1 + 0.1·N for norm scales, 0.1·N for
-// biases, from a private generator.
-void initialize_tiny_weights(torch::nn::Module& module, uint64_t seed) {
-  torch::NoGradGuard no_grad;
-  auto generator = at::detail::createCPUGenerator(seed);
-  for (auto& p : module.named_parameters()) {
-    at::Tensor& t = p.value();
-    const std::string& name = p.key();
-    auto noise = at::randn(t.sizes(), generator, t.options());
-    const bool norm_scale = name.find("norm") != std::string::npos && name.size() > 7 &&
-                            name.compare(name.size() - 7, 7, ".weight") == 0;
-    if (t.dim() >= 2)
-      t.copy_(noise / std::sqrt(static_cast<double>(t.numel() / t.size(0))));
-    else if (norm_scale)
-      t.copy_(1.0 + 0.1 * noise);
-    else
-      t.copy_(0.1 * noise);
-  }
 }
 
 nlohmann::json read_json_file(const fs::path& path, const std::string& what) {
@@ -135,7 +116,7 @@ class LatentDiffusionStage : public Stage {
       const uint64_t seed = static_cast<uint64_t>(param_int(params, "tiny_seed"));
       auto create = [&] {
         UNet2DConditionModel unet(tiny_unet_options(cross_attention_dim));
-        initialize_tiny_weights(*unet, seed);
+        initialize_seeded_weights(*unet, seed);
         unet->to(torch::Device(device_));
         unet->eval();
         return unet.ptr();

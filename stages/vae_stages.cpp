@@ -9,6 +9,7 @@
 #include "nn/safetensors.h"
 #include "nn/state_dict.h"
 #include "pipeline/error.h"
+#include "nn/seeded_init.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 
@@ -35,26 +36,6 @@ AutoencoderKLOptions tiny_options(const std::string& preset) {
     o.scaling_factor = 0.9392935633659363;
   }
   return o;
-}
-
-// N(0, 1/fan_in) for kernels and matrices, 1 + 0.1·N for norm scales, 0.1·N for biases (the
-// reference fixtures' scheme), from a private generator.
-void initialize_tiny_weights(torch::nn::Module& module, uint64_t seed) {
-  torch::NoGradGuard no_grad;
-  auto generator = at::detail::createCPUGenerator(seed);
-  for (auto& p : module.named_parameters()) {
-    at::Tensor& t = p.value();
-    const std::string& name = p.key();
-    auto noise = at::randn(t.sizes(), generator, t.options());
-    if (t.dim() >= 2) {
-      t.copy_(noise / std::sqrt(static_cast<double>(t.numel() / t.size(0))));
-    } else if (name.find("norm") != std::string::npos && name.size() > 7 &&
-               name.compare(name.size() - 7, 7, ".weight") == 0) {
-      t.copy_(1.0 + 0.1 * noise);
-    } else {
-      t.copy_(0.1 * noise);
-    }
-  }
 }
 
 std::shared_ptr<AutoencoderKLImpl> load_vae(const std::string& path, const ConfigureContext& ctx) {
@@ -90,7 +71,7 @@ std::shared_ptr<AutoencoderKLImpl> vae_for(const Json& params, const ConfigureCo
     const uint64_t seed = static_cast<uint64_t>(param_int(params, "tiny_seed"));
     auto create = [&] {
       AutoencoderKL vae(tiny_options(preset));
-      initialize_tiny_weights(*vae, seed);
+      initialize_seeded_weights(*vae, seed);
       vae->to(torch::Device(ctx.device));
       vae->eval();
       return vae.ptr();
