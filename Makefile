@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CONFIG ?= configs/default.yaml
 CMAKE_FLAGS ?=
 
-.PHONY: setup configure build run test bench clean
+.PHONY: setup configure build run test bench format clean
 
 setup:
 	@bash scripts/setup.sh
@@ -23,6 +23,10 @@ test: build
 
 bench: build
 	$(BUILD_DIR)/a2a_bench
+
+# Reformats every tracked C++ file in place with the repository's .clang-format.
+format:
+	@git ls-files '*.cpp' '*.h' | grep -v 'tokenizers/unicode_data.cpp' | xargs clang-format -i
 
 clean:
 	rm -rf $(BUILD_DIR) out

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "bench/bench.h"
-#include "nn/llama.h"
-#include "nn/llama_tiny.h"
+#include "llm/llama.h"
+#include "llm/llama_tiny.h"
 
 namespace {
 

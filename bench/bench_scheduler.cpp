@@ -2,8 +2,8 @@
 // next to the classifier-free guidance combine that precedes every step. All are tiny next to one UNet
 // call (hundreds of GFLOP), which is the point: the samplers can be swapped freely.
 #include "bench/bench.h"
-#include "diffusion/sampling_loop.h"
-#include "diffusion/scheduler.h"
+#include "diffusion/guided_sampler.h"
+#include "diffusion/schedulers/scheduler.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 

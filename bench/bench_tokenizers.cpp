@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "bench/bench.h"
-#include "nn/tokenizer.h"
+#include "tokenizers/tokenizer.h"
 
 namespace {
 

@@ -6,7 +6,7 @@
 
 #include "bench/bench.h"
 #include "diffusion/autoencoder_kl.h"
-#include "nn/clip_text_model.h"
+#include "encoders/clip_text_model.h"
 
 namespace {
 

@@ -14,9 +14,9 @@
 #include <sstream>
 
 #include "bench/bench.h"
-#include "nn/hf_layout.h"
-#include "nn/safetensors.h"
-#include "nn/state_dict.h"
+#include "weights/hf_layout.h"
+#include "weights/safetensors.h"
+#include "weights/state_dict.h"
 
 namespace {
 

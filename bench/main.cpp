@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "bench/bench.h"
-#include "pipeline/error.h"
+#include "base/error.h"
 #include "pipeline/runtime.h"
 
 namespace a2a::bench {

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <filesystem>
 
-#include "nn/hf_layout.h"
-#include "pipeline/error.h"
+#include "weights/hf_layout.h"
+#include "base/error.h"
 
 namespace a2a {
 

@@ -5,23 +5,12 @@
 #include <nlohmann/json.hpp>
 
 #include "diffusion/resnet_block.h"
-#include "pipeline/error.h"
+#include "base/error.h"
+#include "weights/config_reader.h"
 
 namespace a2a {
 
 namespace {
-
-template <class T>
-void read_field(const nlohmann::json& json, const char* name, T& field) {
-  auto it = json.find(name);
-  if (it != json.end() && !it->is_null()) field = it->get<T>();
-}
-
-template <class T>
-void read_optional(const nlohmann::json& json, const char* name, std::optional<T>& field) {
-  auto it = json.find(name);
-  if (it != json.end() && !it->is_null()) field = it->get<T>();
-}
 
 torch::nn::Conv2d conv3x3(int64_t in, int64_t out) {
   return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1));
@@ -35,29 +24,35 @@ constexpr double kVaeNormEps = 1e-6;
 }  // namespace
 
 AutoencoderKLOptions AutoencoderKLOptions::from_json(const nlohmann::json& json) {
+  return from_config(ConfigReader(json, "AutoencoderKL config"));
+}
+
+// Absent or null fields keep the defaults (get_or), as diffusers' None does.
+AutoencoderKLOptions AutoencoderKLOptions::from_config(const ConfigReader& c) {
   AutoencoderKLOptions o;
-  read_field(json, "in_channels", o.in_channels);
-  read_field(json, "out_channels", o.out_channels);
-  read_field(json, "down_block_types", o.down_block_types);
-  read_field(json, "up_block_types", o.up_block_types);
-  read_field(json, "block_out_channels", o.block_out_channels);
-  read_field(json, "layers_per_block", o.layers_per_block);
-  read_field(json, "act_fn", o.act_fn);
-  read_field(json, "latent_channels", o.latent_channels);
-  read_field(json, "norm_num_groups", o.norm_num_groups);
-  if (json.contains("sample_size") && json["sample_size"].is_array() && !json["sample_size"].empty()) {
-    o.sample_size = json["sample_size"][0].get<int64_t>();
-  } else {
-    read_field(json, "sample_size", o.sample_size);
+  o.in_channels = c.get_or("in_channels", o.in_channels);
+  o.out_channels = c.get_or("out_channels", o.out_channels);
+  o.down_block_types = c.get_or("down_block_types", o.down_block_types);
+  o.up_block_types = c.get_or("up_block_types", o.up_block_types);
+  o.block_out_channels = c.get_or("block_out_channels", o.block_out_channels);
+  o.layers_per_block = c.get_or("layers_per_block", o.layers_per_block);
+  o.act_fn = c.get_or("act_fn", o.act_fn);
+  o.latent_channels = c.get_or("latent_channels", o.latent_channels);
+  o.norm_num_groups = c.get_or("norm_num_groups", o.norm_num_groups);
+  const auto sizes = c.json().find("sample_size");
+  if (sizes != c.json().end() && sizes->is_array() && !sizes->empty()) {
+    o.sample_size = c.require<std::vector<int64_t>>("sample_size")[0];
+  } else if (sizes == c.json().end() || !sizes->is_array()) {
+    o.sample_size = c.get_or("sample_size", o.sample_size);
   }
-  read_field(json, "scaling_factor", o.scaling_factor);
-  read_optional(json, "shift_factor", o.shift_factor);
-  read_optional(json, "latents_mean", o.latents_mean);
-  read_optional(json, "latents_std", o.latents_std);
-  read_field(json, "force_upcast", o.force_upcast);
-  read_field(json, "use_quant_conv", o.use_quant_conv);
-  read_field(json, "use_post_quant_conv", o.use_post_quant_conv);
-  read_field(json, "mid_block_add_attention", o.mid_block_add_attention);
+  o.scaling_factor = c.get_or("scaling_factor", o.scaling_factor);
+  if (auto v = c.get_optional<double>("shift_factor")) o.shift_factor = v;
+  if (auto v = c.get_optional<std::vector<double>>("latents_mean")) o.latents_mean = v;
+  if (auto v = c.get_optional<std::vector<double>>("latents_std")) o.latents_std = v;
+  o.force_upcast = c.get_or("force_upcast", o.force_upcast);
+  o.use_quant_conv = c.get_or("use_quant_conv", o.use_quant_conv);
+  o.use_post_quant_conv = c.get_or("use_post_quant_conv", o.use_post_quant_conv);
+  o.mid_block_add_attention = c.get_or("mid_block_add_attention", o.mid_block_add_attention);
 
   auto bad = [](const std::string& what) { throw_input_error("bad_config", "AutoencoderKL config: " + what); };
   if (o.block_out_channels.empty()) bad("block_out_channels is empty");

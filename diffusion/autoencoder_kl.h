@@ -24,6 +24,8 @@ class Generator;
 
 namespace a2a {
 
+class ConfigReader;
+
 // Mirrors AutoencoderKL's config.json; defaults are the constructor's.
 struct AutoencoderKLOptions {
   int64_t in_channels = 3;
@@ -46,7 +48,11 @@ struct AutoencoderKLOptions {
   bool use_post_quant_conv = true;
   bool mid_block_add_attention = true;
 
+  // Absent keys and null keep the defaults above.
   static AutoencoderKLOptions from_json(const nlohmann::json& config);
+  // The same from a reader whose errors name the file (not a from_json overload: a braced JSON
+  // literal argument would be ambiguous between the two).
+  static AutoencoderKLOptions from_config(const ConfigReader& config);
   nlohmann::json to_json() const;
   // Spatial reduction from image to latent: 2^(number of blocks - 1).
   int64_t downscale_factor() const { return int64_t{1} << (block_out_channels.size() - 1); }

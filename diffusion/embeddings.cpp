@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "pipeline/error.h"
+#include "base/error.h"
 
 namespace a2a {
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "pipeline/error.h"
+#include "base/error.h"
 
 namespace a2a {
 

@@ -2,7 +2,7 @@
 
 #include <torch/torch.h>
 
-#include "pipeline/error.h"
+#include "base/error.h"
 
 namespace a2a {
 

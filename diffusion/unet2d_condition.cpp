@@ -2,11 +2,12 @@
 
 #include <torch/torch.h>
 
-#include <fstream>
+#include <filesystem>
 #include <set>
 #include <sstream>
 
-#include "pipeline/error.h"
+#include "base/error.h"
+#include "weights/config_reader.h"
 
 namespace a2a {
 
@@ -14,74 +15,34 @@ namespace {
 
 using nlohmann::json;
 
-[[noreturn]] void bad_field(const std::string& key, const std::string& expected, const json& value) {
-  throw_input_error("bad_model_config", "UNet2DConditionModel config: '" + key + "' must be " + expected + ", got " +
-                                            value.dump());
+[[noreturn]] void bad_unet_field(const ConfigReader& c, const std::string& key, const std::string& expected,
+                                 const json& value) {
+  throw_input_error("bad_config", c.source() + ": '" + key + "' must be " + expected + ", not " + describe_json(value));
 }
 
-bool present(const json& c, const char* key) { return c.contains(key) && !c.at(key).is_null(); }
-
-int64_t as_int(const json& v, const std::string& key) {
-  if (!v.is_number_integer()) bad_field(key, "an integer", v);
-  return v.get<int64_t>();
+// int | [int, ...] (non-empty); the key must be present.
+std::vector<int64_t> unet_int_or_list(const ConfigReader& c, const std::string& key) {
+  const json& v = c.json().at(key);
+  if (!v.is_array()) return {c.require<int64_t>(key)};
+  if (v.empty()) bad_unet_field(c, key, "an integer or a non-empty list of integers", v);
+  return c.require<std::vector<int64_t>>(key);
 }
 
-void read_int(const json& c, const char* key, int64_t& out) {
-  if (present(c, key)) out = as_int(c.at(key), key);
+// Absent or null keeps `out`.
+void read_unet_int_or_list(const ConfigReader& c, const std::string& key, std::vector<int64_t>& out) {
+  if (c.contains(key) && !c.is_null(key)) out = unet_int_or_list(c, key);
 }
-void read_opt_int(const json& c, const char* key, std::optional<int64_t>& out) {
-  if (c.contains(key)) out = c.at(key).is_null() ? std::nullopt : std::optional<int64_t>(as_int(c.at(key), key));
-}
-void read_double(const json& c, const char* key, double& out) {
-  if (!present(c, key)) return;
-  if (!c.at(key).is_number()) bad_field(key, "a number", c.at(key));
-  out = c.at(key).get<double>();
-}
-void read_bool(const json& c, const char* key, bool& out) {
-  if (!present(c, key)) return;
-  if (!c.at(key).is_boolean()) bad_field(key, "true or false", c.at(key));
-  out = c.at(key).get<bool>();
-}
-void read_string(const json& c, const char* key, std::string& out) {
-  if (!present(c, key)) return;
-  if (!c.at(key).is_string()) bad_field(key, "a string", c.at(key));
-  out = c.at(key).get<std::string>();
-}
-void read_opt_string(const json& c, const char* key, std::optional<std::string>& out) {
-  if (!c.contains(key)) return;
-  if (c.at(key).is_null()) {
-    out.reset();
-  } else if (c.at(key).is_string()) {
-    out = c.at(key).get<std::string>();
-  } else {
-    bad_field(key, "a string or null", c.at(key));
-  }
-}
-void read_strings(const json& c, const char* key, std::vector<std::string>& out) {
-  if (!present(c, key)) return;
-  if (!c.at(key).is_array()) bad_field(key, "a list of strings", c.at(key));
-  out.clear();
-  for (const auto& v : c.at(key)) {
-    if (!v.is_string()) bad_field(key, "a list of strings", c.at(key));
-    out.push_back(v.get<std::string>());
-  }
-}
-std::vector<int64_t> int_or_list(const json& v, const std::string& key) {
-  if (v.is_number_integer()) return {v.get<int64_t>()};
-  if (!v.is_array() || v.empty()) bad_field(key, "an integer or a non-empty list of integers", v);
-  std::vector<int64_t> out;
-  for (const auto& e : v) out.push_back(as_int(e, key));
-  return out;
-}
-void read_int_or_list(const json& c, const char* key, std::vector<int64_t>& out) {
-  if (present(c, key)) out = int_or_list(c.at(key), key);
-}
+
 // int | [int | [int]] -> per block, per layer.
-std::vector<std::vector<int64_t>> nested_int_or_list(const json& v, const std::string& key) {
-  if (v.is_number_integer()) return {{v.get<int64_t>()}};
-  if (!v.is_array() || v.empty()) bad_field(key, "an integer or a list of integers / lists of integers", v);
+std::vector<std::vector<int64_t>> unet_nested_int_or_list(const ConfigReader& c, const std::string& key) {
+  const json& v = c.json().at(key);
+  if (!v.is_array()) return {{c.require<int64_t>(key)}};
+  if (v.empty()) bad_unet_field(c, key, "an integer or a list of integers / lists of integers", v);
   std::vector<std::vector<int64_t>> out;
-  for (const auto& e : v) out.push_back(int_or_list(e, key));
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string item_key = key + "[" + std::to_string(i) + "]";
+    out.push_back(unet_int_or_list(ConfigReader(json{{item_key, v[i]}}, c.source()), item_key));
+  }
   return out;
 }
 
@@ -113,108 +74,86 @@ bool is_activation(const std::string& name) {
 
 UNet2DConditionOptions UNet2DConditionOptions::from_json(const nlohmann::json& c) {
   if (!c.is_object()) throw_input_error("bad_model_config", "UNet2DConditionModel config must be a JSON object");
-  if (present(c, "_class_name") && c.at("_class_name") != "UNet2DConditionModel") {
-    throw_input_error("bad_model_config", "config.json describes a " + c.at("_class_name").dump() +
-                                              ", not a UNet2DConditionModel");
+  return from_config(ConfigReader(c, "UNet2DConditionModel config"));
+}
+
+// Absent or null keeps a field's default (get_or); null clears the optional fields (read).
+UNet2DConditionOptions UNet2DConditionOptions::from_config(const ConfigReader& c) {
+  const std::string class_name = c.get_or<std::string>("_class_name", "UNet2DConditionModel");
+  if (class_name != "UNet2DConditionModel") {
+    throw_input_error("bad_model_config", c.source() + " describes a \"" + class_name + "\", not a UNet2DConditionModel");
   }
   UNet2DConditionOptions o;
-  if (c.contains("sample_size") && c.at("sample_size").is_array()) {
+  if (c.contains("sample_size") && c.json().at("sample_size").is_array()) {
     // (height, width) sample sizes are informational only; keep the height.
-    o.sample_size = as_int(c.at("sample_size").at(0), "sample_size");
+    const auto sizes = c.require<std::vector<int64_t>>("sample_size");
+    if (sizes.empty()) bad_unet_field(c, "sample_size", "an integer or a non-empty list", c.json().at("sample_size"));
+    o.sample_size = sizes[0];
   } else {
-    read_opt_int(c, "sample_size", o.sample_size);
+    c.read("sample_size", o.sample_size);
   }
-  read_int(c, "in_channels", o.in_channels);
-  read_int(c, "out_channels", o.out_channels);
-  read_bool(c, "center_input_sample", o.center_input_sample);
-  read_bool(c, "flip_sin_to_cos", o.flip_sin_to_cos);
-  read_double(c, "freq_shift", o.freq_shift);
-  read_strings(c, "down_block_types", o.down_block_types);
-  read_opt_string(c, "mid_block_type", o.mid_block_type);
-  read_strings(c, "up_block_types", o.up_block_types);
-  if (present(c, "only_cross_attention")) {
-    const json& v = c.at("only_cross_attention");
-    o.only_cross_attention.clear();
-    if (v.is_boolean()) {
-      o.only_cross_attention.push_back(v.get<bool>());
-    } else if (v.is_array() && !v.empty()) {
-      for (const auto& e : v) {
-        if (!e.is_boolean()) bad_field("only_cross_attention", "a boolean or a list of booleans", v);
-        o.only_cross_attention.push_back(e.get<bool>());
-      }
-    } else {
-      bad_field("only_cross_attention", "a boolean or a list of booleans", v);
-    }
+  o.in_channels = c.get_or("in_channels", o.in_channels);
+  o.out_channels = c.get_or("out_channels", o.out_channels);
+  o.center_input_sample = c.get_or("center_input_sample", o.center_input_sample);
+  o.flip_sin_to_cos = c.get_or("flip_sin_to_cos", o.flip_sin_to_cos);
+  o.freq_shift = c.get_or("freq_shift", o.freq_shift);
+  o.down_block_types = c.get_or("down_block_types", o.down_block_types);
+  c.read("mid_block_type", o.mid_block_type);
+  o.up_block_types = c.get_or("up_block_types", o.up_block_types);
+  if (c.contains("only_cross_attention") && !c.is_null("only_cross_attention")) {
+    const json& v = c.json().at("only_cross_attention");
+    if (v.is_array() && v.empty()) bad_unet_field(c, "only_cross_attention", "a boolean or a list of booleans", v);
+    o.only_cross_attention = v.is_array() ? c.require<std::vector<bool>>("only_cross_attention")
+                                          : std::vector<bool>{c.require<bool>("only_cross_attention")};
   }
-  read_int_or_list(c, "block_out_channels", o.block_out_channels);
-  read_int_or_list(c, "layers_per_block", o.layers_per_block);
-  read_int(c, "downsample_padding", o.downsample_padding);
-  read_double(c, "mid_block_scale_factor", o.mid_block_scale_factor);
-  read_double(c, "dropout", o.dropout);
-  read_string(c, "act_fn", o.act_fn);
-  read_opt_int(c, "norm_num_groups", o.norm_num_groups);
-  read_double(c, "norm_eps", o.norm_eps);
-  read_int_or_list(c, "cross_attention_dim", o.cross_attention_dim);
-  if (present(c, "transformer_layers_per_block")) {
-    o.transformer_layers_per_block = nested_int_or_list(c.at("transformer_layers_per_block"), "transformer_layers_per_block");
-  }
-  if (present(c, "reverse_transformer_layers_per_block")) {
-    o.reverse_transformer_layers_per_block =
-        nested_int_or_list(c.at("reverse_transformer_layers_per_block"), "reverse_transformer_layers_per_block");
-  }
-  read_opt_int(c, "encoder_hid_dim", o.encoder_hid_dim);
-  read_opt_string(c, "encoder_hid_dim_type", o.encoder_hid_dim_type);
-  read_int_or_list(c, "attention_head_dim", o.attention_head_dim);
-  if (present(c, "num_attention_heads")) o.num_attention_heads = int_or_list(c.at("num_attention_heads"), "num_attention_heads");
-  read_bool(c, "dual_cross_attention", o.dual_cross_attention);
-  read_bool(c, "use_linear_projection", o.use_linear_projection);
-  read_opt_string(c, "class_embed_type", o.class_embed_type);
-  read_opt_string(c, "addition_embed_type", o.addition_embed_type);
-  read_opt_int(c, "addition_time_embed_dim", o.addition_time_embed_dim);
-  read_opt_int(c, "num_class_embeds", o.num_class_embeds);
-  read_bool(c, "upcast_attention", o.upcast_attention);
-  read_string(c, "resnet_time_scale_shift", o.resnet_time_scale_shift);
-  read_bool(c, "resnet_skip_time_act", o.resnet_skip_time_act);
-  read_double(c, "resnet_out_scale_factor", o.resnet_out_scale_factor);
-  read_string(c, "time_embedding_type", o.time_embedding_type);
-  read_opt_int(c, "time_embedding_dim", o.time_embedding_dim);
-  read_opt_string(c, "time_embedding_act_fn", o.time_embedding_act_fn);
-  read_opt_string(c, "timestep_post_act", o.timestep_post_act);
-  read_opt_int(c, "time_cond_proj_dim", o.time_cond_proj_dim);
-  read_int(c, "conv_in_kernel", o.conv_in_kernel);
-  read_int(c, "conv_out_kernel", o.conv_out_kernel);
-  read_opt_int(c, "projection_class_embeddings_input_dim", o.projection_class_embeddings_input_dim);
-  read_string(c, "attention_type", o.attention_type);
-  read_bool(c, "class_embeddings_concat", o.class_embeddings_concat);
-  if (c.contains("mid_block_only_cross_attention")) {
-    const json& v = c.at("mid_block_only_cross_attention");
-    if (v.is_null()) {
-      o.mid_block_only_cross_attention.reset();
-    } else if (v.is_boolean()) {
-      o.mid_block_only_cross_attention = v.get<bool>();
-    } else {
-      bad_field("mid_block_only_cross_attention", "a boolean or null", v);
-    }
-  }
-  read_opt_string(c, "cross_attention_norm", o.cross_attention_norm);
-  read_int(c, "addition_embed_type_num_heads", o.addition_embed_type_num_heads);
+  read_unet_int_or_list(c, "block_out_channels", o.block_out_channels);
+  read_unet_int_or_list(c, "layers_per_block", o.layers_per_block);
+  o.downsample_padding = c.get_or("downsample_padding", o.downsample_padding);
+  o.mid_block_scale_factor = c.get_or("mid_block_scale_factor", o.mid_block_scale_factor);
+  o.dropout = c.get_or("dropout", o.dropout);
+  o.act_fn = c.get_or("act_fn", o.act_fn);
+  c.read("norm_num_groups", o.norm_num_groups);
+  o.norm_eps = c.get_or("norm_eps", o.norm_eps);
+  read_unet_int_or_list(c, "cross_attention_dim", o.cross_attention_dim);
+  if (c.contains("transformer_layers_per_block") && !c.is_null("transformer_layers_per_block"))
+    o.transformer_layers_per_block = unet_nested_int_or_list(c, "transformer_layers_per_block");
+  if (c.contains("reverse_transformer_layers_per_block") && !c.is_null("reverse_transformer_layers_per_block"))
+    o.reverse_transformer_layers_per_block = unet_nested_int_or_list(c, "reverse_transformer_layers_per_block");
+  c.read("encoder_hid_dim", o.encoder_hid_dim);
+  c.read("encoder_hid_dim_type", o.encoder_hid_dim_type);
+  read_unet_int_or_list(c, "attention_head_dim", o.attention_head_dim);
+  if (c.contains("num_attention_heads") && !c.is_null("num_attention_heads"))
+    o.num_attention_heads = unet_int_or_list(c, "num_attention_heads");
+  o.dual_cross_attention = c.get_or("dual_cross_attention", o.dual_cross_attention);
+  o.use_linear_projection = c.get_or("use_linear_projection", o.use_linear_projection);
+  c.read("class_embed_type", o.class_embed_type);
+  c.read("addition_embed_type", o.addition_embed_type);
+  c.read("addition_time_embed_dim", o.addition_time_embed_dim);
+  c.read("num_class_embeds", o.num_class_embeds);
+  o.upcast_attention = c.get_or("upcast_attention", o.upcast_attention);
+  o.resnet_time_scale_shift = c.get_or("resnet_time_scale_shift", o.resnet_time_scale_shift);
+  o.resnet_skip_time_act = c.get_or("resnet_skip_time_act", o.resnet_skip_time_act);
+  o.resnet_out_scale_factor = c.get_or("resnet_out_scale_factor", o.resnet_out_scale_factor);
+  o.time_embedding_type = c.get_or("time_embedding_type", o.time_embedding_type);
+  c.read("time_embedding_dim", o.time_embedding_dim);
+  c.read("time_embedding_act_fn", o.time_embedding_act_fn);
+  c.read("timestep_post_act", o.timestep_post_act);
+  c.read("time_cond_proj_dim", o.time_cond_proj_dim);
+  o.conv_in_kernel = c.get_or("conv_in_kernel", o.conv_in_kernel);
+  o.conv_out_kernel = c.get_or("conv_out_kernel", o.conv_out_kernel);
+  c.read("projection_class_embeddings_input_dim", o.projection_class_embeddings_input_dim);
+  o.attention_type = c.get_or("attention_type", o.attention_type);
+  o.class_embeddings_concat = c.get_or("class_embeddings_concat", o.class_embeddings_concat);
+  c.read("mid_block_only_cross_attention", o.mid_block_only_cross_attention);
+  c.read("cross_attention_norm", o.cross_attention_norm);
+  o.addition_embed_type_num_heads = c.get_or("addition_embed_type_num_heads", o.addition_embed_type_num_heads);
   return o;
 }
 
 UNet2DConditionOptions UNet2DConditionOptions::from_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw_input_error("file_not_found", "cannot open UNet config " + path);
-  json config;
-  try {
-    config = json::parse(in);
-  } catch (const json::exception& e) {
-    throw_input_error("bad_model_config", path + " is not valid JSON: " + e.what());
-  }
-  try {
-    return from_json(config);
-  } catch (const Error& e) {
-    throw_input_error(e.code(), path + ": " + e.message());
-  }
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw_input_error("file_not_found", "cannot open UNet config " + path);
+  return from_config(ConfigReader::from_file(path));
 }
 
 std::vector<std::string> UNet2DConditionOptions::problems() const {

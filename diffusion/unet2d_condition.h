@@ -23,6 +23,8 @@
 
 namespace a2a {
 
+class ConfigReader;
+
 // Mirrors UNet2DConditionModel's config.json field for field; defaults are the constructor's.
 // Fields that config.json allows as "int or list" are lists here: one value means "the same for every
 // block". transformer_layers_per_block is per block, then per layer of the block (one value: every layer).
@@ -80,10 +82,13 @@ struct UNet2DConditionOptions {
   std::optional<std::string> cross_attention_norm;     // only read by the SimpleCrossAttn blocks
   int64_t addition_embed_type_num_heads = 64;
 
-  // Reads a diffusers config.json; absent keys keep the defaults above. Malformed values throw
-  // a2a::Error (code "bad_model_config"); options this implementation does not support are reported
-  // when the model is built.
+  // Reads a diffusers config.json; absent keys and null keep the defaults above (null clears the
+  // optional fields). Malformed values throw a2a::Error (code "bad_config", naming the source and the
+  // key); options this implementation does not support are reported when the model is built.
   static UNet2DConditionOptions from_json(const nlohmann::json& config);
+  // The same from a reader whose errors name the file (not a from_json overload: a braced JSON
+  // literal argument would be ambiguous between the two).
+  static UNet2DConditionOptions from_config(const ConfigReader& config);
   static UNet2DConditionOptions from_file(const std::string& config_json_path);
 
   // Every problem with the configuration (inconsistent list lengths, unsupported block types or

@@ -4,7 +4,7 @@
 
 #include "diffusion/attention_processor.h"
 #include "diffusion/resnet_block.h"
-#include "pipeline/error.h"
+#include "base/error.h"
 
 namespace a2a::vae {
 

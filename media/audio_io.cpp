@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "media/media_util.h"
-#include "pipeline/error.h"
+#include "base/error.h"
 
 namespace a2a {
 
@@ -30,7 +30,7 @@ struct SndfileCloser {
 };
 using SndfilePtr = std::unique_ptr<SNDFILE, SndfileCloser>;
 
-[[noreturn]] void fail(const std::string& code, const std::string& path, const std::string& what) {
+[[noreturn]] void fail_audio(const std::string& code, const std::string& path, const std::string& what) {
   throw_input_error(code, "audio file '" + path + "': " + what);
 }
 
@@ -63,26 +63,26 @@ AudioData read_audio(const std::string& path) {
   if (!file) {
     const int err = sf_error(nullptr);
     const std::string why = sf_strerror(nullptr);
-    if (err == SF_ERR_UNRECOGNISED_FORMAT) fail("unsupported_format", path, "not a WAV, FLAC or OGG file (" + why + ")");
-    if (err == SF_ERR_UNSUPPORTED_ENCODING) fail("unsupported_format", path, why);
-    fail("corrupt_file", path, "cannot be opened: " + why);
+    if (err == SF_ERR_UNRECOGNISED_FORMAT) fail_audio("unsupported_format", path, "not a WAV, FLAC or OGG file (" + why + ")");
+    if (err == SF_ERR_UNSUPPORTED_ENCODING) fail_audio("unsupported_format", path, why);
+    fail_audio("corrupt_file", path, "cannot be opened: " + why);
   }
-  if (info.channels <= 0 || info.samplerate <= 0) fail("corrupt_file", path, "header has no channels or sample rate");
-  if (info.frames <= 0) fail("empty_audio", path, "holds no samples");
-  if (info.frames > (int64_t(1) << 34) / info.channels) fail("corrupt_file", path, "header declares an implausible length");
+  if (info.channels <= 0 || info.samplerate <= 0) fail_audio("corrupt_file", path, "header has no channels or sample rate");
+  if (info.frames <= 0) fail_audio("empty_audio", path, "holds no samples");
+  if (info.frames > (int64_t(1) << 34) / info.channels) fail_audio("corrupt_file", path, "header declares an implausible length");
 
   std::vector<float> interleaved(static_cast<size_t>(info.frames) * info.channels);
   const sf_count_t got = sf_readf_float(file.get(), interleaved.data(), info.frames);
   const std::string problem = find_log_problem(log_info(file.get()));
   if (problem == "truncated") {
-    fail("truncated_file", path, "is truncated: the data chunk runs past the end of the file");
+    fail_audio("truncated_file", path, "is truncated: the data chunk runs past the end of the file");
   }
   if (got < info.frames) {
-    fail("truncated_file", path,
+    fail_audio("truncated_file", path,
          "is truncated or corrupt: header declares " + std::to_string(info.frames) + " frames, only " +
              std::to_string(got) + " could be decoded" + (problem.empty() ? "" : " (" + problem + ")"));
   }
-  if (!problem.empty()) fail("corrupt_file", path, "is corrupt: " + problem);
+  if (!problem.empty()) fail_audio("corrupt_file", path, "is corrupt: " + problem);
 
   auto t = at::from_blob(interleaved.data(), {info.frames, info.channels}, at::kFloat);
   AudioData out;

@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "media/media_util.h"
-#include "pipeline/error.h"
+#include "base/error.h"
 
 namespace a2a {
 
@@ -41,7 +41,7 @@ uint32_t read_le32(const uint8_t* p) { return p[0] | (p[1] << 8) | (p[2] << 16) 
 uint32_t read_be32(const uint8_t* p) { return (uint32_t(p[0]) << 24) | (p[1] << 16) | (p[2] << 8) | p[3]; }
 uint16_t read_le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 
-[[noreturn]] void fail(const std::string& code, const std::string& path, const std::string& what) {
+[[noreturn]] void fail_image(const std::string& code, const std::string& path, const std::string& what) {
   throw_input_error(code, "image '" + path + "': " + what);
 }
 
@@ -61,13 +61,13 @@ void check_png(const std::vector<uint8_t>& b, const std::string& path) {
   size_t pos = 8;
   bool first = true;
   while (true) {
-    if (pos + 8 > b.size()) fail("truncated_file", path, "PNG is truncated (ends before its IEND chunk)");
+    if (pos + 8 > b.size()) fail_image("truncated_file", path, "PNG is truncated (ends before its IEND chunk)");
     const uint32_t length = read_be32(&b[pos]);
     const std::string type(reinterpret_cast<const char*>(&b[pos + 4]), 4);
-    if (first && type != "IHDR") fail("corrupt_file", path, "PNG does not start with an IHDR chunk");
+    if (first && type != "IHDR") fail_image("corrupt_file", path, "PNG does not start with an IHDR chunk");
     first = false;
     if (uint64_t(pos) + 12 + length > b.size()) {
-      fail("truncated_file", path, "PNG is truncated inside its '" + type + "' chunk");
+      fail_image("truncated_file", path, "PNG is truncated inside its '" + type + "' chunk");
     }
     pos += 12 + length;
     if (type == "IEND") return;
@@ -81,19 +81,19 @@ void check_jpeg(const std::vector<uint8_t>& b, const std::string& path) {
   while (true) {
     while (pos < n && b[pos] != 0xFF) ++pos;  // tolerate padding between segments
     while (pos < n && b[pos] == 0xFF) ++pos;  // fill bytes
-    if (pos >= n) fail("truncated_file", path, "JPEG is truncated (no end-of-image marker)");
+    if (pos >= n) fail_image("truncated_file", path, "JPEG is truncated (no end-of-image marker)");
     const uint8_t marker = b[pos++];
     if (marker == 0xD9) return;                                  // EOI
     if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no length
-    if (pos + 2 > n) fail("truncated_file", path, "JPEG is truncated inside a segment header");
+    if (pos + 2 > n) fail_image("truncated_file", path, "JPEG is truncated inside a segment header");
     const size_t length = (size_t(b[pos]) << 8) | b[pos + 1];
-    if (length < 2) fail("corrupt_file", path, "JPEG has a segment with an invalid length");
-    if (pos + length > n) fail("truncated_file", path, "JPEG is truncated inside a segment");
+    if (length < 2) fail_image("corrupt_file", path, "JPEG has a segment with an invalid length");
+    if (pos + length > n) fail_image("truncated_file", path, "JPEG is truncated inside a segment");
     pos += length;
     if (marker == 0xDA) {  // start of scan: skip entropy-coded data up to the next real marker
       while (true) {
         while (pos < n && b[pos] != 0xFF) ++pos;
-        if (pos + 1 >= n) fail("truncated_file", path, "JPEG is truncated inside its image data");
+        if (pos + 1 >= n) fail_image("truncated_file", path, "JPEG is truncated inside its image data");
         const uint8_t next = b[pos + 1];
         if (next == 0x00 || (next >= 0xD0 && next <= 0xD7) || next == 0xFF) {
           pos += next == 0xFF ? 1 : 2;
@@ -106,27 +106,27 @@ void check_jpeg(const std::vector<uint8_t>& b, const std::string& path) {
 }
 
 void check_bmp(const std::vector<uint8_t>& b, const std::string& path) {
-  if (b.size() < 54) fail("truncated_file", path, "BMP is truncated (shorter than its headers)");
+  if (b.size() < 54) fail_image("truncated_file", path, "BMP is truncated (shorter than its headers)");
   const uint32_t declared = read_le32(&b[2]);
   const uint32_t offset = read_le32(&b[10]);
   if (declared != 0 && declared > b.size()) {
-    fail("truncated_file", path,
+    fail_image("truncated_file", path,
          "BMP is truncated: header declares " + std::to_string(declared) + " bytes, file has " +
              std::to_string(b.size()));
   }
-  if (offset >= b.size()) fail("truncated_file", path, "BMP is truncated before its pixel data");
+  if (offset >= b.size()) fail_image("truncated_file", path, "BMP is truncated before its pixel data");
   const uint32_t dib = read_le32(&b[14]);
   if (dib >= 40) {
     const int64_t width = static_cast<int32_t>(read_le32(&b[18]));
     const int64_t height = static_cast<int32_t>(read_le32(&b[22]));
     const uint16_t bpp = read_le16(&b[28]);
     const uint32_t compression = read_le32(&b[30]);
-    if (width <= 0 || height == 0) fail("corrupt_file", path, "BMP has an invalid size");
+    if (width <= 0 || height == 0) fail_image("corrupt_file", path, "BMP has an invalid size");
     if (compression == 0 || compression == 3) {
       const uint64_t row = ((uint64_t(width) * bpp + 31) / 32) * 4;
       const uint64_t need = uint64_t(offset) + row * uint64_t(height < 0 ? -height : height);
       if (need > b.size()) {
-        fail("truncated_file", path,
+        fail_image("truncated_file", path,
              "BMP is truncated: its pixel data needs " + std::to_string(need) + " bytes, file has " +
                  std::to_string(b.size()));
       }
@@ -137,7 +137,7 @@ void check_bmp(const std::vector<uint8_t>& b, const std::string& path) {
 void check_webp(const std::vector<uint8_t>& b, const std::string& path) {
   const uint64_t declared = uint64_t(read_le32(&b[4])) + 8;
   if (declared > b.size()) {
-    fail("truncated_file", path,
+    fail_image("truncated_file", path,
          "WebP is truncated: RIFF header declares " + std::to_string(declared) + " bytes, file has " +
              std::to_string(b.size()));
   }
@@ -161,7 +161,7 @@ at::Tensor read_image(const std::string& path) {
   auto bytes = media_detail::read_file_bytes(path, "image");
   ImageFormat format;
   if (!sniff_format(bytes, &format)) {
-    fail("unsupported_format", path,
+    fail_image("unsupported_format", path,
          "not a PNG, JPEG, BMP or WebP file (first bytes: " + hex_prefix(bytes) + ")");
   }
   switch (format) {
@@ -175,10 +175,10 @@ at::Tensor read_image(const std::string& path) {
   try {
     decoded = cv::imdecode(bytes, cv::IMREAD_UNCHANGED);
   } catch (const cv::Exception& e) {
-    fail("corrupt_file", path, std::string(image_format_name(format)) + " could not be decoded: " + e.what());
+    fail_image("corrupt_file", path, std::string(image_format_name(format)) + " could not be decoded: " + e.what());
   }
   if (decoded.empty()) {
-    fail("corrupt_file", path, std::string(image_format_name(format)) + " data is corrupt and could not be decoded");
+    fail_image("corrupt_file", path, std::string(image_format_name(format)) + " data is corrupt and could not be decoded");
   }
 
   double scale;
@@ -186,7 +186,7 @@ at::Tensor read_image(const std::string& path) {
     case CV_8U: scale = 1.0 / 255.0; break;
     case CV_16U: scale = 1.0 / 65535.0; break;
     case CV_32F: scale = 1.0; break;
-    default: fail("unsupported_format", path, "unsupported sample depth (not 8- or 16-bit)");
+    default: fail_image("unsupported_format", path, "unsupported sample depth (not 8- or 16-bit)");
   }
   cv::Mat rgb;
   switch (decoded.channels()) {
@@ -194,7 +194,7 @@ at::Tensor read_image(const std::string& path) {
     case 3: cv::cvtColor(decoded, rgb, cv::COLOR_BGR2RGB); break;
     case 4: cv::cvtColor(decoded, rgb, cv::COLOR_BGRA2RGB); break;  // alpha dropped (see header)
     default:
-      fail("unsupported_format", path, "unsupported channel count " + std::to_string(decoded.channels()));
+      fail_image("unsupported_format", path, "unsupported channel count " + std::to_string(decoded.channels()));
   }
   cv::Mat as_float;
   rgb.convertTo(as_float, CV_32FC3, scale);

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "pipeline/error.h"
+#include "base/error.h"
 
 namespace a2a {
 

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "pipeline/error.h"
+#include "base/error.h"
 
 namespace a2a::media_detail {
 

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "pipeline/error.h"
+#include "base/error.h"
 
 namespace a2a::dsp {
 namespace {

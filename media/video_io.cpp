@@ -15,7 +15,7 @@
 
 #include "media/image_io.h"
 #include "media/media_util.h"
-#include "pipeline/error.h"
+#include "base/error.h"
 
 namespace a2a {
 
@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-[[noreturn]] void fail(const std::string& code, const std::string& path, const std::string& what) {
+[[noreturn]] void fail_video(const std::string& code, const std::string& path, const std::string& what) {
   throw_input_error(code, "video '" + path + "': " + what);
 }
 
@@ -79,16 +79,16 @@ cv::VideoCapture open_capture(const std::string& path) {
   media_detail::check_readable_file(path, "video");
   const std::string problem = container_problem(path);
   if (!problem.empty()) {
-    fail(problem.find("truncated") != std::string::npos ? "truncated_file" : "corrupt_file", path, problem);
+    fail_video(problem.find("truncated") != std::string::npos ? "truncated_file" : "corrupt_file", path, problem);
   }
   cv::VideoCapture cap;
   try {
     cap.open(path, cv::CAP_FFMPEG);
   } catch (const cv::Exception& e) {
-    fail("corrupt_file", path, std::string("cannot be opened: ") + e.what());
+    fail_video("corrupt_file", path, std::string("cannot be opened: ") + e.what());
   }
   if (!cap.isOpened()) {
-    fail("corrupt_file", path, "cannot be opened as a video: the file is corrupt or in an unsupported format");
+    fail_video("corrupt_file", path, "cannot be opened as a video: the file is corrupt or in an unsupported format");
   }
   return cap;
 }
@@ -115,11 +115,11 @@ int64_t decode_indices(cv::VideoCapture& cap, const std::string& path, const std
     try {
       ok = cap.grab();
     } catch (const cv::Exception& e) {
-      fail("corrupt_file", path, std::string("decoding failed: ") + e.what());
+      fail_video("corrupt_file", path, std::string("decoding failed: ") + e.what());
     }
     if (!ok) break;
     if (index == wanted_sorted[next]) {
-      if (!cap.retrieve(mat) || mat.empty()) fail("corrupt_file", path, "frame " + std::to_string(index) + " cannot be decoded");
+      if (!cap.retrieve(mat) || mat.empty()) fail_video("corrupt_file", path, "frame " + std::to_string(index) + " cannot be decoded");
       (*frames)[index] = frame_to_tensor(mat);
       while (next < wanted_sorted.size() && wanted_sorted[next] == index) ++next;
     }
@@ -153,9 +153,9 @@ bool container_indexes_frames(const std::string& path) {
 
 VideoInfo checked_info(cv::VideoCapture& cap, const std::string& path) {
   VideoInfo info = info_of(cap);
-  if (!(info.fps > 0.0) || !std::isfinite(info.fps)) fail("corrupt_file", path, "has no valid frame rate");
+  if (!(info.fps > 0.0) || !std::isfinite(info.fps)) fail_video("corrupt_file", path, "has no valid frame rate");
   if (info.frame_count <= 0 || !container_indexes_frames(path)) info.frame_count = count_by_decoding(path);
-  if (info.frame_count <= 0) fail("empty_video", path, "holds no frames");
+  if (info.frame_count <= 0) fail_video("empty_video", path, "holds no frames");
   return info;
 }
 
@@ -172,7 +172,7 @@ VideoData read_indices_with_count_fix(const std::string& path,
   const int64_t decoded = decode_indices(cap, path, sorted, &frames);
   if (frames.size() < std::set<int64_t>(sorted.begin(), sorted.end()).size()) {
     // The container overstated its length (common for estimated counts): use the decoded count.
-    if (decoded <= 0) fail("corrupt_file", path, "no frame could be decoded");
+    if (decoded <= 0) fail_video("corrupt_file", path, "no frame could be decoded");
     info.frame_count = decoded;
     indices = indices_for(info);
     sorted = indices;
@@ -181,7 +181,7 @@ VideoData read_indices_with_count_fix(const std::string& path,
     cv::VideoCapture again = open_capture(path);
     decode_indices(again, path, sorted, &frames);
     for (int64_t i : sorted)
-      if (!frames.count(i)) fail("corrupt_file", path, "frame " + std::to_string(i) + " cannot be decoded");
+      if (!frames.count(i)) fail_video("corrupt_file", path, "frame " + std::to_string(i) + " cannot be decoded");
   }
   std::vector<at::Tensor> ordered;
   ordered.reserve(indices.size());
@@ -203,7 +203,7 @@ VideoInfo probe_video(const std::string& path) {
 VideoData read_video(const std::string& path, int64_t max_frames) {
   cv::VideoCapture cap = open_capture(path);
   VideoInfo info = info_of(cap);
-  if (!(info.fps > 0.0) || !std::isfinite(info.fps)) fail("corrupt_file", path, "has no valid frame rate");
+  if (!(info.fps > 0.0) || !std::isfinite(info.fps)) fail_video("corrupt_file", path, "has no valid frame rate");
   std::vector<at::Tensor> frames;
   cv::Mat mat;
   while (max_frames <= 0 || static_cast<int64_t>(frames.size()) < max_frames) {
@@ -211,12 +211,12 @@ VideoData read_video(const std::string& path, int64_t max_frames) {
     try {
       ok = cap.read(mat);
     } catch (const cv::Exception& e) {
-      fail("corrupt_file", path, std::string("decoding failed: ") + e.what());
+      fail_video("corrupt_file", path, std::string("decoding failed: ") + e.what());
     }
     if (!ok || mat.empty()) break;
     frames.push_back(frame_to_tensor(mat));
   }
-  if (frames.empty()) fail("corrupt_file", path, "no frame could be decoded");
+  if (frames.empty()) fail_video("corrupt_file", path, "no frame could be decoded");
   if (max_frames <= 0 || info.frame_count <= 0) info.frame_count = static_cast<int64_t>(frames.size());
   VideoData out;
   out.frames = at::stack(frames);
@@ -227,7 +227,7 @@ VideoData read_video(const std::string& path, int64_t max_frames) {
 
 VideoData read_video_frames(const std::string& path, const std::vector<int64_t>& indices) {
   for (int64_t i : indices)
-    if (i < 0) fail("bad_index", path, "frame index " + std::to_string(i) + " is negative");
+    if (i < 0) fail_video("bad_index", path, "frame index " + std::to_string(i) + " is negative");
   cv::VideoCapture cap = open_capture(path);
   VideoInfo info = checked_info(cap, path);
   std::vector<int64_t> sorted = indices;
@@ -238,7 +238,7 @@ VideoData read_video_frames(const std::string& path, const std::vector<int64_t>&
   for (int64_t i : indices) {
     auto it = frames.find(i);
     if (it == frames.end()) {
-      fail("bad_index", path, "frame " + std::to_string(i) + " is past the end (the video has " +
+      fail_video("bad_index", path, "frame " + std::to_string(i) + " is past the end (the video has " +
                                   std::to_string(decoded) + " frames)");
     }
     ordered.push_back(it->second);

@@ -37,6 +37,11 @@ GraphBuilder& GraphBuilder::threads(int threads) {
   spec_.threads = threads;
   return *this;
 }
+GraphBuilder& GraphBuilder::cache_mb(int64_t megabytes) {
+  spec_.cache_mb = megabytes;
+  return *this;
+}
+
 GraphBuilder& GraphBuilder::workers(int workers) {
   spec_.workers = workers;
   return *this;

@@ -30,6 +30,7 @@ class GraphBuilder {
   GraphBuilder& seed(uint64_t seed);
   GraphBuilder& threads(int threads);
   GraphBuilder& workers(int workers);
+  GraphBuilder& cache_mb(int64_t megabytes);
   GraphBuilder& plugin(std::string path);
   // The YAML file the graph came from; relative paths resolve against its folder.
   GraphBuilder& source_file(const std::string& path);

@@ -1,5 +1,7 @@
 #include "pipeline/config_loader.h"
 
+#include "base/suggest.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
@@ -35,10 +37,7 @@ struct Loader {
         continue;
       }
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        std::string hint = closest_match(key, allowed);
-        error("unknown_key",
-              "unknown key '" + key + "' in " + where + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"),
-              it->first);
+        error("unknown_key", "unknown key '" + key + "' in " + where + did_you_mean(key, allowed), it->first);
       }
     }
   }
@@ -124,77 +123,83 @@ std::vector<std::string> split_dots(const std::string& key) {
   return parts;
 }
 
-// Applies one KEY=VALUE override to the YAML tree. Stages are addressed by id; a stage's
-// parameters may be named directly (stages.denoise.steps) or under params; a graph input's
-// default is set by naming the input (inputs.prompt=...).
-void apply_override(YAML::Node root, const std::string& set) {
+// One --set KEY=VALUE, split: KEY's dotted parts and VALUE parsed as YAML.
+struct Override {
+  std::string key;
+  std::vector<std::string> parts;
+  YAML::Node value;
+
+  [[noreturn]] void fail(const std::string& why) const {
+    throw Error(ErrorKind::Config, "bad_override", "--set " + key + ": " + why);
+  }
+};
+
+Override parse_override(const std::string& set) {
   auto eq = set.find('=');
   if (eq == std::string::npos || eq == 0) {
     throw Error(ErrorKind::Usage, "bad_override", "--set needs KEY=VALUE, got '" + set + "'");
   }
-  const std::string key = set.substr(0, eq);
-  YAML::Node value = parse_override_value(set.substr(eq + 1));
-  std::vector<std::string> parts = split_dots(key);
-  for (const auto& p : parts) {
-    if (p.empty()) throw Error(ErrorKind::Usage, "bad_override", "--set key '" + key + "' has an empty part");
+  Override o{set.substr(0, eq), {}, parse_override_value(set.substr(eq + 1))};
+  o.parts = split_dots(o.key);
+  for (const auto& p : o.parts) {
+    if (p.empty()) throw Error(ErrorKind::Usage, "bad_override", "--set key '" + o.key + "' has an empty part");
   }
-  auto fail = [&](const std::string& why) {
-    throw Error(ErrorKind::Config, "bad_override", "--set " + key + ": " + why);
-  };
-  if (!root.IsMap()) fail("the config is not a mapping");
-
-  if (parts[0] == "stages") {
-    if (parts.size() < 3) fail("write stages.ID.PARAM");
-    YAML::Node stages = root["stages"];
-    if (!stages.IsSequence()) fail("the config has no stages list");
-    YAML::Node target;
-    for (auto s : stages) {
-      if (s.IsMap() && s["id"] && s["id"].IsScalar() && s["id"].Scalar() == parts[1]) target.reset(s);
-    }
-    if (!target.IsDefined() || target.IsNull()) fail("no stage has id '" + parts[1] + "'");
-    size_t i = 2;
-    static const std::set<std::string> stage_keys = {"id", "type", "params", "inputs"};
-    if (!stage_keys.count(parts[2])) {
-      if (!target["params"]) target["params"] = YAML::Node(YAML::NodeType::Map);
-      target.reset(target["params"]);
-    }
-    for (; i + 1 < parts.size(); ++i) {
-      YAML::Node next = target[parts[i]];
-      if (!next.IsMap()) {
-        target[parts[i]] = YAML::Node(YAML::NodeType::Map);
-      }
-      target.reset(target[parts[i]]);
-    }
-    target[parts.back()] = value;
-    return;
-  }
-  if (parts[0] == "inputs" && parts.size() == 2) {
-    YAML::Node inputs = root["inputs"];
-    if (!inputs.IsMap() || !inputs[parts[1]]) fail("no graph input named '" + parts[1] + "'");
-    YAML::Node decl = inputs[parts[1]];
-    if (decl.IsMap()) {
-      decl["default"] = value;
-    } else {
-      fail("graph input '" + parts[1] + "' is declared without a type mapping; write {type: ..., default: ...}");
-    }
-    return;
-  }
-  YAML::Node target = root;
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    YAML::Node next = target[parts[i]];
-    if (!next.IsMap()) fail("'" + parts[i] + "' is not a mapping in the config");
-    target.reset(next);
-  }
-  target[parts.back()] = value;
+  return o;
 }
 
-void convert(Loader& L, const YAML::Node& root, GraphBuilder& b) {
-  if (!root.IsMap()) {
-    L.error("bad_value", "the config must be a mapping with stages and outputs", root);
-    return;
+// stages.ID.PARAM (a parameter, also under params) or stages.ID.KEY.SUBKEY...
+void override_stage(YAML::Node root, const Override& o) {
+  const auto& parts = o.parts;
+  if (parts.size() < 3) o.fail("write stages.ID.PARAM");
+  YAML::Node stages = root["stages"];
+  if (!stages.IsSequence()) o.fail("the config has no stages list");
+  YAML::Node target;
+  for (auto s : stages) {
+    if (s.IsMap() && s["id"] && s["id"].IsScalar() && s["id"].Scalar() == parts[1]) target.reset(s);
   }
-  L.check_keys(root, {"version", "name", "device", "dtype", "seed", "threads", "workers", "plugins", "inputs", "stages", "outputs"},
-               "the config");
+  if (!target.IsDefined() || target.IsNull()) o.fail("no stage has id '" + parts[1] + "'");
+  static const std::set<std::string> stage_keys = {"id", "type", "params", "inputs"};
+  if (!stage_keys.count(parts[2])) {
+    if (!target["params"]) target["params"] = YAML::Node(YAML::NodeType::Map);
+    target.reset(target["params"]);
+  }
+  for (size_t i = 2; i + 1 < parts.size(); ++i) {
+    YAML::Node next = target[parts[i]];
+    if (!next.IsMap()) target[parts[i]] = YAML::Node(YAML::NodeType::Map);
+    target.reset(target[parts[i]]);
+  }
+  target[parts.back()] = o.value;
+}
+
+// inputs.NAME: the graph input's default.
+void override_input_default(YAML::Node root, const Override& o) {
+  YAML::Node inputs = root["inputs"];
+  if (!inputs.IsMap() || !inputs[o.parts[1]]) o.fail("no graph input named '" + o.parts[1] + "'");
+  YAML::Node decl = inputs[o.parts[1]];
+  if (!decl.IsMap()) {
+    o.fail("graph input '" + o.parts[1] + "' is declared without a type mapping; write {type: ..., default: ...}");
+  }
+  decl["default"] = o.value;
+}
+
+// Applies one KEY=VALUE override to the YAML tree. Stages are addressed by id; a stage's
+// parameters may be named directly (stages.denoise.steps) or under params; a graph input's
+// default is set by naming the input (inputs.prompt=...).
+void apply_override(YAML::Node root, const std::string& set) {
+  const Override o = parse_override(set);
+  if (!root.IsMap()) o.fail("the config is not a mapping");
+  if (o.parts[0] == "stages") return override_stage(root, o);
+  if (o.parts[0] == "inputs" && o.parts.size() == 2) return override_input_default(root, o);
+  YAML::Node target = root;
+  for (size_t i = 0; i + 1 < o.parts.size(); ++i) {
+    YAML::Node next = target[o.parts[i]];
+    if (!next.IsMap()) o.fail("'" + o.parts[i] + "' is not a mapping in the config");
+    target.reset(next);
+  }
+  target[o.parts.back()] = o.value;
+}
+
+void convert_settings(Loader& L, const YAML::Node& root, GraphBuilder& b) {
   if (auto v = root["version"]) {
     int version = 0;
     if (L.scalar_as(v, "version", &version) && version != 1) {
@@ -210,6 +215,8 @@ void convert(Loader& L, const YAML::Node& root, GraphBuilder& b) {
   int n = 0;
   if (auto v = root["threads"]; v && L.scalar_as(v, "threads", &n)) b.threads(n);
   if (auto v = root["workers"]; v && L.scalar_as(v, "workers", &n)) b.workers(n);
+  int64_t megabytes = 0;
+  if (auto v = root["cache_mb"]; v && L.scalar_as(v, "cache_mb", &megabytes)) b.cache_mb(megabytes);
   if (auto v = root["plugins"]) {
     if (!v.IsSequence()) {
       L.error("bad_value", "plugins must be a list of library paths", v);
@@ -219,141 +226,163 @@ void convert(Loader& L, const YAML::Node& root, GraphBuilder& b) {
       }
     }
   }
+}
 
-  if (auto inputs = root["inputs"]) {
-    if (!inputs.IsMap()) {
-      L.error("bad_value", "inputs must be a mapping NAME: {type: ..., default: ...}", inputs);
-    } else {
-      for (auto it = inputs.begin(); it != inputs.end(); ++it) {
-        std::string name = it->first.as<std::string>("");
-        const YAML::Node& decl = it->second;
-        std::string type_name;
-        std::optional<Json> default_value;
-        // yaml-cpp: assigning one Node to another overwrites the shared node, so rebind with reset().
-        YAML::Node type_node;
-        type_node.reset(decl);
-        if (decl.IsScalar()) {
-          type_name = decl.Scalar();
-        } else if (decl.IsMap()) {
-          L.check_keys(decl, {"type", "default", "doc"}, "graph input '" + name + "'");
-          if (!decl["type"]) {
-            L.error("missing_key", "graph input '" + name + "' needs a type", it->first);
-            continue;
-          }
-          type_node.reset(decl["type"]);
-          if (!L.scalar_string(type_node, "type", &type_name)) continue;
-          if (decl["default"]) {
-            Json d = to_json(decl["default"]);
-            if (d.is_string()) d = expand_environment(d.get<std::string>());
-            default_value = d;
-          }
-        } else {
-          L.error("bad_value", "graph input '" + name + "' must be a type or {type: ..., default: ...}", decl);
-          continue;
-        }
-        ValueType type;
-        if (!value_type_from_name(type_name, &type)) {
-          std::vector<std::string> names = {"text", "tokens", "image", "audio", "video", "embedding", "latent", "tensor"};
-          std::string hint = closest_match(type_name, names);
-          L.error("bad_value",
-                  "graph input '" + name + "' has unknown type '" + type_name + "'" +
-                      (hint.empty() ? "" : " (did you mean '" + hint + "'?)"),
-                  type_node);
-          continue;
-        }
-        b.input(name, type, default_value, L.at(it->first));
-      }
+// One entry of inputs: NAME: TYPE or NAME: {type: TYPE, default: VALUE, doc: TEXT}.
+void convert_input(Loader& L, const YAML::Node& key, const YAML::Node& decl, GraphBuilder& b) {
+  std::string name = key.as<std::string>("");
+  std::string type_name;
+  std::optional<Json> default_value;
+  // yaml-cpp: assigning one Node to another overwrites the shared node, so rebind with reset().
+  YAML::Node type_node;
+  type_node.reset(decl);
+  if (decl.IsScalar()) {
+    type_name = decl.Scalar();
+  } else if (decl.IsMap()) {
+    L.check_keys(decl, {"type", "default", "doc"}, "graph input '" + name + "'");
+    if (!decl["type"]) {
+      L.error("missing_key", "graph input '" + name + "' needs a type", key);
+      return;
     }
-  }
-
-  if (auto stages = root["stages"]) {
-    if (!stages.IsSequence()) {
-      L.error("bad_value", "stages must be a list of {id, type, params, inputs}", stages);
-    } else {
-      for (const auto& st : stages) {
-        if (!st.IsMap()) {
-          L.error("bad_value", "each stage must be a mapping with id and type", st);
-          continue;
-        }
-        L.check_keys(st, {"id", "type", "params", "inputs"}, "a stage");
-        std::string id, type;
-        bool ok = true;
-        if (!st["id"]) {
-          L.error("missing_key", "a stage needs an id", st);
-          ok = false;
-        } else if (!L.scalar_string(st["id"], "id", &id)) {
-          ok = false;
-        }
-        if (!st["type"]) {
-          L.error("missing_key", "stage '" + id + "' needs a type", st);
-          ok = false;
-        } else if (!L.scalar_string(st["type"], "type", &type)) {
-          ok = false;
-        }
-        if (!ok) continue;
-        auto ref = b.stage(id, type, L.at(st), L.at(st["type"]));
-        if (auto params = st["params"]) {
-          if (!params.IsMap()) {
-            L.error("bad_value", "params of stage '" + id + "' must be a mapping", params);
-          } else {
-            std::set<std::string> seen;
-            for (auto p = params.begin(); p != params.end(); ++p) {
-              std::string key = p->first.as<std::string>("");
-              if (!seen.insert(key).second) {
-                L.error("duplicate_key", "parameter '" + key + "' appears twice in stage '" + id + "'", p->first);
-                continue;
-              }
-              ref.param(key, to_json(p->second), L.at(p->second));
-            }
-          }
-        }
-        if (auto wires = st["inputs"]) {
-          if (!wires.IsMap()) {
-            L.error("bad_value", "inputs of stage '" + id + "' must map PORT: inputs.NAME or STAGE.PORT", wires);
-          } else {
-            for (auto w = wires.begin(); w != wires.end(); ++w) {
-              std::string source;
-              if (L.scalar_string(w->second, "an input source", &source)) {
-                ref.wire(w->first.as<std::string>(""), source, L.at(w->second));
-              }
-            }
-          }
-        }
-      }
+    type_node.reset(decl["type"]);
+    if (!L.scalar_string(type_node, "type", &type_name)) return;
+    if (decl["default"]) {
+      Json d = to_json(decl["default"]);
+      if (d.is_string()) d = expand_environment(d.get<std::string>());
+      default_value = d;
     }
   } else {
+    L.error("bad_value", "graph input '" + name + "' must be a type or {type: ..., default: ...}", decl);
+    return;
+  }
+  ValueType type;
+  if (!value_type_from_name(type_name, &type)) {
+    std::vector<std::string> names = {"text", "tokens", "image", "audio", "video", "embedding", "latent", "tensor"};
+    L.error("bad_value", "graph input '" + name + "' has unknown type '" + type_name + "'" + did_you_mean(type_name, names),
+            type_node);
+    return;
+  }
+  b.input(name, type, default_value, L.at(key));
+}
+
+void convert_inputs(Loader& L, const YAML::Node& inputs, GraphBuilder& b) {
+  if (!inputs.IsMap()) {
+    L.error("bad_value", "inputs must be a mapping NAME: {type: ..., default: ...}", inputs);
+    return;
+  }
+  for (auto it = inputs.begin(); it != inputs.end(); ++it) convert_input(L, it->first, it->second, b);
+}
+
+void convert_stage_params(Loader& L, const YAML::Node& params, const std::string& id, GraphBuilder::StageRef& ref) {
+  if (!params.IsMap()) {
+    L.error("bad_value", "params of stage '" + id + "' must be a mapping", params);
+    return;
+  }
+  std::set<std::string> seen;
+  for (auto p = params.begin(); p != params.end(); ++p) {
+    std::string key = p->first.as<std::string>("");
+    if (!seen.insert(key).second) {
+      L.error("duplicate_key", "parameter '" + key + "' appears twice in stage '" + id + "'", p->first);
+      continue;
+    }
+    ref.param(key, to_json(p->second), L.at(p->second));
+  }
+}
+
+void convert_stage_wires(Loader& L, const YAML::Node& wires, const std::string& id, GraphBuilder::StageRef& ref) {
+  if (!wires.IsMap()) {
+    L.error("bad_value", "inputs of stage '" + id + "' must map PORT: inputs.NAME or STAGE.PORT", wires);
+    return;
+  }
+  for (auto w = wires.begin(); w != wires.end(); ++w) {
+    std::string source;
+    if (L.scalar_string(w->second, "an input source", &source)) ref.wire(w->first.as<std::string>(""), source, L.at(w->second));
+  }
+}
+
+void convert_stage(Loader& L, const YAML::Node& st, GraphBuilder& b) {
+  if (!st.IsMap()) {
+    L.error("bad_value", "each stage must be a mapping with id and type", st);
+    return;
+  }
+  L.check_keys(st, {"id", "type", "params", "inputs"}, "a stage");
+  std::string id, type;
+  bool ok = true;
+  if (!st["id"]) {
+    L.error("missing_key", "a stage needs an id", st);
+    ok = false;
+  } else if (!L.scalar_string(st["id"], "id", &id)) {
+    ok = false;
+  }
+  if (!st["type"]) {
+    L.error("missing_key", "stage '" + id + "' needs a type", st);
+    ok = false;
+  } else if (!L.scalar_string(st["type"], "type", &type)) {
+    ok = false;
+  }
+  if (!ok) return;
+  auto ref = b.stage(id, type, L.at(st), L.at(st["type"]));
+  if (auto params = st["params"]) convert_stage_params(L, params, id, ref);
+  if (auto wires = st["inputs"]) convert_stage_wires(L, wires, id, ref);
+}
+
+void convert_stages(Loader& L, const YAML::Node& root, GraphBuilder& b) {
+  auto stages = root["stages"];
+  if (!stages) {
     L.error("missing_key", "the config needs a stages list", root);
-  }
-
-  if (auto outputs = root["outputs"]) {
-    if (!outputs.IsMap()) {
-      L.error("bad_value", "outputs must map NAME: {from: STAGE.PORT, save: FILE}", outputs);
-    } else {
-      for (auto it = outputs.begin(); it != outputs.end(); ++it) {
-        std::string name = it->first.as<std::string>("");
-        const YAML::Node& decl = it->second;
-        std::string from, save;
-        if (decl.IsScalar()) {
-          from = decl.Scalar();
-        } else if (decl.IsMap()) {
-          L.check_keys(decl, {"from", "save"}, "output '" + name + "'");
-          if (!decl["from"]) {
-            L.error("missing_key", "output '" + name + "' needs from: STAGE.PORT", it->first);
-            continue;
-          }
-          if (!L.scalar_string(decl["from"], "from", &from)) continue;
-          if (decl["save"] && !L.scalar_string(decl["save"], "save", &save)) continue;
-          save = expand_environment(save);
-        } else {
-          L.error("bad_value", "output '" + name + "' must be STAGE.PORT or {from: ..., save: ...}", decl);
-          continue;
-        }
-        b.output(name, from, save, L.at(decl.IsMap() ? decl["from"] : decl));
-      }
-    }
+  } else if (!stages.IsSequence()) {
+    L.error("bad_value", "stages must be a list of {id, type, params, inputs}", stages);
   } else {
-    L.error("missing_key", "the config needs an outputs mapping", root);
+    for (const auto& st : stages) convert_stage(L, st, b);
   }
+}
+
+// One entry of outputs: NAME: STAGE.PORT or NAME: {from: STAGE.PORT, save: FILE}.
+void convert_output(Loader& L, const YAML::Node& key, const YAML::Node& decl, GraphBuilder& b) {
+  std::string name = key.as<std::string>("");
+  std::string from, save;
+  if (decl.IsScalar()) {
+    from = decl.Scalar();
+  } else if (decl.IsMap()) {
+    L.check_keys(decl, {"from", "save"}, "output '" + name + "'");
+    if (!decl["from"]) {
+      L.error("missing_key", "output '" + name + "' needs from: STAGE.PORT", key);
+      return;
+    }
+    if (!L.scalar_string(decl["from"], "from", &from)) return;
+    if (decl["save"] && !L.scalar_string(decl["save"], "save", &save)) return;
+    save = expand_environment(save);
+  } else {
+    L.error("bad_value", "output '" + name + "' must be STAGE.PORT or {from: ..., save: ...}", decl);
+    return;
+  }
+  b.output(name, from, save, L.at(decl.IsMap() ? decl["from"] : decl));
+}
+
+void convert_outputs(Loader& L, const YAML::Node& root, GraphBuilder& b) {
+  auto outputs = root["outputs"];
+  if (!outputs) {
+    L.error("missing_key", "the config needs an outputs mapping", root);
+  } else if (!outputs.IsMap()) {
+    L.error("bad_value", "outputs must map NAME: {from: STAGE.PORT, save: FILE}", outputs);
+  } else {
+    for (auto it = outputs.begin(); it != outputs.end(); ++it) convert_output(L, it->first, it->second, b);
+  }
+}
+
+void convert(Loader& L, const YAML::Node& root, GraphBuilder& b) {
+  if (!root.IsMap()) {
+    L.error("bad_value", "the config must be a mapping with stages and outputs", root);
+    return;
+  }
+  L.check_keys(root,
+               {"version", "name", "device", "dtype", "seed", "threads", "workers", "cache_mb", "plugins", "inputs",
+                "stages", "outputs"},
+               "the config");
+  convert_settings(L, root, b);
+  if (auto inputs = root["inputs"]) convert_inputs(L, inputs, b);
+  convert_stages(L, root, b);
+  convert_outputs(L, root, b);
 }
 
 }  // namespace

@@ -35,6 +35,7 @@ Json GraphSpec::canonical() const {
   j["seed"] = seed;
   j["threads"] = threads;
   j["workers"] = workers;
+  j["cache_mb"] = cache_mb;
   j["plugins"] = plugins;
   j["inputs"] = Json::array();
   for (const auto& i : inputs) {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/error.h"
+#include "base/error.h"
 #include "pipeline/value.h"
 
 namespace a2a {
@@ -54,6 +54,7 @@ struct GraphSpec {
   uint64_t seed = 0;
   int threads = 0;  // 0 = all cores
   int workers = 1;  // stages run concurrently when > 1
+  int64_t cache_mb = 1024;  // the execution cache's budget in MiB; 0 keeps nothing
   std::vector<std::string> plugins;
   std::vector<GraphInput> inputs;
   std::vector<StageNode> stages;

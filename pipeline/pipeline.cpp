@@ -1,14 +1,16 @@
 #include "pipeline/pipeline.h"
 
+#include "base/suggest.h"
+
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <set>
-#include <thread>
 
+#include "pipeline/execution_plan.h"
 #include "pipeline/value_io.h"
+#include "pipeline/worker_pool.h"
 
 namespace a2a {
 
@@ -50,6 +52,52 @@ struct StageSlot {
 };
 
 uint64_t mix(uint64_t h, const std::string& s) { return hash_bytes(s.data(), s.size(), h); }
+
+// The values of one run: graph inputs, what each stage produced, and the stage records.
+class RunState {
+ public:
+  explicit RunState(std::map<std::string, Value> inputs) : inputs_(std::move(inputs)) {}
+
+  // The value a source ("inputs.NAME" or "STAGE.PORT") holds now, if any.
+  std::optional<Value> lookup(const std::string& source) {
+    auto ref = parse_source(source);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (ref->graph_input) {
+      auto it = inputs_.find(ref->node);
+      if (it == inputs_.end()) return std::nullopt;
+      return it->second;
+    }
+    const PortValues& up = produced_[ref->node];
+    auto it = up.find(ref->port);
+    if (it == up.end()) return std::nullopt;
+    return it->second;
+  }
+
+  PortValues gather(const StageNode& node) {
+    PortValues values;
+    for (const auto& w : node.inputs)
+      if (auto v = lookup(w.source)) values.emplace(w.port, std::move(*v));
+    return values;
+  }
+
+  void finish(const std::string& stage_id, PortValues outputs, StageRecord record) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    produced_[stage_id] = std::move(outputs);
+    records_.push_back(std::move(record));
+  }
+
+  std::vector<StageRecord> take_records() { return std::move(records_); }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, Value> inputs_;
+  std::map<std::string, PortValues> produced_;
+  std::vector<StageRecord> records_;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 }  // namespace
 
@@ -103,10 +151,8 @@ struct Pipeline::Impl {
       if (!decl) {
         std::vector<std::string> names;
         for (const auto& i : graph.spec.inputs) names.push_back(i.name);
-        std::string hint = closest_match(kv.first, names);
         throw Error(ErrorKind::Input, "unknown_graph_input",
-                    "the pipeline has no input named '" + kv.first + "'" +
-                        (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+                    "the pipeline has no input named '" + kv.first + "'" + did_you_mean(kv.first, names));
       }
       if (kv.second.type() != decl->type) {
         throw Error(ErrorKind::Input, "input_type_mismatch",
@@ -131,9 +177,18 @@ struct Pipeline::Impl {
   }
 
   RunResult run(const RunRequest& request);
+  void execute(const StageNode& node, RunState& state);
+  std::optional<std::string> first_absent_input(const StageNode& node, const PortValues& inputs) const;
+  uint64_t cache_key(const StageNode& node, const PortValues& inputs, uint64_t seed) const;
+  PortValues run_stage(const StageNode& node, Stage& stage, const PortValues& inputs, uint64_t seed,
+                       StageRecord& record);
+  void check_outputs(const StageNode& node, const PortValues& outputs) const;
 };
 
-Pipeline::Pipeline(ValidatedGraph graph) : impl_(std::make_unique<Impl>()) { impl_->graph = std::move(graph); }
+Pipeline::Pipeline(ValidatedGraph graph) : impl_(std::make_unique<Impl>()) {
+  impl_->graph = std::move(graph);
+  impl_->cache->set_budget(static_cast<size_t>(impl_->graph.spec.cache_mb) << 20);
+}
 Pipeline::Pipeline(const GraphBuilder& builder) : Pipeline(builder.build()) {}
 Pipeline::~Pipeline() = default;
 Pipeline::Pipeline(Pipeline&&) noexcept = default;
@@ -143,234 +198,104 @@ RunResult Pipeline::run(const RunRequest& request) { return impl_->run(request);
 
 RunResult Pipeline::Impl::run(const RunRequest& request) {
   const auto run_start = std::chrono::steady_clock::now();
-  const GraphSpec& spec = graph.spec;
+  const ExecutionPlan plan = plan_execution(graph.spec, request.outputs);
+  RunState state(graph_inputs(request));
+  run_task_graph(plan.stages, graph.spec.workers, [&](const std::string& id) { execute(*graph.spec.stage(id), state); });
   RunResult result;
-
-  // Which outputs, and which stages they need.
-  std::vector<const GraphOutput*> wanted;
-  if (request.outputs.empty()) {
-    for (const auto& o : spec.outputs) wanted.push_back(&o);
-  } else {
-    for (const auto& name : request.outputs) {
-      const GraphOutput* o = spec.output(name);
-      if (!o) throw Error(ErrorKind::Input, "unknown_output", "the pipeline has no output named '" + name + "'");
-      wanted.push_back(o);
-    }
-  }
-  std::set<std::string> needed;
-  std::vector<std::string> frontier;
-  for (const auto* o : wanted) {
-    auto ref = parse_source(o->source);
-    if (ref && !ref->graph_input) frontier.push_back(ref->node);
-  }
-  while (!frontier.empty()) {
-    std::string id = frontier.back();
-    frontier.pop_back();
-    if (!needed.insert(id).second) continue;
-    for (const auto& w : spec.stage(id)->inputs) {
-      auto ref = parse_source(w.source);
-      if (ref && !ref->graph_input) frontier.push_back(ref->node);
-    }
-  }
-
-  std::map<std::string, Value> inputs = graph_inputs(request);
-
-  // Dependencies among the needed stages, in declaration order.
-  std::vector<const StageNode*> nodes;
-  std::map<std::string, std::set<std::string>> upstream;
-  std::map<std::string, std::vector<std::string>> downstream;
-  for (const auto& s : spec.stages) {
-    if (!needed.count(s.id)) continue;
-    nodes.push_back(&s);
-    for (const auto& w : s.inputs) {
-      auto ref = parse_source(w.source);
-      if (ref && !ref->graph_input && upstream[s.id].insert(ref->node).second) downstream[ref->node].push_back(s.id);
-    }
-  }
-
-  std::mutex state_mutex;
-  std::condition_variable state_changed;
-  std::map<std::string, PortValues> produced;
-  std::deque<const StageNode*> ready;
-  std::map<std::string, size_t> waiting;
-  size_t finished = 0;
-  std::exception_ptr failure;
-  bool failure_is_cancel = false;
-  for (const auto* n : nodes) {
-    waiting[n->id] = upstream[n->id].size();
-    if (waiting[n->id] == 0) ready.push_back(n);
-  }
-
-  auto execute = [&](const StageNode& node) -> StageRecord {
-    StageRecord record{node.id, node.type, StageRecord::Status::Ran, 0.0, ""};
-    cancel.check();
-    PortValues stage_inputs;
-    std::vector<std::string> absent;
-    {
-      std::lock_guard<std::mutex> lock(state_mutex);
-      for (const auto& w : node.inputs) {
-        auto ref = parse_source(w.source);
-        if (ref->graph_input) {
-          auto it = inputs.find(ref->node);
-          if (it != inputs.end()) stage_inputs.emplace(w.port, it->second);
-        } else {
-          const PortValues& up = produced[ref->node];
-          auto it = up.find(ref->port);
-          if (it != up.end()) stage_inputs.emplace(w.port, it->second);
-        }
-      }
-    }
-    const StagePorts& ports = graph.ports.at(node.id);
-    for (const auto& p : ports.inputs) {
-      if (p.required && !stage_inputs.count(p.name)) absent.push_back(p.name);
-    }
-    if (!absent.empty()) {
-      record.status = StageRecord::Status::Skipped;
-      record.note = "required input '" + absent.front() + "' is absent";
-      emit({StageEvent::Kind::Skipped, node.id, node.type, 0.0, 0, 0, record.note});
-      return record;
-    }
-
-    const uint64_t seed = stage_seed(node.id);
-    uint64_t key = mix(1469598103934665603ULL, node.type);
-    key = mix(key, node.params.dump());
-    key = mix(key, spec.device + "/" + spec.dtype + "/" + std::to_string(seed));
-    for (const auto& kv : stage_inputs) {
-      key = mix(key, kv.first);
-      uint64_t h = kv.second.content_hash();
-      key = hash_bytes(&h, sizeof(h), key);
-    }
-
-    Stage& stage = configured(node);
-    if (stage.cacheable()) {
-      if (auto hit = cache->find(key)) {
-        record.status = StageRecord::Status::Cached;
-        emit({StageEvent::Kind::Cached, node.id, node.type, 0.0, 0, 0, ""});
-        std::lock_guard<std::mutex> lock(state_mutex);
-        produced[node.id] = std::move(*hit);
-        return record;
-      }
-    }
-
-    emit({StageEvent::Kind::Started, node.id, node.type, 0.0, 0, 0, ""});
-    RunContext ctx;
-    ctx.stage_id = node.id;
-    ctx.seed = seed;
-    ctx.cancel = &cancel;
-    ctx.progress = [&](int64_t done, int64_t total, const std::string& what) {
-      emit({StageEvent::Kind::Progress, node.id, node.type, 0.0, done, total, what});
-    };
-    ctx.stream = [&](const std::string& text) { emit({StageEvent::Kind::Stream, node.id, node.type, 0.0, 0, 0, text}); };
-    ctx.warn = [&](const std::string& text) { emit({StageEvent::Kind::Warning, node.id, node.type, 0.0, 0, 0, text}); };
-    const auto t0 = std::chrono::steady_clock::now();
-    PortValues outputs;
-    try {
-      outputs = stage.run(stage_inputs, ctx);
-    } catch (const std::exception& e) {
-      record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      emit({StageEvent::Kind::Failed, node.id, node.type, record.seconds, 0, 0, e.what()});
-      throw;
-    }
-    record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    for (const auto& kv : outputs) {
-      const PortSpec* decl = ports.output(kv.first);
-      if (!decl) {
-        throw Error(ErrorKind::Internal, "undeclared_output",
-                    "stage '" + node.id + "' (" + node.type + ") produced undeclared output '" + kv.first + "'");
-      }
-      if (kv.second.type() != decl->type && decl->type != ValueType::Tensor) {
-        throw Error(ErrorKind::Internal, "output_type_mismatch",
-                    "stage '" + node.id + "' output '" + kv.first + "' should be " + value_type_name(decl->type) +
-                        " but is " + value_type_name(kv.second.type()));
-      }
-    }
-    if (stage.cacheable()) cache->store(key, outputs);
-    emit({StageEvent::Kind::Finished, node.id, node.type, record.seconds, 0, 0, ""});
-    std::lock_guard<std::mutex> lock(state_mutex);
-    produced[node.id] = std::move(outputs);
-    return record;
-  };
-
-  auto complete = [&](const StageNode& node, StageRecord record) {
-    std::lock_guard<std::mutex> lock(state_mutex);
-    result.stages.push_back(std::move(record));
-    ++finished;
-    for (const auto& d : downstream[node.id]) {
-      if (--waiting[d] == 0) ready.push_back(spec.stage(d));
-    }
-    state_changed.notify_all();
-  };
-
-  auto fail = [&](std::exception_ptr e) {
-    std::lock_guard<std::mutex> lock(state_mutex);
-    bool is_cancel = false;
-    try {
-      std::rethrow_exception(e);
-    } catch (const Error& err) {
-      is_cancel = err.kind() == ErrorKind::Cancelled;
-    } catch (...) {
-    }
-    // A real error wins over the cancellations it caused elsewhere.
-    if (!failure || (failure_is_cancel && !is_cancel)) {
-      failure = e;
-      failure_is_cancel = is_cancel;
-    }
-    state_changed.notify_all();
-  };
-
-  const int workers = std::max(1, std::min<int>(spec.workers, static_cast<int>(nodes.size())));
-  if (workers == 1) {
-    while (!ready.empty() && !failure) {
-      const StageNode* node = ready.front();
-      ready.pop_front();
-      try {
-        complete(*node, execute(*node));
-      } catch (...) {
-        fail(std::current_exception());
-      }
-    }
-  } else {
-    size_t running = 0;
-    auto worker = [&] {
-      for (;;) {
-        const StageNode* node = nullptr;
-        {
-          std::unique_lock<std::mutex> lock(state_mutex);
-          state_changed.wait(lock, [&] { return failure || !ready.empty() || finished == nodes.size() || (ready.empty() && running == 0); });
-          if (failure || ready.empty()) return;
-          node = ready.front();
-          ready.pop_front();
-          ++running;
-        }
-        try {
-          complete(*node, execute(*node));
-        } catch (...) {
-          fail(std::current_exception());
-        }
-        std::lock_guard<std::mutex> lock(state_mutex);
-        --running;
-        state_changed.notify_all();
-      }
-    };
-    std::vector<std::thread> threads;
-    for (int i = 0; i < workers; ++i) threads.emplace_back(worker);
-    for (auto& t : threads) t.join();
-  }
-  if (failure) std::rethrow_exception(failure);
-
-  for (const auto* o : wanted) {
-    auto ref = parse_source(o->source);
-    if (ref->graph_input) {
-      auto it = inputs.find(ref->node);
-      if (it != inputs.end()) result.outputs.emplace(o->name, it->second);
-      continue;
-    }
-    const PortValues& up = produced[ref->node];
-    auto it = up.find(ref->port);
-    if (it != up.end()) result.outputs.emplace(o->name, it->second);
-  }
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+  result.stages = state.take_records();
+  for (const auto* o : plan.outputs)
+    if (auto v = state.lookup(o->source)) result.outputs.emplace(o->name, std::move(*v));
+  result.seconds = seconds_since(run_start);
   return result;
+}
+
+// One stage: its inputs, then skipped (a required input is absent), cached, or run and checked.
+void Pipeline::Impl::execute(const StageNode& node, RunState& state) {
+  cancel.check();
+  StageRecord record{node.id, node.type, StageRecord::Status::Ran, 0.0, ""};
+  PortValues inputs = state.gather(node);
+  if (auto absent = first_absent_input(node, inputs)) {
+    record.status = StageRecord::Status::Skipped;
+    record.note = "required input '" + *absent + "' is absent";
+    emit({StageEvent::Kind::Skipped, node.id, node.type, 0.0, 0, 0, record.note});
+    state.finish(node.id, {}, std::move(record));
+    return;
+  }
+  const uint64_t seed = stage_seed(node.id);
+  const uint64_t key = cache_key(node, inputs, seed);
+  Stage& stage = configured(node);
+  if (stage.cacheable()) {
+    if (auto hit = cache->find(key)) {
+      record.status = StageRecord::Status::Cached;
+      emit({StageEvent::Kind::Cached, node.id, node.type, 0.0, 0, 0, ""});
+      state.finish(node.id, std::move(*hit), std::move(record));
+      return;
+    }
+  }
+  PortValues outputs = run_stage(node, stage, inputs, seed, record);
+  check_outputs(node, outputs);
+  if (stage.cacheable()) cache->store(key, outputs);
+  emit({StageEvent::Kind::Finished, node.id, node.type, record.seconds, 0, 0, ""});
+  state.finish(node.id, std::move(outputs), std::move(record));
+}
+
+std::optional<std::string> Pipeline::Impl::first_absent_input(const StageNode& node, const PortValues& inputs) const {
+  for (const auto& p : graph.ports.at(node.id).inputs)
+    if (p.required && !inputs.count(p.name)) return p.name;
+  return std::nullopt;
+}
+
+// Type, parameters, device, dtype and seed, then each input's name and content hash.
+uint64_t Pipeline::Impl::cache_key(const StageNode& node, const PortValues& inputs, uint64_t seed) const {
+  uint64_t key = mix(1469598103934665603ULL, node.type);
+  key = mix(key, node.params.dump());
+  key = mix(key, graph.spec.device + "/" + graph.spec.dtype + "/" + std::to_string(seed));
+  for (const auto& kv : inputs) {
+    key = mix(key, kv.first);
+    uint64_t h = kv.second.content_hash();
+    key = hash_bytes(&h, sizeof(h), key);
+  }
+  return key;
+}
+
+PortValues Pipeline::Impl::run_stage(const StageNode& node, Stage& stage, const PortValues& inputs, uint64_t seed,
+                                     StageRecord& record) {
+  emit({StageEvent::Kind::Started, node.id, node.type, 0.0, 0, 0, ""});
+  RunContext ctx;
+  ctx.stage_id = node.id;
+  ctx.seed = seed;
+  ctx.cancel = &cancel;
+  ctx.progress = [&](int64_t done, int64_t total, const std::string& what) {
+    emit({StageEvent::Kind::Progress, node.id, node.type, 0.0, done, total, what});
+  };
+  ctx.stream = [&](const std::string& text) { emit({StageEvent::Kind::Stream, node.id, node.type, 0.0, 0, 0, text}); };
+  ctx.warn = [&](const std::string& text) { emit({StageEvent::Kind::Warning, node.id, node.type, 0.0, 0, 0, text}); };
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    PortValues outputs = stage.run(inputs, ctx);
+    record.seconds = seconds_since(start);
+    return outputs;
+  } catch (const std::exception& e) {
+    record.seconds = seconds_since(start);
+    emit({StageEvent::Kind::Failed, node.id, node.type, record.seconds, 0, 0, e.what()});
+    throw;
+  }
+}
+
+void Pipeline::Impl::check_outputs(const StageNode& node, const PortValues& outputs) const {
+  const StagePorts& ports = graph.ports.at(node.id);
+  for (const auto& kv : outputs) {
+    const PortSpec* decl = ports.output(kv.first);
+    if (!decl) {
+      throw Error(ErrorKind::Internal, "undeclared_output",
+                  "stage '" + node.id + "' (" + node.type + ") produced undeclared output '" + kv.first + "'");
+    }
+    if (kv.second.type() != decl->type && decl->type != ValueType::Tensor) {
+      throw Error(ErrorKind::Internal, "output_type_mismatch",
+                  "stage '" + node.id + "' output '" + kv.first + "' should be " + value_type_name(decl->type) +
+                      " but is " + value_type_name(kv.second.type()));
+    }
+  }
 }
 
 void Pipeline::set_param(const std::string& stage_id, const std::string& name, Json value) {
@@ -378,7 +303,8 @@ void Pipeline::set_param(const std::string& stage_id, const std::string& name, J
   StageNode* node = spec.stage(stage_id);
   if (!node) throw Error(ErrorKind::Config, "unknown_stage", "the pipeline has no stage '" + stage_id + "'");
   node->params[name] = std::move(value);
-  impl_->graph = validate_or_throw(spec);
+  const StageRegistry* registry = impl_->graph.registry;
+  impl_->graph = validate_or_throw(spec, registry ? *registry : StageRegistry::global());
 }
 
 Stage& Pipeline::stage(const std::string& stage_id) {

@@ -2,7 +2,7 @@
 
 #include <mutex>
 
-#include "pipeline/error.h"
+#include "base/error.h"
 
 namespace a2a {
 

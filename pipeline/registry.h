@@ -26,6 +26,8 @@ struct StageInfo {
 class StageRegistry {
  public:
   static StageRegistry& global();
+  // An empty registry of its own, for code that keeps its stage set apart from the global one.
+  StageRegistry();
 
   // Throws a2a::Error(code "duplicate_stage_type") when the name is taken.
   void add(StageInfo info);
@@ -39,7 +41,6 @@ class StageRegistry {
  private:
   struct Impl;
   std::shared_ptr<Impl> impl_;
-  StageRegistry();
   friend struct StageRegistrar;
 };
 

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <thread>
 
-#include "pipeline/error.h"
+#include "base/error.h"
 
 namespace a2a {
 

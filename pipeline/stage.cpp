@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <mutex>
 
-#include "pipeline/error.h"
+#include "base/error.h"
 
 namespace a2a {
 

@@ -92,6 +92,12 @@ struct ConfigureContext {
   std::string dtype = "float32";
   std::string base_dir;        // the config file's folder: relative paths resolve against it
   ModuleCache* modules = nullptr;
+  // The module stored under `key` in the shared cache, created once; without a cache, a new one.
+  template <class T, class Create>
+  std::shared_ptr<T> shared_module(const std::string& key, Create&& create) const {
+    if (!modules) return create();
+    return modules->get<T>(key, std::function<std::shared_ptr<T>()>(std::forward<Create>(create)));
+  }
   // Resolves a path parameter against base_dir (absolute paths are kept).
   std::string resolve_path(const std::string& path) const;
 };

@@ -7,28 +7,11 @@
 #include <functional>
 #include <set>
 
+#include "base/suggest.h"
+
 namespace a2a {
 
 namespace {
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
-  std::string best = closest_match(word, candidates);
-  return best.empty() ? "" : " (did you mean '" + best + "'?)";
-}
 
 Error config_error(const std::string& code, const std::string& message, const SourceLocation& where) {
   return Error(ErrorKind::Config, code, message, where);
@@ -36,77 +19,93 @@ Error config_error(const std::string& code, const std::string& message, const So
 
 bool is_integer(const Json& v) { return v.is_number_integer() || v.is_number_unsigned(); }
 
-// Checks one parameter value against its spec; returns the normalised value or adds errors.
-std::optional<Json> check_param(const ParamSpec& spec, const Json& value, const std::string& stage_id,
-                                const SourceLocation& where, std::vector<Error>& errors) {
-  const std::string what = "parameter '" + spec.name + "' of stage '" + stage_id + "'";
-  auto type_error = [&](const std::string& expected) {
-    errors.push_back(config_error("param_type", what + " must be " + expected + ", got " + value.dump(), where));
-    return std::nullopt;
-  };
-  auto range_check = [&](double v) -> bool {
-    if ((spec.min && v < *spec.min) || (spec.max && v > *spec.max)) {
-      std::string range = "[" + (spec.min ? Json(*spec.min).dump() : std::string("-inf")) + ", " +
-                          (spec.max ? Json(*spec.max).dump() : std::string("inf")) + "]";
-      errors.push_back(config_error("param_out_of_range",
-                                    what + " is " + Json(v).dump() + ", outside its range " + range, where));
-      return false;
+// One parameter value against its spec: the normalised value, or nullopt with errors added.
+class ParamChecker {
+ public:
+  ParamChecker(const ParamSpec& spec, const std::string& stage_id, const SourceLocation& where, std::vector<Error>& errors)
+      : spec_(spec), what_("parameter '" + spec.name + "' of stage '" + stage_id + "'"), where_(where), errors_(errors) {}
+
+  std::optional<Json> check(const Json& value) {
+    switch (spec_.type) {
+      case ParamType::Bool:
+        if (!value.is_boolean()) return type_error(value, "true or false");
+        return value;
+      case ParamType::Int:
+        if (!is_integer(value)) return type_error(value, "an integer");
+        if (!in_range(value.get<double>())) return std::nullopt;
+        return value;
+      case ParamType::Float:
+        if (!value.is_number()) return type_error(value, "a number");
+        if (!in_range(value.get<double>())) return std::nullopt;
+        return Json(value.get<double>());
+      case ParamType::String:
+      case ParamType::Path:
+        return check_string(value);
+      case ParamType::IntList:
+      case ParamType::FloatList:
+      case ParamType::StringList:
+        return check_list(value);
+      case ParamType::Object:
+        if (!value.is_object()) return type_error(value, "a mapping");
+        return value;
     }
-    return true;
-  };
-  switch (spec.type) {
-    case ParamType::Bool:
-      if (!value.is_boolean()) return type_error("true or false");
-      return value;
-    case ParamType::Int:
-      if (!is_integer(value)) return type_error("an integer");
-      if (!range_check(value.get<double>())) return std::nullopt;
-      return value;
-    case ParamType::Float:
-      if (!value.is_number()) return type_error("a number");
-      if (!range_check(value.get<double>())) return std::nullopt;
-      return Json(value.get<double>());
-    case ParamType::String:
-    case ParamType::Path: {
-      if (!value.is_string()) return type_error("a string");
-      std::string s = expand_environment(value.get<std::string>());
-      if (!spec.choices.empty() && std::find(spec.choices.begin(), spec.choices.end(), s) == spec.choices.end()) {
-        std::string list;
-        for (const auto& c : spec.choices) list += (list.empty() ? "" : ", ") + c;
-        errors.push_back(config_error("param_not_allowed",
-                                      what + " is '" + s + "', expected one of: " + list + did_you_mean(s, spec.choices),
-                                      where));
-        return std::nullopt;
-      }
-      return Json(s);
-    }
-    case ParamType::IntList:
-    case ParamType::FloatList:
-    case ParamType::StringList: {
-      if (!value.is_array()) return type_error(std::string("a list (") + param_type_name(spec.type) + ")");
-      Json out = Json::array();
-      for (const auto& e : value) {
-        if (spec.type == ParamType::StringList) {
-          if (!e.is_string()) return type_error("a list of strings");
-          out.push_back(expand_environment(e.get<std::string>()));
-        } else if (spec.type == ParamType::IntList) {
-          if (!is_integer(e)) return type_error("a list of integers");
-          if (!range_check(e.get<double>())) return std::nullopt;
-          out.push_back(e);
-        } else {
-          if (!e.is_number()) return type_error("a list of numbers");
-          if (!range_check(e.get<double>())) return std::nullopt;
-          out.push_back(e.get<double>());
-        }
-      }
-      return out;
-    }
-    case ParamType::Object:
-      if (!value.is_object()) return type_error("a mapping");
-      return value;
+    return value;
   }
-  return value;
-}
+
+ private:
+  std::nullopt_t type_error(const Json& value, const std::string& expected) {
+    errors_.push_back(config_error("param_type", what_ + " must be " + expected + ", got " + value.dump(), where_));
+    return std::nullopt;
+  }
+
+  bool in_range(double v) {
+    if ((!spec_.min || v >= *spec_.min) && (!spec_.max || v <= *spec_.max)) return true;
+    std::string range = "[" + (spec_.min ? Json(*spec_.min).dump() : std::string("-inf")) + ", " +
+                        (spec_.max ? Json(*spec_.max).dump() : std::string("inf")) + "]";
+    errors_.push_back(
+        config_error("param_out_of_range", what_ + " is " + Json(v).dump() + ", outside its range " + range, where_));
+    return false;
+  }
+
+  std::optional<Json> check_string(const Json& value) {
+    if (!value.is_string()) return type_error(value, "a string");
+    std::string s = expand_environment(value.get<std::string>());
+    const auto& choices = spec_.choices;
+    if (!choices.empty() && std::find(choices.begin(), choices.end(), s) == choices.end()) {
+      std::string list;
+      for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
+      errors_.push_back(config_error(
+          "param_not_allowed", what_ + " is '" + s + "', expected one of: " + list + did_you_mean(s, choices), where_));
+      return std::nullopt;
+    }
+    return Json(s);
+  }
+
+  std::optional<Json> check_list(const Json& value) {
+    if (!value.is_array()) return type_error(value, std::string("a list (") + param_type_name(spec_.type) + ")");
+    Json out = Json::array();
+    for (const auto& e : value) {
+      if (spec_.type == ParamType::StringList) {
+        if (!e.is_string()) return type_error(value, "a list of strings");
+        out.push_back(expand_environment(e.get<std::string>()));
+      } else if (spec_.type == ParamType::IntList) {
+        if (!is_integer(e)) return type_error(value, "a list of integers");
+        if (!in_range(e.get<double>())) return std::nullopt;
+        out.push_back(e);
+      } else {
+        if (!e.is_number()) return type_error(value, "a list of numbers");
+        if (!in_range(e.get<double>())) return std::nullopt;
+        out.push_back(e.get<double>());
+      }
+    }
+    return out;
+  }
+
+  const ParamSpec& spec_;
+  const std::string what_;
+  const SourceLocation& where_;
+  std::vector<Error>& errors_;
+};
 
 bool port_types_compatible(ValueType from, ValueType to) {
   if (from == to) return true;
@@ -128,20 +127,345 @@ bool save_path_escapes(const std::string& save) {
   return false;
 }
 
-}  // namespace
+template <typename Items, typename Name>
+std::vector<std::string> names_of(const Items& items, Name name) {
+  std::vector<std::string> names;
+  for (const auto& item : items) names.push_back(name(item));
+  return names;
+}
 
-std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
-  std::string best;
-  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
-  for (const auto& c : candidates) {
-    size_t d = edit_distance(word, c);
-    if (d < best_distance) {
-      best_distance = d;
-      best = c;
+// The parameter pass for one stage: given values checked, defaults filled in, Path parameters
+// resolved against the config's folder.
+struct ParamPass {
+  std::vector<Error>& errors;
+  const std::string& base_dir;
+
+  bool normalise(StageNode& s, const StageInfo& info) {
+    Json normalised = Json::object();
+    bool ok = check_given_params(s, info, normalised);
+    ok = fill_defaults(s, info, normalised) && ok;
+    resolve_paths(info, normalised);
+    s.params = normalised;
+    return ok;
+  }
+
+  void fail(const std::string& code, const std::string& message, const SourceLocation& where) {
+    errors.push_back(config_error(code, message, where));
+  }
+
+  bool check_given_params(const StageNode& s, const StageInfo& info, Json& normalised) {
+    bool ok = true;
+    for (auto p = s.params.begin(); p != s.params.end(); ++p) {
+      SourceLocation where = s.param_where.count(p.key()) ? s.param_where.at(p.key()) : s.where;
+      const ParamSpec* ps = info.param(p.key());
+      if (!ps) {
+        const auto names = names_of(info.params, [](const ParamSpec& q) { return q.name; });
+        fail("unknown_param",
+             "stage '" + s.id + "' (" + s.type + ") has no parameter '" + p.key() + "'" + did_you_mean(p.key(), names),
+             where);
+        ok = false;
+        continue;
+      }
+      if (p.value().is_null()) continue;  // explicit null = use the default
+      auto checked = ParamChecker(*ps, s.id, where, errors).check(p.value());
+      if (!checked) {
+        ok = false;
+        continue;
+      }
+      normalised[p.key()] = *checked;
+    }
+    return ok;
+  }
+
+  bool fill_defaults(const StageNode& s, const StageInfo& info, Json& normalised) {
+    bool ok = true;
+    for (const auto& ps : info.params) {
+      if (normalised.contains(ps.name)) continue;
+      if (ps.required) {
+        fail("missing_param", "stage '" + s.id + "' (" + s.type + ") needs parameter '" + ps.name + "'", s.where);
+        ok = false;
+        continue;
+      }
+      if (!ps.default_value.is_null()) normalised[ps.name] = ps.default_value;
+    }
+    return ok;
+  }
+
+  void resolve_paths(const StageInfo& info, Json& normalised) const {
+    for (const auto& ps : info.params) {
+      if (ps.type != ParamType::Path || !normalised.contains(ps.name)) continue;
+      std::string path = normalised[ps.name].get<std::string>();
+      if (!path.empty() && !base_dir.empty() && !std::filesystem::path(path).is_absolute())
+        normalised[ps.name] = (std::filesystem::path(base_dir) / path).lexically_normal().string();
     }
   }
-  return best;
-}
+
+};
+
+// The passes of validate_graph, in order. Each pass reads what the earlier ones resolved (stage
+// infos, ports) and skips the stages marked broken, whose later checks would only repeat an error.
+class GraphValidator {
+ public:
+  GraphValidator(const GraphSpec& spec, const StageRegistry& registry) : spec_(spec), registry_(registry) {}
+
+  std::vector<Error> run(ValidatedGraph* out) {
+    check_stage_ids();
+    check_inputs_and_outputs();
+    check_settings();
+    resolve_stage_types();
+    for (auto& s : spec_.stages) check_params(s);
+    resolve_ports();
+    for (const auto& s : spec_.stages) check_wiring(s);
+    check_port_types();
+    check_cycles();
+    for (const auto& o : spec_.outputs) check_output(o);
+    if (errors_.empty() && out) {
+      out->spec = std::move(spec_);
+      out->ports = std::move(ports_);
+      out->infos = std::move(infos_);
+      out->registry = &registry_;
+    }
+    return std::move(errors_);
+  }
+
+ private:
+  void fail(const std::string& code, const std::string& message, const SourceLocation& where) {
+    errors_.push_back(config_error(code, message, where));
+  }
+
+  std::vector<std::string> stage_ids() const {
+    return names_of(spec_.stages, [](const StageNode& s) { return s.id; });
+  }
+
+  // Pass 1: structure.
+  void check_stage_ids() {
+    std::set<std::string> seen;
+    for (const auto& s : spec_.stages) {
+      if (!seen.insert(s.id).second) {
+        fail("duplicate_stage_id", "stage id '" + s.id + "' is used more than once", s.where);
+        broken_.insert(s.id);
+      }
+      if (s.id == "inputs") fail("duplicate_stage_id", "'inputs' is reserved for graph inputs; rename the stage", s.where);
+    }
+  }
+
+  void check_inputs_and_outputs() {
+    std::set<std::string> inputs, outputs;
+    for (const auto& i : spec_.inputs) {
+      if (!inputs.insert(i.name).second)
+        fail("duplicate_input", "graph input '" + i.name + "' is declared more than once", i.where);
+      if (i.default_value && i.default_value->is_object())
+        fail("bad_value", "default of graph input '" + i.name + "' must be a scalar", i.where);
+    }
+    for (const auto& o : spec_.outputs)
+      if (!outputs.insert(o.name).second) fail("duplicate_output", "output '" + o.name + "' is declared more than once", o.where);
+  }
+
+  void check_settings() {
+    const SourceLocation where{spec_.file, 0, 0};
+    const std::string& d = spec_.device;
+    const bool device_ok = d == "cpu" || d == "cuda" ||
+                           (d.rfind("cuda:", 0) == 0 && d.size() > 5 && std::all_of(d.begin() + 5, d.end(), ::isdigit));
+    if (!device_ok) fail("bad_setting", "device '" + d + "' is not cpu, cuda or cuda:N", where);
+    if (spec_.dtype != "float32" && spec_.dtype != "float16" && spec_.dtype != "bfloat16")
+      fail("bad_setting", "dtype '" + spec_.dtype + "' is not float32, float16 or bfloat16", where);
+    if (spec_.workers < 1) fail("bad_setting", "workers must be at least 1", where);
+    if (spec_.threads < 0) fail("bad_setting", "threads must be 0 (all cores) or more", where);
+    if (spec_.cache_mb < 0 || spec_.cache_mb > (int64_t{1} << 30))
+      fail("bad_setting", "cache_mb must be between 0 (keep nothing) and 2^30", where);
+  }
+
+  // Pass 2: stage types.
+  void resolve_stage_types() {
+    for (const auto& s : spec_.stages) {
+      const StageInfo* info = registry_.find(s.type);
+      if (!info) {
+        fail("unknown_stage_type",
+             "stage '" + s.id + "' has unknown type '" + s.type + "'" + did_you_mean(s.type, registry_.types()) +
+                 "; `a2a stages` lists them",
+             s.type_where.known() ? s.type_where : s.where);
+        broken_.insert(s.id);
+        continue;
+      }
+      if (!broken_.count(s.id)) infos_[s.id] = info;
+    }
+  }
+
+  // Pass 3: parameters, checked and filled with defaults; Path parameters resolved.
+  void check_params(StageNode& s) {
+    auto it = infos_.find(s.id);
+    if (it == infos_.end() || broken_.count(s.id)) return;
+    if (!ParamPass{errors_, spec_.base_dir}.normalise(s, *it->second)) broken_.insert(s.id);
+  }
+
+  // Pass 4: ports and wiring.
+  void resolve_ports() {
+    for (const auto& s : spec_.stages) {
+      if (!infos_.count(s.id) || broken_.count(s.id)) continue;
+      try {
+        ports_[s.id] = infos_.at(s.id)->resolve_ports(s.params);
+      } catch (const Error& e) {
+        fail("bad_ports", "stage '" + s.id + "': " + e.message(), s.where);
+        broken_.insert(s.id);
+      }
+    }
+  }
+
+  void check_wiring(const StageNode& s) {
+    if (!ports_.count(s.id)) return;
+    const StagePorts& sp = ports_.at(s.id);
+    std::set<std::string> wired;
+    for (const auto& w : s.inputs) {
+      if (!sp.input(w.port)) {
+        const auto names = names_of(sp.inputs, [](const PortSpec& p) { return p.name; });
+        fail("unknown_port",
+             "stage '" + s.id + "' (" + s.type + ") has no input port '" + w.port + "'" + did_you_mean(w.port, names),
+             w.where);
+        continue;
+      }
+      if (!wired.insert(w.port).second) {
+        fail("duplicate_wiring", "input port '" + w.port + "' of stage '" + s.id + "' is wired twice", w.where);
+        continue;
+      }
+      if (auto type = source_type(s, w)) wired_types_[s.id][w.port] = *type;
+    }
+    for (const auto& p : sp.inputs) {
+      if (p.required && !wired.count(p.name))
+        fail("required_input_unwired",
+             "required input '" + p.name + "' (" + value_type_name(p.type) + ") of stage '" + s.id + "' is not wired",
+             s.where);
+    }
+  }
+
+  // The type a wire's source gives, or nullopt (with an error unless the source stage has one).
+  std::optional<ValueType> source_type(const StageNode& s, const Wire& w) {
+    auto ref = parse_source(w.source);
+    if (!ref) {
+      fail("bad_source", "'" + w.source + "' is not a source; write inputs.NAME or STAGE.PORT", w.where);
+      return std::nullopt;
+    }
+    if (ref->graph_input) {
+      if (const GraphInput* gi = spec_.input(ref->node)) return gi->type;
+      const auto names = names_of(spec_.inputs, [](const GraphInput& i) { return i.name; });
+      fail("unknown_source",
+           "graph input '" + ref->node + "' is not declared under inputs:" + did_you_mean(ref->node, names), w.where);
+      return std::nullopt;
+    }
+    if (!spec_.stage(ref->node)) {
+      fail("unknown_source",
+           "input '" + w.port + "' of stage '" + s.id + "' reads from unknown stage '" + ref->node + "'" +
+               did_you_mean(ref->node, stage_ids()),
+           w.where);
+      return std::nullopt;
+    }
+    if (!ports_.count(ref->node)) return std::nullopt;  // that stage already has an error
+    if (const PortSpec* src = ports_.at(ref->node).output(ref->port)) return src->type;
+    const auto outs = names_of(ports_.at(ref->node).outputs, [](const PortSpec& p) { return p.name; });
+    fail("unknown_source",
+         "stage '" + ref->node + "' has no output port '" + ref->port + "'" + did_you_mean(ref->port, outs), w.where);
+    return std::nullopt;
+  }
+
+  // Pass 5: port types.
+  void check_port_types() {
+    for (const auto& s : spec_.stages) {
+      if (!ports_.count(s.id)) continue;
+      for (const auto& w : s.inputs) {
+        auto st = wired_types_[s.id].find(w.port);
+        if (st == wired_types_[s.id].end()) continue;
+        const PortSpec* dest = ports_.at(s.id).input(w.port);
+        if (!port_types_compatible(st->second, dest->type))
+          fail("port_type_mismatch",
+               "input '" + w.port + "' of stage '" + s.id + "' takes " + value_type_name(dest->type) + " but '" +
+                   w.source + "' gives " + value_type_name(st->second),
+               w.where);
+      }
+    }
+  }
+
+  // Pass 6: cycles, each reported once, its stages named in data-flow order.
+  void check_cycles() {
+    for (const auto& s : spec_.stages) {
+      for (const auto& w : s.inputs) {
+        auto ref = parse_source(w.source);
+        if (ref && !ref->graph_input && spec_.stage(ref->node)) reads_from_[s.id].push_back(ref->node);
+      }
+    }
+    for (const auto& s : spec_.stages)
+      if (visit_state_[s.id] == 0) visit(s.id);
+  }
+
+  void visit(const std::string& id) {
+    visit_state_[id] = 1;
+    stack_.push_back(id);
+    for (const auto& d : reads_from_[id]) {
+      if (visit_state_[d] == 1) report_cycle(d);
+      else if (visit_state_[d] == 0) visit(d);
+    }
+    stack_.pop_back();
+    visit_state_[id] = 2;
+  }
+
+  void report_cycle(const std::string& closing) {
+    // The stack holds each stage before the one it reads from; name them in data-flow order.
+    auto start = std::find(stack_.begin(), stack_.end(), closing);
+    std::vector<std::string> cycle(start, stack_.end());
+    std::reverse(cycle.begin() + 1, cycle.end());
+    std::vector<std::string> key = cycle;
+    std::sort(key.begin(), key.end());
+    std::string key_str;
+    for (const auto& k : key) key_str += k + ",";
+    if (!reported_cycles_.insert(key_str).second) return;
+    std::string names;
+    for (const auto& c : cycle) names += c + " -> ";
+    fail("cycle", "the stages form a cycle: " + names + closing, spec_.stage(closing)->where);
+  }
+
+  // Pass 7: outputs.
+  void check_output(const GraphOutput& o) {
+    check_output_source(o);
+    if (!o.save.empty() && save_path_escapes(o.save))
+      fail("save_path_escapes",
+           "output '" + o.name + "' would be saved to '" + o.save +
+               "', outside the output directory; use a relative path inside it",
+           o.where);
+  }
+
+  void check_output_source(const GraphOutput& o) {
+    auto ref = parse_source(o.source);
+    if (!ref) {
+      fail("unknown_output_source", "output '" + o.name + "' reads from '" + o.source + "'; write STAGE.PORT", o.where);
+    } else if (ref->graph_input) {
+      if (!spec_.input(ref->node))
+        fail("unknown_output_source", "output '" + o.name + "' reads from undeclared graph input '" + ref->node + "'",
+             o.where);
+    } else if (!spec_.stage(ref->node)) {
+      fail("unknown_output_source",
+           "output '" + o.name + "' reads from unknown stage '" + ref->node + "'" + did_you_mean(ref->node, stage_ids()),
+           o.where);
+    } else if (ports_.count(ref->node) && !ports_.at(ref->node).output(ref->port)) {
+      const auto outs = names_of(ports_.at(ref->node).outputs, [](const PortSpec& p) { return p.name; });
+      fail("unknown_output_source",
+           "output '" + o.name + "': stage '" + ref->node + "' has no output port '" + ref->port + "'" +
+               did_you_mean(ref->port, outs),
+           o.where);
+    }
+  }
+
+  GraphSpec spec_;
+  const StageRegistry& registry_;
+  std::vector<Error> errors_;
+  std::set<std::string> broken_;
+  std::map<std::string, const StageInfo*> infos_;
+  std::map<std::string, StagePorts> ports_;
+  std::map<std::string, std::map<std::string, ValueType>> wired_types_;  // stage -> port -> source type
+  std::map<std::string, std::vector<std::string>> reads_from_;
+  std::map<std::string, int> visit_state_;  // 0 new, 1 on the stack, 2 done
+  std::vector<std::string> stack_;
+  std::set<std::string> reported_cycles_;
+};
+
+}  // namespace
 
 std::string expand_environment(const std::string& text) {
   std::string out;
@@ -180,303 +504,24 @@ const std::vector<std::string>& validation_codes() {
       "unknown_stage_type", "unknown_param",         "param_type",         "param_out_of_range",
       "param_not_allowed",  "missing_param",         "unknown_port",       "bad_source",
       "unknown_source",     "required_input_unwired", "bad_ports",         "port_type_mismatch",
-      "cycle",              "unknown_output_source", "save_path_escapes"};
+      "cycle",              "unknown_output_source", "save_path_escapes", "duplicate_wiring"};
   return codes;
 }
 
-std::vector<Error> validate_graph(const GraphSpec& input_spec, const StageRegistry& registry, ValidatedGraph* out) {
+std::vector<Error> validate_graph(const GraphSpec& spec, const StageRegistry& registry, ValidatedGraph* out) {
+  return GraphValidator(spec, registry).run(out);
+}
+
+Json validate_stage_params(const StageInfo& info, const std::string& stage_id, const Json& params,
+                           const std::string& base_dir) {
   std::vector<Error> errors;
-  GraphSpec spec = input_spec;
-  const SourceLocation file_where{spec.file, 0, 0};
-
-  // Pass 1: structure.
-  std::set<std::string> seen;
-  std::set<std::string> broken;  // stages whose later checks would only repeat an earlier error
-  for (const auto& s : spec.stages) {
-    if (!seen.insert(s.id).second) {
-      errors.push_back(config_error("duplicate_stage_id", "stage id '" + s.id + "' is used more than once", s.where));
-      broken.insert(s.id);
-    }
-    if (s.id == "inputs") {
-      errors.push_back(config_error("duplicate_stage_id", "'inputs' is reserved for graph inputs; rename the stage", s.where));
-    }
-  }
-  std::set<std::string> input_names;
-  for (const auto& i : spec.inputs) {
-    if (!input_names.insert(i.name).second) {
-      errors.push_back(config_error("duplicate_input", "graph input '" + i.name + "' is declared more than once", i.where));
-    }
-    if (i.default_value && i.default_value->is_object()) {
-      errors.push_back(config_error("bad_value", "default of graph input '" + i.name + "' must be a scalar", i.where));
-    }
-  }
-  std::set<std::string> output_names;
-  for (const auto& o : spec.outputs) {
-    if (!output_names.insert(o.name).second) {
-      errors.push_back(config_error("duplicate_output", "output '" + o.name + "' is declared more than once", o.where));
-    }
-  }
-  {
-    const std::string& d = spec.device;
-    bool device_ok = d == "cpu" || d == "cuda" || (d.rfind("cuda:", 0) == 0 && d.size() > 5 &&
-                                                 std::all_of(d.begin() + 5, d.end(), ::isdigit));
-    if (!device_ok) {
-      errors.push_back(config_error("bad_setting", "device '" + d + "' is not cpu, cuda or cuda:N", file_where));
-    }
-    if (spec.dtype != "float32" && spec.dtype != "float16" && spec.dtype != "bfloat16") {
-      errors.push_back(config_error("bad_setting", "dtype '" + spec.dtype + "' is not float32, float16 or bfloat16", file_where));
-    }
-    if (spec.workers < 1) errors.push_back(config_error("bad_setting", "workers must be at least 1", file_where));
-    if (spec.threads < 0) errors.push_back(config_error("bad_setting", "threads must be 0 (all cores) or more", file_where));
-  }
-
-  // Pass 2: stage types.
-  std::map<std::string, const StageInfo*> infos;
-  for (const auto& s : spec.stages) {
-    const StageInfo* info = registry.find(s.type);
-    if (!info) {
-      errors.push_back(config_error("unknown_stage_type",
-                                    "stage '" + s.id + "' has unknown type '" + s.type + "'" +
-                                        did_you_mean(s.type, registry.types()) + "; `a2a stages` lists them",
-                                    s.type_where.known() ? s.type_where : s.where));
-      broken.insert(s.id);
-      continue;
-    }
-    if (!broken.count(s.id)) infos[s.id] = info;
-  }
-
-  // Pass 3: parameters (filled with defaults).
-  for (auto& s : spec.stages) {
-    auto it = infos.find(s.id);
-    if (it == infos.end() || broken.count(s.id)) continue;
-    const StageInfo& info = *it->second;
-    std::vector<std::string> names;
-    for (const auto& p : info.params) names.push_back(p.name);
-    Json normalised = Json::object();
-    bool params_ok = true;
-    for (auto p = s.params.begin(); p != s.params.end(); ++p) {
-      SourceLocation where = s.param_where.count(p.key()) ? s.param_where.at(p.key()) : s.where;
-      const ParamSpec* ps = info.param(p.key());
-      if (!ps) {
-        errors.push_back(config_error("unknown_param",
-                                      "stage '" + s.id + "' (" + s.type + ") has no parameter '" + p.key() + "'" +
-                                          did_you_mean(p.key(), names),
-                                      where));
-        params_ok = false;
-        continue;
-      }
-      if (p.value().is_null()) continue;  // explicit null = use the default
-      auto checked = check_param(*ps, p.value(), s.id, where, errors);
-      if (!checked) {
-        params_ok = false;
-        continue;
-      }
-      normalised[p.key()] = *checked;
-    }
-    for (const auto& ps : info.params) {
-      if (normalised.contains(ps.name)) continue;
-      if (ps.required) {
-        errors.push_back(config_error("missing_param",
-                                      "stage '" + s.id + "' (" + s.type + ") needs parameter '" + ps.name + "'", s.where));
-        params_ok = false;
-        continue;
-      }
-      if (!ps.default_value.is_null()) normalised[ps.name] = ps.default_value;
-    }
-    // Path parameters resolve against the config's folder.
-    for (const auto& ps : info.params) {
-      if (ps.type != ParamType::Path || !normalised.contains(ps.name)) continue;
-      std::string path = normalised[ps.name].get<std::string>();
-      if (!path.empty() && !spec.base_dir.empty() && !std::filesystem::path(path).is_absolute()) {
-        normalised[ps.name] = (std::filesystem::path(spec.base_dir) / path).lexically_normal().string();
-      }
-    }
-    s.params = normalised;
-    if (!params_ok) broken.insert(s.id);
-  }
-
-  // Pass 4: ports and wiring.
-  std::map<std::string, StagePorts> ports;
-  for (const auto& s : spec.stages) {
-    if (!infos.count(s.id) || broken.count(s.id)) continue;
-    try {
-      ports[s.id] = infos.at(s.id)->resolve_ports(s.params);
-    } catch (const Error& e) {
-      errors.push_back(config_error("bad_ports", "stage '" + s.id + "': " + e.message(), s.where));
-      broken.insert(s.id);
-    }
-  }
-  auto known_stage = [&](const std::string& id) { return spec.stage(id) != nullptr; };
-  std::map<std::string, std::map<std::string, ValueType>> wired_types;  // stage -> port -> source type
-  for (const auto& s : spec.stages) {
-    if (!ports.count(s.id)) continue;
-    const StagePorts& sp = ports.at(s.id);
-    std::vector<std::string> in_names;
-    for (const auto& p : sp.inputs) in_names.push_back(p.name);
-    std::set<std::string> wired;
-    for (const auto& w : s.inputs) {
-      const PortSpec* dest = sp.input(w.port);
-      if (!dest) {
-        errors.push_back(config_error("unknown_port",
-                                      "stage '" + s.id + "' (" + s.type + ") has no input port '" + w.port + "'" +
-                                          did_you_mean(w.port, in_names),
-                                      w.where));
-        continue;
-      }
-      if (!wired.insert(w.port).second) {
-        errors.push_back(config_error("unknown_port", "input port '" + w.port + "' of stage '" + s.id + "' is wired twice", w.where));
-        continue;
-      }
-      auto ref = parse_source(w.source);
-      if (!ref) {
-        errors.push_back(config_error("bad_source",
-                                      "'" + w.source + "' is not a source; write inputs.NAME or STAGE.PORT", w.where));
-        continue;
-      }
-      if (ref->graph_input) {
-        const GraphInput* gi = spec.input(ref->node);
-        if (!gi) {
-          std::vector<std::string> names;
-          for (const auto& i : spec.inputs) names.push_back(i.name);
-          errors.push_back(config_error("unknown_source",
-                                        "graph input '" + ref->node + "' is not declared under inputs:" +
-                                            did_you_mean(ref->node, names),
-                                        w.where));
-          continue;
-        }
-        wired_types[s.id][w.port] = gi->type;
-        continue;
-      }
-      if (!known_stage(ref->node)) {
-        std::vector<std::string> ids;
-        for (const auto& o : spec.stages) ids.push_back(o.id);
-        errors.push_back(config_error("unknown_source",
-                                      "input '" + w.port + "' of stage '" + s.id + "' reads from unknown stage '" +
-                                          ref->node + "'" + did_you_mean(ref->node, ids),
-                                      w.where));
-        continue;
-      }
-      if (!ports.count(ref->node)) continue;  // that stage already has an error
-      const PortSpec* src = ports.at(ref->node).output(ref->port);
-      if (!src) {
-        std::vector<std::string> outs;
-        for (const auto& p : ports.at(ref->node).outputs) outs.push_back(p.name);
-        errors.push_back(config_error("unknown_source",
-                                      "stage '" + ref->node + "' has no output port '" + ref->port + "'" +
-                                          did_you_mean(ref->port, outs),
-                                      w.where));
-        continue;
-      }
-      wired_types[s.id][w.port] = src->type;
-    }
-    for (const auto& p : sp.inputs) {
-      if (p.required && !wired.count(p.name)) {
-        errors.push_back(config_error("required_input_unwired",
-                                      "required input '" + p.name + "' (" + value_type_name(p.type) + ") of stage '" +
-                                          s.id + "' is not wired",
-                                      s.where));
-      }
-    }
-  }
-
-  // Pass 5: port types.
-  for (const auto& s : spec.stages) {
-    if (!ports.count(s.id)) continue;
-    for (const auto& w : s.inputs) {
-      auto st = wired_types[s.id].find(w.port);
-      if (st == wired_types[s.id].end()) continue;
-      const PortSpec* dest = ports.at(s.id).input(w.port);
-      if (!port_types_compatible(st->second, dest->type)) {
-        errors.push_back(config_error("port_type_mismatch",
-                                      "input '" + w.port + "' of stage '" + s.id + "' takes " + value_type_name(dest->type) +
-                                          " but '" + w.source + "' gives " + value_type_name(st->second),
-                                      w.where));
-      }
-    }
-  }
-
-  // Pass 6: cycles.
-  {
-    std::map<std::string, std::vector<std::string>> deps;
-    for (const auto& s : spec.stages) {
-      for (const auto& w : s.inputs) {
-        auto ref = parse_source(w.source);
-        if (ref && !ref->graph_input && known_stage(ref->node)) deps[s.id].push_back(ref->node);
-      }
-    }
-    std::map<std::string, int> state;  // 0 new, 1 on stack, 2 done
-    std::vector<std::string> stack;
-    std::set<std::string> reported;
-    std::function<void(const std::string&)> visit = [&](const std::string& id) {
-      state[id] = 1;
-      stack.push_back(id);
-      for (const auto& d : deps[id]) {
-        if (state[d] == 1) {
-          // The stack holds each stage before the one it reads from; name them in data-flow order.
-          auto start = std::find(stack.begin(), stack.end(), d);
-          std::vector<std::string> cycle(start, stack.end());
-          std::reverse(cycle.begin() + 1, cycle.end());
-          std::vector<std::string> key = cycle;
-          std::sort(key.begin(), key.end());
-          std::string key_str;
-          for (const auto& k : key) key_str += k + ",";
-          if (reported.insert(key_str).second) {
-            std::string names;
-            for (const auto& c : cycle) names += c + " -> ";
-            names += d;
-            errors.push_back(config_error("cycle", "the stages form a cycle: " + names, spec.stage(d)->where));
-          }
-        } else if (state[d] == 0) {
-          visit(d);
-        }
-      }
-      stack.pop_back();
-      state[id] = 2;
-    };
-    for (const auto& s : spec.stages)
-      if (state[s.id] == 0) visit(s.id);
-  }
-
-  // Pass 7: outputs.
-  for (const auto& o : spec.outputs) {
-    auto ref = parse_source(o.source);
-    if (!ref) {
-      errors.push_back(config_error("unknown_output_source",
-                                    "output '" + o.name + "' reads from '" + o.source + "'; write STAGE.PORT", o.where));
-    } else if (ref->graph_input) {
-      if (!spec.input(ref->node)) {
-        errors.push_back(config_error("unknown_output_source",
-                                      "output '" + o.name + "' reads from undeclared graph input '" + ref->node + "'", o.where));
-      }
-    } else if (!known_stage(ref->node)) {
-      std::vector<std::string> ids;
-      for (const auto& s : spec.stages) ids.push_back(s.id);
-      errors.push_back(config_error("unknown_output_source",
-                                    "output '" + o.name + "' reads from unknown stage '" + ref->node + "'" +
-                                        did_you_mean(ref->node, ids),
-                                    o.where));
-    } else if (ports.count(ref->node) && !ports.at(ref->node).output(ref->port)) {
-      std::vector<std::string> outs;
-      for (const auto& p : ports.at(ref->node).outputs) outs.push_back(p.name);
-      errors.push_back(config_error("unknown_output_source",
-                                    "output '" + o.name + "': stage '" + ref->node + "' has no output port '" + ref->port +
-                                        "'" + did_you_mean(ref->port, outs),
-                                    o.where));
-    }
-    if (!o.save.empty() && save_path_escapes(o.save)) {
-      errors.push_back(config_error("save_path_escapes",
-                                    "output '" + o.name + "' would be saved to '" + o.save +
-                                        "', outside the output directory; use a relative path inside it",
-                                    o.where));
-    }
-  }
-
-  if (errors.empty() && out) {
-    out->spec = std::move(spec);
-    out->ports = std::move(ports);
-    out->infos = std::move(infos);
-  }
-  return errors;
+  StageNode node;
+  node.id = stage_id;
+  node.type = info.type;
+  node.params = params.is_null() ? Json::object() : params;
+  ParamPass{errors, base_dir}.normalise(node, info);
+  if (!errors.empty()) throw ErrorList(std::move(errors));
+  return node.params;
 }
 
 ValidatedGraph validate_or_throw(const GraphSpec& spec, const StageRegistry& registry) {

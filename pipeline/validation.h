@@ -4,7 +4,7 @@
 //  1. structure   duplicate_stage_id, duplicate_input, duplicate_output, bad_setting
 //  2. types       unknown_stage_type
 //  3. parameters  unknown_param, param_type, param_out_of_range, param_not_allowed, missing_param
-//  4. ports       unknown_port, bad_source, unknown_source, required_input_unwired, bad_ports
+//  4. ports       unknown_port, duplicate_wiring, bad_source, unknown_source, required_input_unwired, bad_ports
 //  5. port types  port_type_mismatch
 //  6. cycles      cycle
 //  7. outputs     unknown_output_source, save_path_escapes
@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "base/suggest.h"
 #include "pipeline/graph.h"
 #include "pipeline/registry.h"
 
@@ -24,17 +25,20 @@ struct ValidatedGraph {
   GraphSpec spec;  // parameters filled with defaults, Path parameters resolved, ${VAR} expanded
   std::map<std::string, StagePorts> ports;
   std::map<std::string, const StageInfo*> infos;
+  const StageRegistry* registry = nullptr;  // the registry it was validated against
 };
 
 // Runs every pass and returns all errors (empty when the graph is valid). On success `out` holds
 // the normalised graph.
 std::vector<Error> validate_graph(const GraphSpec& spec, const StageRegistry& registry, ValidatedGraph* out);
 
+// The parameter pass alone, for one stage outside a graph (research code, tests): the values
+// checked, defaults filled in, Path parameters resolved against base_dir. Throws ErrorList.
+Json validate_stage_params(const StageInfo& info, const std::string& stage_id, const Json& params,
+                           const std::string& base_dir = "");
+
 // Throws ErrorList when validation fails.
 ValidatedGraph validate_or_throw(const GraphSpec& spec, const StageRegistry& registry = StageRegistry::global());
-
-// "Did you mean 'x'?" helper: the closest candidate within a small edit distance, or "".
-std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
 
 // Expands ${VAR} and ${VAR:-default} from the environment. Unset variables without a default
 // expand to "".

@@ -6,7 +6,7 @@
 #include <mutex>
 #include <sstream>
 
-#include "pipeline/error.h"
+#include "base/error.h"
 
 namespace a2a {
 
@@ -204,6 +204,14 @@ uint64_t Value::content_hash() const {
     p.hash->value = h;
   });
   return payload_->hash->value;
+}
+
+size_t Value::bytes() const {
+  auto tensor_bytes = [](const at::Tensor& t) { return t.defined() ? t.numel() * t.element_size() : size_t{0}; };
+  const Payload& p = *payload_;
+  size_t total = p.text.size() + tensor_bytes(p.tensor) + tensor_bytes(p.mask);
+  for (const auto& kv : p.aux) total += tensor_bytes(kv.second);
+  return total;
 }
 
 std::string Value::describe() const {

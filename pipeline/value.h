@@ -59,6 +59,9 @@ class Value {
   // A content hash of type, metadata and tensor bytes (cached). Used by the executor's cache.
   uint64_t content_hash() const;
 
+  // The bytes its text and tensors hold: what keeping it costs a cache.
+  size_t bytes() const;
+
   // Human-readable one-line summary, e.g. "image [1,3,64,64] float".
   std::string describe() const;
 

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <mutex>
 
-#include "pipeline/error.h"
+#include "base/error.h"
 
 namespace a2a {
 
@@ -51,29 +51,6 @@ void save_value_file(const Value& value, const std::string& path) {
   }
   if (!codec.save) throw_input_error("no_codec", "no media codec is installed to write '" + path + "'");
   codec.save(value, path);
-}
-
-void write_file_atomically(const std::string& path, const std::string& bytes) {
-  std::filesystem::path target(path);
-  if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path());
-  std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw_input_error("write_failed", "cannot write '" + tmp + "'");
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) {
-      out.close();
-      std::remove(tmp.c_str());
-      throw_input_error("write_failed", "writing '" + path + "' failed");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, target, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw_input_error("write_failed", "cannot move the finished file to '" + path + "': " + ec.message());
-  }
 }
 
 }  // namespace a2a

@@ -4,6 +4,8 @@
 #include <functional>
 #include <string>
 
+#include "base/atomic_file.h"
+
 #include "pipeline/value.h"
 
 namespace a2a {
@@ -21,8 +23,5 @@ const ValueFileCodec& value_file_codec();
 // Loads through the installed codec; throws a2a::Error when none is installed.
 Value load_value_file(const std::string& path, ValueType type);
 void save_value_file(const Value& value, const std::string& path);
-
-// Writes bytes to `path` atomically: a temporary file in the same folder, then rename.
-void write_file_atomically(const std::string& path, const std::string& bytes);
 
 }  // namespace a2a

@@ -8,15 +8,16 @@
 #include <filesystem>
 
 #include "diffusion/audioldm.h"
-#include "diffusion/ddim_scheduler.h"
-#include "diffusion/sampling_loop.h"
-#include "diffusion/scheduler.h"
+#include "diffusion/guided_sampler.h"
+#include "diffusion/schedulers/scheduler.h"
 #include "diffusion/unet2d_condition.h"
-#include "nn/hf_layout.h"
+#include "weights/component_resolver.h"
+#include "weights/hf_layout.h"
 #include "nn/seeded_init.h"
-#include "pipeline/error.h"
+#include "base/error.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
+#include "stages/diffusion_params.h"
 
 namespace a2a {
 namespace {
@@ -34,7 +35,7 @@ nlohmann::json audioldm_scheduler_config() {
 // AudioLDM's UNet layout at toy width: no attention in the first block, cross_attention_dim equal to each
 // block's width (attn2 attends to the block's own states), the class embedding projected and concatenated
 // to the time embedding.
-UNet2DConditionOptions tiny_unet_options(int64_t class_embed_dim) {
+UNet2DConditionOptions tiny_audioldm_unet_options(int64_t class_embed_dim) {
   UNet2DConditionOptions o;
   o.sample_size = 32;
   o.in_channels = 8;
@@ -52,6 +53,20 @@ UNet2DConditionOptions tiny_unet_options(int64_t class_embed_dim) {
   return o;
 }
 
+// audio_diffusion's values of the sampling parameters it shares with latent_diffusion.
+const DiffusionParamDefaults& audio_sampling_defaults() {
+  static const DiffusionParamDefaults defaults = [] {
+    DiffusionParamDefaults d;
+    d.scheduler_doc = "sampler; default = the class of the model's scheduler_config.json (AudioLDM's DDIM without one)";
+    d.steps = 10;
+    d.steps_doc = "denoising steps (AudioLDM's default 10)";
+    d.guidance_scale = 2.5;
+    d.batch_size_doc = "waveforms per conditioning row";
+    return d;
+  }();
+  return defaults;
+}
+
 class AudioDiffusionStage : public Stage {
  public:
   void configure(const Json& params, const ConfigureContext& ctx) override {
@@ -62,35 +77,34 @@ class AudioDiffusionStage : public Stage {
       const int64_t class_dim = param_int(params, "tiny_class_embed_dim");
       const uint64_t seed = static_cast<uint64_t>(param_int(params, "tiny_seed"));
       auto create = [&] {
-        UNet2DConditionModel unet(tiny_unet_options(class_dim));
+        UNet2DConditionModel unet(tiny_audioldm_unet_options(class_dim));
         initialize_seeded_weights(*unet, seed);
         unet->to(torch::Device(device_));
         unet->eval();
         return unet.ptr();
       };
       const std::string key = "audio_unet:tiny:" + std::to_string(class_dim) + ":" + std::to_string(seed) + ":" + device_;
-      unet_ = ctx.modules ? ctx.modules->get<UNet2DConditionModelImpl>(key, create) : create();
+      unet_ = ctx.shared_module<UNet2DConditionModelImpl>(key, create);
       // The vae stages' tiny mel preset has two blocks; the hifigan stage's tiny preset keeps AudioLDM's
       // 64 bins and 10 ms frames.
       geometry_.vae_scale_factor = 2;
     } else {
       const std::string path = ctx.resolve_path(model);
-      const std::string unet_dir = pipeline_component_folder(path, "unet");
-      if (!fs::exists(fs::path(unet_dir) / "config.json")) {
-        throw_input_error("model_not_found", "audio_diffusion: " + path +
-                                                 " holds neither unet/config.json (an AudioLDM pipeline folder) nor "
-                                                 "config.json (a UNet folder)");
-      }
+      ComponentRequest request;
+      request.component = "unet";
+      request.who = "audio_diffusion";
+      request.hint = "give an AudioLDM pipeline folder with unet/ or a UNet folder";
+      const ResolvedComponent unet_files = resolve_component(path, request);
+      const std::string& unet_dir = unet_files.folder;
       auto create = [&] {
-        UNet2DConditionModel unet(UNet2DConditionOptions::from_json(read_config_json(unet_dir)));
+        UNet2DConditionModel unet(UNet2DConditionOptions::from_config(unet_files.config));
         LoadOptions options;
         options.device = device_;
-        load_weights(*unet, unet_dir, options);
+        load_weights(*unet, unet_files.weights, options);
         unet->eval();
         return unet.ptr();
       };
-      unet_ = ctx.modules ? ctx.modules->get<UNet2DConditionModelImpl>("unet:" + unet_dir + ":" + device_, create)
-                          : create();
+      unet_ = ctx.shared_module<UNet2DConditionModelImpl>("unet:" + unet_dir + ":" + device_, create);
       // A UNet folder inside a pipeline folder takes the geometry and scheduler of that pipeline.
       const std::string pipeline_root =
           pipeline_root_of(unet_dir != path ? path : fs::path(path).parent_path().string(), "unet");
@@ -116,20 +130,12 @@ class AudioDiffusionStage : public Stage {
       const int64_t value = param_int(params, name);
       if (value > 0) *field = value;
     }
-    std::string scheduler_name = param_string(params, "scheduler");
-    if (scheduler_name == "default") scheduler_name.clear();
+    sampling_ = DiffusionParams::parse(params, audio_sampling_defaults());
     // Built once here so that a bad configuration fails before any run.
-    std::unique_ptr<Scheduler> probe = make_scheduler(scheduler_name, scheduler_config);
-    if (param_float(params, "eta") > 0 && !dynamic_cast<DDIMScheduler*>(probe.get()))
-      warning_ = "eta only affects the DDIM scheduler; it is ignored by " + probe->class_name();
-    scheduler_name_ = scheduler_name;
+    std::unique_ptr<Scheduler> probe = make_scheduler(sampling_.scheduler, scheduler_config);
+    warning_ = sampling_.eta_warning(*probe);
     scheduler_config_ = scheduler_config;
 
-    steps_ = param_int(params, "steps");
-    guidance_scale_ = param_float(params, "guidance_scale");
-    eta_ = param_float(params, "eta");
-    batch_size_ = param_int(params, "batch_size");
-    seed_ = param_int(params, "seed");
     duration_ = param_float(params, "duration");
     if (duration_ <= 0) duration_ = geometry_.default_duration(o.sample_size.value_or(64));
     // Fails now on a duration shorter than one latent row.
@@ -156,34 +162,27 @@ class AudioDiffusionStage : public Stage {
       negative = at::zeros_like(conditioning);
     }
     // batch_size waveforms per prompt, as diffusers' num_waveforms_per_prompt.
-    conditioning = conditioning.repeat_interleave(batch_size_, 0);
-    negative = negative.repeat_interleave(batch_size_, 0);
+    conditioning = conditioning.repeat_interleave(sampling_.batch_size, 0);
+    negative = negative.repeat_interleave(sampling_.batch_size, 0);
     const int64_t batch = conditioning.size(0);
 
-    const bool guided = uses_classifier_free_guidance(guidance_scale_);
     const torch::Device device(device_);
-    const at::Tensor class_labels = (guided ? at::cat({negative, conditioning}, 0) : conditioning).to(device);
+    const at::Tensor class_labels = guidance_conditioning(negative, conditioning, sampling_.guidance_scale).to(device);
 
     // A fresh scheduler per run: multistep schedulers keep state between steps.
-    std::unique_ptr<Scheduler> scheduler = make_scheduler(scheduler_name_, scheduler_config_);
-    if (auto* ddim = dynamic_cast<DDIMScheduler*>(scheduler.get())) ddim->set_eta(eta_);
+    std::unique_ptr<Scheduler> scheduler = make_scheduler(sampling_.scheduler, scheduler_config_);
 
-    SamplingOptions options;
-    options.num_inference_steps = steps_;
-    options.guidance_scale = guidance_scale_;
+    SamplingOptions options = sampling_.sampling_options(ctx);
+    options.device = device;
     options.latent_shape = geometry_.latent_shape(batch, o.in_channels, duration_);
-    options.before_step = [&ctx] { ctx.check_cancelled(); };
-    options.on_step = [&ctx](int64_t done, int64_t total) { ctx.report_progress(done, total, "denoising"); };
 
     UNet2DConditionModelImpl& unet = *unet_;
     // No encoder states: AudioLDM's attn2 attends to the block's own hidden states.
     Denoiser denoiser = [&](const at::Tensor& latent_input, const at::Tensor& timestep) {
-      return unet.forward(latent_input.to(device), timestep.to(device), at::Tensor(), class_labels).to(at::kCPU);
+      return unet.forward(latent_input, timestep, at::Tensor(), class_labels);
     };
-    const uint64_t seed = seed_ >= 0 ? static_cast<uint64_t>(seed_) : ctx.seed;
-    at::Generator generator = at::detail::createCPUGenerator(seed);
-    at::Tensor latents = run_sampling_loop(*scheduler, denoiser, options, generator);
-    return {{"latent", Value::latent(latents)}};
+    at::Tensor latents = run_guided_sampling(*scheduler, denoiser, options, sampling_.generator(ctx));
+    return {{"latent", Value::latent(latents.to(at::kCPU))}};
   }
 
   torch::nn::Module* module() override { return unet_.get(); }
@@ -206,15 +205,10 @@ class AudioDiffusionStage : public Stage {
 
   std::shared_ptr<UNet2DConditionModelImpl> unet_;
   AudioLDMGeometry geometry_;
-  std::string scheduler_name_;
   nlohmann::json scheduler_config_;
   std::string device_ = "cpu";
   std::string warning_;
-  int64_t steps_ = 10;
-  double guidance_scale_ = 2.5;
-  double eta_ = 0.0;
-  int64_t batch_size_ = 1;
-  int64_t seed_ = -1;
+  DiffusionParams sampling_;
   double duration_ = 0.0;
 };
 
@@ -228,24 +222,15 @@ StageInfo audio_diffusion_info() {
       "The duration maps to mel frames as the pipeline does (5.12 s -> 512 frames at 10 ms). Outputs the latent "
       "scaled as the VAE expects it (vae_decode unscales it); vae_decode's sample is then the mel spectrogram for "
       "a vocoder. Without a model it builds a tiny preset with seeded random weights.";
-  std::vector<std::string> schedulers = {"default"};
-  for (const auto& name : scheduler_names()) schedulers.push_back(name);
   info.params = {
       param_spec("model", ParamType::Path, "",
                  "AudioLDM diffusers pipeline folder (model_index.json, unet/, vae/, vocoder/, scheduler/) or a UNet "
                  "folder; empty = tiny built-in preset"),
-      choice_param("scheduler", "default", schedulers,
-                   "sampler; default = the class of the model's scheduler_config.json (AudioLDM's DDIM without one)"),
-      param_spec("scheduler_config", ParamType::Path, "", "scheduler_config.json replacing the model's"),
-      ranged_param("steps", ParamType::Int, 10, 1, 1000, "denoising steps (AudioLDM's default 10)"),
-      ranged_param("guidance_scale", ParamType::Float, 2.5, 0.0, 100.0,
-                   "classifier-free guidance scale; > 1 runs the unconditional pass in the same UNet batch"),
-      ranged_param("eta", ParamType::Float, 0.0, 0.0, 1.0, "DDIM's eta (0 = deterministic)"),
+  };
+  for (auto& spec : diffusion_param_specs(audio_sampling_defaults())) info.params.push_back(std::move(spec));
+  info.params.insert(info.params.end(), {
       ranged_param("duration", ParamType::Float, 0.0, 0.0, 3600.0,
                    "seconds of audio; 0 = the UNet's sample_size · vae_scale_factor frames (5.12 s for AudioLDM)"),
-      ranged_param("batch_size", ParamType::Int, 1, 1, 64, "waveforms per conditioning row"),
-      ranged_param("seed", ParamType::Int, -1, -1, 9007199254740991.0,
-                   "generator seed, as torch.Generator().manual_seed(seed) in diffusers; -1 = the run's seed"),
       ranged_param("mel_bins", ParamType::Int, 0, 0, 4096, "mel bins of the spectrogram; 0 = the vocoder's model_in_dim "
                                                            "(64 without a vocoder config)"),
       ranged_param("hop_length", ParamType::Int, 0, 0, 65536,
@@ -257,7 +242,7 @@ StageInfo audio_diffusion_info() {
       ranged_param("tiny_class_embed_dim", ParamType::Int, 32, 1, 8192,
                    "the tiny preset's conditioning width (the tiny CLAP encoder's projection_dim)"),
       ranged_param("tiny_seed", ParamType::Int, 0, 0, 2147483647.0, "seed of the tiny preset's weights"),
-  };
+  });
   info.ports.inputs = {
       in_port("conditioning", ValueType::Embedding, "[B, 1, D] or [B, D] conditioning vector"),
       optional_in_port("negative_conditioning", ValueType::Embedding,

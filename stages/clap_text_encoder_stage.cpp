@@ -5,11 +5,13 @@
 #include <filesystem>
 
 #include "diffusion/audioldm.h"
-#include "nn/clap_text_model.h"
-#include "nn/hf_layout.h"
+#include "encoders/clap_text_model.h"
+#include "tokenizers/byte_tokenizer.h"
+#include "weights/component_resolver.h"
+#include "weights/hf_layout.h"
 #include "nn/seeded_init.h"
-#include "nn/tokenizer.h"
-#include "pipeline/error.h"
+#include "tokenizers/tokenizer.h"
+#include "base/error.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 
@@ -29,7 +31,7 @@ struct ClapTextEncoder {
 // bytes shifted by 3. It needs no vocabulary file, so the tiny preset runs offline.
 constexpr int64_t kByteOffset = 3;
 
-ClapTextConfig tiny_config() {
+ClapTextConfig tiny_clap_config() {
   ClapTextConfig c;
   c.vocab_size = 256 + kByteOffset;
   c.hidden_size = 32;
@@ -42,31 +44,31 @@ ClapTextConfig tiny_config() {
 
 std::shared_ptr<ClapTextEncoder> tiny_encoder(uint64_t seed, const std::string& device) {
   auto encoder = std::make_shared<ClapTextEncoder>();
-  encoder->model = ClapTextModelWithProjection(tiny_config());
+  encoder->model = ClapTextModelWithProjection(tiny_clap_config());
   initialize_seeded_weights(*encoder->model, seed);
   encoder->model->to(torch::Device(device));
   encoder->model->eval();
   encoder->tokenize = [](const std::string& text) {
-    std::vector<int64_t> ids;
-    for (unsigned char byte : text) ids.push_back(byte + kByteOffset);
-    return ids;
+    static const ByteTokenizer bytes({kByteOffset, /*bos_id=*/0, /*eos_id=*/2, /*first_added_id=*/256 + kByteOffset});
+    return bytes.encode(text);
   };
   return encoder;
 }
 
 std::shared_ptr<ClapTextEncoder> load_encoder(const std::string& model_path, const std::string& tokenizer_path,
                                               const std::string& device) {
-  const std::string model_dir = pipeline_component_folder(model_path, "text_encoder");
-  if (!fs::exists(fs::path(model_dir) / "config.json")) {
-    throw_input_error("model_not_found", "clap_text_encoder: no config.json in " + model_dir +
-                                             " (give a transformers ClapTextModelWithProjection folder or an AudioLDM "
-                                             "pipeline folder with text_encoder/ and tokenizer/)");
-  }
+  ComponentRequest request;
+  request.component = "text_encoder";
+  request.who = "clap_text_encoder";
+  request.hint = "give a transformers ClapTextModelWithProjection folder or an AudioLDM pipeline folder with "
+                 "text_encoder/ and tokenizer/";
+  const ResolvedComponent files = resolve_component(model_path, request);
+  const std::string& model_dir = files.folder;
   auto encoder = std::make_shared<ClapTextEncoder>();
-  encoder->model = ClapTextModelWithProjection(ClapTextConfig::from_json(read_config_json(model_dir)));
+  encoder->model = ClapTextModelWithProjection(ClapTextConfig::from_config(files.config));
   LoadOptions options;
   options.device = device;
-  load_weights(*encoder->model, model_dir, options);
+  load_weights(*encoder->model, files.weights, options);
   encoder->model->eval();
 
   std::string tokenizer_dir = tokenizer_path;
@@ -98,13 +100,13 @@ class ClapTextEncoderStage : public Stage {
       const uint64_t seed = static_cast<uint64_t>(param_int(params, "tiny_seed"));
       auto create = [&] { return tiny_encoder(seed, device_); };
       const std::string key = "clap_text_encoder:tiny:" + std::to_string(seed) + ":" + device_;
-      encoder_ = ctx.modules ? ctx.modules->get<ClapTextEncoder>(key, create) : create();
+      encoder_ = ctx.shared_module<ClapTextEncoder>(key, create);
     } else {
       const std::string model_path = ctx.resolve_path(model);
       const std::string tokenizer_path = tokenizer.empty() ? std::string() : ctx.resolve_path(tokenizer);
       auto create = [&] { return load_encoder(model_path, tokenizer_path, device_); };
       const std::string key = "clap_text_encoder:" + model_path + ":" + tokenizer_path + ":" + device_;
-      encoder_ = ctx.modules ? ctx.modules->get<ClapTextEncoder>(key, create) : create();
+      encoder_ = ctx.shared_module<ClapTextEncoder>(key, create);
     }
     const auto& config = encoder_->model->text_model->config;
     const int64_t positions = config.max_position_embeddings - config.pad_token_id - 1;

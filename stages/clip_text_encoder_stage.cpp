@@ -2,14 +2,15 @@
 #include <torch/torch.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "nn/clip_text_model.h"
-#include "nn/safetensors.h"
-#include "nn/state_dict.h"
-#include "nn/clip_tokenizer.h"
-#include "pipeline/error.h"
+#include "encoders/clip_text_model.h"
+#include "tokenizers/byte_tokenizer.h"
+#include "weights/component_resolver.h"
+#include "weights/hf_layout.h"
+#include "weights/safetensors.h"
+#include "tokenizers/clip_tokenizer.h"
+#include "base/error.h"
 #include "nn/seeded_init.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
@@ -36,10 +37,10 @@ struct ClipTextEncoder {
 // The tiny built-in tokenizer: the UTF-8 bytes of the text are the ids (0..255), 256 = start, 257 = end
 // and padding. It needs no vocabulary file, so the tiny preset runs offline; its embeddings carry no
 // meaning until trained.
-constexpr int64_t kByteBos = 256;
-constexpr int64_t kByteEos = 257;
+constexpr int64_t kByteBos = ByteTokenizer::kBos;
+constexpr int64_t kByteEos = ByteTokenizer::kEos;
 
-CLIPTextConfig tiny_config(int64_t hidden_size, int64_t max_length) {
+CLIPTextConfig tiny_clip_config(int64_t hidden_size, int64_t max_length) {
   CLIPTextConfig c;
   c.vocab_size = 258;
   c.hidden_size = hidden_size;
@@ -56,32 +57,22 @@ CLIPTextConfig tiny_config(int64_t hidden_size, int64_t max_length) {
 
 std::shared_ptr<ClipTextEncoder> load_encoder(const std::string& model_path, const std::string& tokenizer_path,
                                               const ConfigureContext& ctx) {
-  fs::path root(model_path);
-  fs::path model_dir = fs::exists(root / "text_encoder" / "config.json") ? root / "text_encoder" : root;
-  fs::path tokenizer_dir = !tokenizer_path.empty()                       ? fs::path(tokenizer_path)
-                           : fs::exists(root / "tokenizer")              ? root / "tokenizer"
-                                                                         : root;
-  if (!fs::exists(model_dir / "config.json")) {
-    throw_input_error("model_not_found", "clip_text_encoder: no config.json in " + model_dir.string() +
-                                             " (give a transformers CLIP text model folder or a diffusers pipeline "
-                                             "folder with text_encoder/ and tokenizer/)");
-  }
-  fs::path weights = model_dir / "model.safetensors";
-  if (!fs::exists(weights)) {
-    throw_input_error("weights_not_found", "clip_text_encoder: " + weights.string() +
-                                               " is missing (only safetensors weights are read; convert "
-                                               "pytorch_model.bin with transformers' save_pretrained)");
-  }
-  std::ifstream config_in(model_dir / "config.json");
-  nlohmann::json config_json = nlohmann::json::parse(config_in, nullptr, false);
-  if (config_json.is_discarded()) {
-    throw_input_error("bad_config", "clip_text_encoder: " + (model_dir / "config.json").string() + " is not valid JSON");
-  }
-  auto config = CLIPTextConfig::from_json(config_json);
-  auto tensors = load_safetensors(weights.string());
+  ComponentRequest request;
+  request.component = "text_encoder";
+  request.who = "clip_text_encoder";
+  request.hint = "give a transformers CLIP text model folder or a diffusers pipeline folder with text_encoder/ and "
+                 "tokenizer/";
+  const ResolvedComponent files = resolve_component(model_path, request);
+  // The pipeline folder when one was given, else the model folder itself.
+  const fs::path root = files.pipeline_root.empty() ? fs::path(files.folder) : fs::path(files.pipeline_root);
+  fs::path tokenizer_dir = !tokenizer_path.empty()          ? fs::path(tokenizer_path)
+                           : fs::exists(root / "tokenizer") ? root / "tokenizer"
+                                                            : root;
+  auto config = CLIPTextConfig::from_config(files.config);
+  // The header alone tells which class the checkpoint is; the tensors are read by load_weights.
+  const bool with_projection = SafeTensorsCheckpoint::open(files.weights)->contains("text_projection.weight");
 
   auto encoder = std::make_shared<ClipTextEncoder>();
-  bool with_projection = tensors.count("text_projection.weight") > 0;
   if (with_projection) {
     CLIPTextModelWithProjection model(config);
     encoder->text_model = model->text_model;
@@ -94,8 +85,7 @@ std::shared_ptr<ClipTextEncoder> load_encoder(const std::string& model_path, con
   }
   LoadOptions options;
   options.device = ctx.device;
-  options.source = weights.string();
-  load_state_dict(*encoder->model, tensors, options);
+  load_weights(*encoder->model, files.weights, options);
   encoder->model->eval();
 
   if (!fs::exists(tokenizer_dir / "vocab.json") || !fs::exists(tokenizer_dir / "merges.txt")) {
@@ -107,22 +97,15 @@ std::shared_ptr<ClipTextEncoder> load_encoder(const std::string& model_path, con
     auto encoding = tokenizer->encode_padded(text, max_length);
     return TokenizedPrompt{encoding.ids, encoding.attention_mask};
   };
-  encoder->description = model_dir.string();
+  encoder->description = files.folder;
   return encoder;
 }
 
 // [256] + bytes (cut to max_length - 2) + [257], padded with 257.
 TokenizedPrompt byte_tokenize(const std::string& text, int64_t max_length) {
-  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
-  const size_t kept = std::min(text.size(), static_cast<size_t>(max_length - 2));
-  TokenizedPrompt out;
-  out.ids.push_back(kByteBos);
-  out.ids.insert(out.ids.end(), bytes, bytes + kept);
-  out.ids.push_back(kByteEos);
-  out.mask.assign(out.ids.size(), 1);
-  out.ids.resize(static_cast<size_t>(max_length), kByteEos);
-  out.mask.resize(static_cast<size_t>(max_length), 0);
-  return out;
+  static const ByteTokenizer bytes;
+  PaddedIds padded = bytes.encode_padded(text, max_length, kByteEos);
+  return TokenizedPrompt{std::move(padded.ids), std::move(padded.mask)};
 }
 
 // The tiny preset: a 2-layer CLIP text model with seeded weights. With a tokenizer folder it reads
@@ -130,7 +113,7 @@ TokenizedPrompt byte_tokenize(const std::string& text, int64_t max_length) {
 std::shared_ptr<ClipTextEncoder> tiny_encoder(int64_t hidden_size, int64_t max_length, uint64_t seed,
                                               const std::string& tokenizer_dir, const ConfigureContext& ctx) {
   auto encoder = std::make_shared<ClipTextEncoder>();
-  CLIPTextConfig config = tiny_config(hidden_size, max_length);
+  CLIPTextConfig config = tiny_clip_config(hidden_size, max_length);
   encoder->tokenize = byte_tokenize;
   if (!tokenizer_dir.empty()) {
     std::shared_ptr<ClipTokenizer> tokenizer = ClipTokenizer::from_folder(tokenizer_dir);
@@ -169,13 +152,13 @@ class ClipTextEncoderStage : public Stage {
       const std::string key = "clip_text_encoder:tiny:" + std::to_string(hidden) + ":" + std::to_string(seed) + ":" +
                               std::to_string(std::max<int64_t>(77, max_length_)) + ":" + tokenizer_path + ":" +
                               ctx.device;
-      encoder_ = ctx.modules ? ctx.modules->get<ClipTextEncoder>(key, create) : create();
+      encoder_ = ctx.shared_module<ClipTextEncoder>(key, create);
     } else {
       const std::string model_path = ctx.resolve_path(model);
       const std::string tokenizer_path = tokenizer.empty() ? std::string() : ctx.resolve_path(tokenizer);
       auto create = [&] { return load_encoder(model_path, tokenizer_path, ctx); };
       const std::string key = "clip_text_encoder:" + model_path + ":" + tokenizer_path + ":" + ctx.device;
-      encoder_ = ctx.modules ? ctx.modules->get<ClipTextEncoder>(key, create) : create();
+      encoder_ = ctx.shared_module<ClipTextEncoder>(key, create);
     }
     const auto& config = encoder_->text_model->config;
     if (max_length_ > config.max_position_embeddings) {

@@ -4,7 +4,7 @@
 #include <torch/torch.h>
 
 #include "media/image_preprocess.h"
-#include "pipeline/error.h"
+#include "base/error.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 

@@ -1,14 +1,14 @@
 // latent_diffusion: the denoising loop of Stable Diffusion-style pipelines around a UNet2DConditionModel.
 // Text-to-image from pure noise, or image-to-image from an init latent and a strength.
-#include "diffusion/ddim_scheduler.h"
-#include "diffusion/sampling_loop.h"
-#include "diffusion/scheduler.h"
+#include "diffusion/guided_sampler.h"
+#include "diffusion/schedulers/scheduler.h"
 #include "diffusion/unet2d_condition.h"
-#include "nn/safetensors.h"
-#include "nn/state_dict.h"
-#include "pipeline/error.h"
+#include "weights/component_resolver.h"
+#include "weights/hf_layout.h"
+#include "base/error.h"
 #include "nn/seeded_init.h"
 #include "pipeline/registry.h"
+#include "stages/diffusion_params.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -31,7 +31,7 @@ nlohmann::json stable_diffusion_scheduler_config() {
 // The tiny preset: Stable Diffusion 1.x's layout at toy width (two blocks of 32 and 64 channels, one
 // resnet each), 4 latent channels, cross-attention width tiny_cross_attention_dim (the tiny CLIP text
 // encoder's width by default).
-UNet2DConditionOptions tiny_unet_options(int64_t cross_attention_dim) {
+UNet2DConditionOptions tiny_sd_unet_options(int64_t cross_attention_dim) {
   UNet2DConditionOptions o;
   o.sample_size = 16;
   o.block_out_channels = {32, 64};
@@ -44,64 +44,63 @@ UNet2DConditionOptions tiny_unet_options(int64_t cross_attention_dim) {
   return o;
 }
 
-nlohmann::json read_json_file(const fs::path& path, const std::string& what) {
-  std::ifstream in(path);
-  if (!in) throw_input_error("file_not_found", "latent_diffusion: cannot open " + what + " " + path.string());
-  auto json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) throw_input_error("bad_config", "latent_diffusion: " + path.string() + " is not valid JSON");
-  return json;
-}
-
 // Where the parts of a diffusers model live: `model` is a pipeline folder (model_index.json, unet/,
 // scheduler/, vae/) or a UNet folder (config.json), possibly inside a pipeline folder.
 struct ModelLayout {
-  fs::path unet;
+  ResolvedComponent unet;
   fs::path scheduler_config;  // empty when absent
   fs::path vae_config;        // empty when absent
 };
 
 ModelLayout locate_model(const fs::path& root) {
   ModelLayout layout;
-  fs::path pipeline_root;
-  if (fs::exists(root / "unet" / "config.json")) {
-    layout.unet = root / "unet";
-    pipeline_root = root;
-  } else if (fs::exists(root / "config.json")) {
-    layout.unet = root;
-    pipeline_root = root.parent_path();
-  } else {
-    throw_input_error("model_not_found",
-                      "latent_diffusion: " + root.string() +
-                          " holds neither unet/config.json (a diffusers pipeline folder) nor config.json (a UNet folder)");
-  }
+  ComponentRequest request;
+  request.component = "unet";
+  request.who = "latent_diffusion";
+  request.hint = "give a diffusers pipeline folder with unet/ or a UNet folder (config.json + "
+                 "diffusion_pytorch_model.safetensors or its sharded index)";
+  layout.unet = resolve_component(root.string(), request);
+  const fs::path pipeline_root = layout.unet.pipeline_root.empty() ? fs::path(layout.unet.folder).parent_path()
+                                                                   : fs::path(layout.unet.pipeline_root);
   if (fs::exists(pipeline_root / "scheduler" / "scheduler_config.json"))
     layout.scheduler_config = pipeline_root / "scheduler" / "scheduler_config.json";
   if (fs::exists(pipeline_root / "vae" / "config.json")) layout.vae_config = pipeline_root / "vae" / "config.json";
   return layout;
 }
 
-std::shared_ptr<UNet2DConditionModelImpl> load_unet(const fs::path& folder, const std::string& device) {
-  fs::path weights = folder / "diffusion_pytorch_model.safetensors";
-  if (!fs::exists(weights))
-    throw_input_error("weights_not_found", "latent_diffusion: " + weights.string() +
-                                               " is missing (only safetensors weights are read; convert "
-                                               "diffusion_pytorch_model.bin with diffusers' save_pretrained)");
-  UNet2DConditionModel unet(UNet2DConditionOptions::from_json(read_json_file(folder / "config.json", "UNet config")));
+std::shared_ptr<UNet2DConditionModelImpl> load_unet(const ResolvedComponent& files, const std::string& device) {
+  UNet2DConditionModel unet(UNet2DConditionOptions::from_config(files.config));
   LoadOptions options;
   options.device = device;
-  options.source = weights.string();
-  load_state_dict(*unet, load_safetensors(weights.string()), options);
+  load_weights(*unet, files.weights, options);
   unet->eval();
   return unet.ptr();
 }
 
 // 2^(number of VAE blocks - 1), as diffusers' pipelines compute vae_scale_factor.
 int64_t vae_scale_factor_from(const fs::path& vae_config) {
-  auto json = read_json_file(vae_config, "VAE config");
+  const nlohmann::json json = ConfigReader::from_file(vae_config.string()).json();
   if (!json.contains("block_out_channels") || !json["block_out_channels"].is_array() ||
       json["block_out_channels"].empty())
     return 8;
   return int64_t{1} << (json["block_out_channels"].size() - 1);
+}
+
+// latent_diffusion's values of the sampling parameters it shares with audio_diffusion.
+const DiffusionParamDefaults& latent_sampling_defaults() {
+  static const DiffusionParamDefaults defaults = [] {
+    DiffusionParamDefaults d;
+    d.scheduler_doc =
+        "sampler; default = the class of the model's scheduler_config.json (Stable Diffusion 1.5's PNDM "
+        "without one). Others reuse the model's betas, prediction type and timestep spacing";
+    d.steps = 50;
+    d.guidance_scale = 7.5;
+    d.batch_size_doc = "images per conditioning row";
+    d.guidance_rescale = true;
+    d.strength = true;
+    return d;
+  }();
+  return defaults;
 }
 
 class LatentDiffusionStage : public Stage {
@@ -115,7 +114,7 @@ class LatentDiffusionStage : public Stage {
       const int64_t cross_attention_dim = param_int(params, "tiny_cross_attention_dim");
       const uint64_t seed = static_cast<uint64_t>(param_int(params, "tiny_seed"));
       auto create = [&] {
-        UNet2DConditionModel unet(tiny_unet_options(cross_attention_dim));
+        UNet2DConditionModel unet(tiny_sd_unet_options(cross_attention_dim));
         initialize_seeded_weights(*unet, seed);
         unet->to(torch::Device(device_));
         unet->eval();
@@ -123,15 +122,14 @@ class LatentDiffusionStage : public Stage {
       };
       const std::string key = "unet:tiny:" + std::to_string(cross_attention_dim) + ":" + std::to_string(seed) + ":" +
                               device_;
-      unet_ = ctx.modules ? ctx.modules->get<UNet2DConditionModelImpl>(key, create) : create();
+      unet_ = ctx.shared_module<UNet2DConditionModelImpl>(key, create);
       // The vae stages' tiny preset has two blocks.
       vae_scale_factor = 2;
     } else {
       ModelLayout layout = locate_model(ctx.resolve_path(model));
-      const std::string unet_path = layout.unet.string();
+      const std::string unet_path = layout.unet.folder;
       auto create = [&] { return load_unet(layout.unet, device_); };
-      unet_ = ctx.modules ? ctx.modules->get<UNet2DConditionModelImpl>("unet:" + unet_path + ":" + device_, create)
-                          : create();
+      unet_ = ctx.shared_module<UNet2DConditionModelImpl>("unet:" + unet_path + ":" + device_, create);
       if (!layout.scheduler_config.empty())
         scheduler_config = read_scheduler_config(layout.scheduler_config.string());
       if (!layout.vae_config.empty()) vae_scale_factor = vae_scale_factor_from(layout.vae_config);
@@ -141,30 +139,20 @@ class LatentDiffusionStage : public Stage {
     const int64_t factor_param = param_int(params, "vae_scale_factor");
     vae_scale_factor_ = factor_param > 0 ? factor_param : vae_scale_factor;
 
-    std::string scheduler_name = param_string(params, "scheduler");
-    if (scheduler_name == "default") scheduler_name.clear();
+    sampling_ = DiffusionParams::parse(params, latent_sampling_defaults());
     // Built once here so that a bad configuration fails before any run.
-    scheduler_ = make_scheduler(scheduler_name, scheduler_config);
-    scheduler_name_ = scheduler_name;
+    scheduler_ = make_scheduler(sampling_.scheduler, scheduler_config);
     scheduler_config_ = scheduler_config;
 
-    steps_ = param_int(params, "steps");
-    guidance_scale_ = param_float(params, "guidance_scale");
-    guidance_rescale_ = param_float(params, "guidance_rescale");
-    strength_ = param_float(params, "strength");
-    eta_ = param_float(params, "eta");
     width_ = param_int(params, "width");
     height_ = param_int(params, "height");
-    batch_size_ = param_int(params, "batch_size");
-    seed_ = param_int(params, "seed");
     const int64_t multiple = 8 * std::max<int64_t>(1, vae_scale_factor_ / 8);
     for (auto [name, value] : {std::pair<const char*, int64_t>{"width", width_}, {"height", height_}}) {
       if (value % 8 != 0 || value % multiple != 0)
         throw_input_error("bad_size", std::string("latent_diffusion: ") + name + " " + std::to_string(value) +
                                           " must be a multiple of " + std::to_string(multiple));
     }
-    if (eta_ > 0 && !dynamic_cast<DDIMScheduler*>(scheduler_.get()))
-      ctx_warning_ = "eta only affects the DDIM scheduler; it is ignored by " + scheduler_->class_name();
+    ctx_warning_ = sampling_.eta_warning(*scheduler_);
   }
 
   PortValues run(const PortValues& inputs, RunContext& ctx) override {
@@ -188,23 +176,19 @@ class LatentDiffusionStage : public Stage {
       negative = at::zeros_like(conditioning);
     }
     // batch_size images per prompt, as diffusers' num_images_per_prompt.
-    conditioning = conditioning.repeat_interleave(batch_size_, 0);
-    negative = negative.repeat_interleave(batch_size_, 0);
+    conditioning = conditioning.repeat_interleave(sampling_.batch_size, 0);
+    negative = negative.repeat_interleave(sampling_.batch_size, 0);
     const int64_t batch = conditioning.size(0);
 
-    const bool guided = uses_classifier_free_guidance(guidance_scale_);
     const torch::Device device(device_);
-    at::Tensor encoder_hidden_states = (guided ? at::cat({negative, conditioning}, 0) : conditioning).to(device);
+    const at::Tensor encoder_hidden_states =
+        guidance_conditioning(negative, conditioning, sampling_.guidance_scale).to(device);
 
     // A fresh scheduler per run: multistep schedulers keep state between steps.
-    std::unique_ptr<Scheduler> scheduler = make_scheduler(scheduler_name_, scheduler_config_);
-    if (auto* ddim = dynamic_cast<DDIMScheduler*>(scheduler.get())) ddim->set_eta(eta_);
+    std::unique_ptr<Scheduler> scheduler = make_scheduler(sampling_.scheduler, scheduler_config_);
 
-    SamplingOptions options;
-    options.num_inference_steps = steps_;
-    options.guidance_scale = guidance_scale_;
-    options.guidance_rescale = guidance_rescale_;
-    options.strength = strength_;
+    SamplingOptions options = sampling_.sampling_options(ctx);
+    options.device = device;
     options.latent_shape = {batch, o.in_channels, height_ / vae_scale_factor_, width_ / vae_scale_factor_};
     if (const Value* init = optional_input(inputs, "init_latent")) {
       at::Tensor latent = init->tensor().to(at::kFloat);
@@ -217,17 +201,13 @@ class LatentDiffusionStage : public Stage {
                                            ", expected 1 or " + std::to_string(batch));
       options.init_latent = latent;
     }
-    options.before_step = [&ctx] { ctx.check_cancelled(); };
-    options.on_step = [&ctx](int64_t done, int64_t total) { ctx.report_progress(done, total, "denoising"); };
 
     UNet2DConditionModelImpl& unet = *unet_;
     Denoiser denoiser = [&](const at::Tensor& latent_input, const at::Tensor& timestep) {
-      return unet.forward(latent_input.to(device), timestep.to(device), encoder_hidden_states).to(at::kCPU);
+      return unet.forward(latent_input, timestep, encoder_hidden_states);
     };
-    const uint64_t seed = seed_ >= 0 ? static_cast<uint64_t>(seed_) : ctx.seed;
-    at::Generator generator = at::detail::createCPUGenerator(seed);
-    at::Tensor latents = run_sampling_loop(*scheduler, denoiser, options, generator);
-    return {{"latent", Value::latent(latents)}};
+    at::Tensor latents = run_guided_sampling(*scheduler, denoiser, options, sampling_.generator(ctx));
+    return {{"latent", Value::latent(latents.to(at::kCPU))}};
   }
 
   torch::nn::Module* module() override { return unet_.get(); }
@@ -242,20 +222,13 @@ class LatentDiffusionStage : public Stage {
 
   std::shared_ptr<UNet2DConditionModelImpl> unet_;
   std::unique_ptr<Scheduler> scheduler_;
-  std::string scheduler_name_;
   nlohmann::json scheduler_config_;
   std::string device_ = "cpu";
   std::string ctx_warning_;
   int64_t vae_scale_factor_ = 8;
-  int64_t steps_ = 50;
-  double guidance_scale_ = 7.5;
-  double guidance_rescale_ = 0.0;
-  double strength_ = 0.8;
-  double eta_ = 0.0;
+  DiffusionParams sampling_;
   int64_t width_ = 512;
   int64_t height_ = 512;
-  int64_t batch_size_ = 1;
-  int64_t seed_ = -1;
 };
 
 StageInfo latent_diffusion_info() {
@@ -267,36 +240,22 @@ StageInfo latent_diffusion_info() {
       "diffusers scheduler, text-to-image from seeded noise or image-to-image from init_latent and strength. "
       "Outputs the latent scaled as the VAE expects it (vae_decode unscales it). Without a model it builds a tiny "
       "preset with seeded random weights.";
-  std::vector<std::string> schedulers = {"default"};
-  for (const auto& name : scheduler_names()) schedulers.push_back(name);
   info.params = {
       param_spec("model", ParamType::Path, "",
                  "diffusers pipeline folder (model_index.json, unet/, scheduler/) or UNet folder (config.json + "
                  "diffusion_pytorch_model.safetensors); empty = tiny built-in preset"),
-      choice_param("scheduler", "default", schedulers,
-                   "sampler; default = the class of the model's scheduler_config.json (Stable Diffusion 1.5's PNDM "
-                   "without one). Others reuse the model's betas, prediction type and timestep spacing"),
-      param_spec("scheduler_config", ParamType::Path, "", "scheduler_config.json replacing the model's"),
-      ranged_param("steps", ParamType::Int, 50, 1, 1000, "denoising steps"),
-      ranged_param("guidance_scale", ParamType::Float, 7.5, 0.0, 100.0,
-                   "classifier-free guidance scale; > 1 runs the unconditional pass in the same UNet batch"),
-      ranged_param("guidance_rescale", ParamType::Float, 0.0, 0.0, 1.0,
-                   "rescales the guided prediction towards the conditional one's standard deviation"),
-      ranged_param("eta", ParamType::Float, 0.0, 0.0, 1.0, "DDIM's eta (0 = deterministic)"),
+  };
+  for (auto& spec : diffusion_param_specs(latent_sampling_defaults())) info.params.push_back(std::move(spec));
+  info.params.insert(info.params.end(), {
       ranged_param("width", ParamType::Int, 512, 8, 8192, "image width in pixels, a multiple of 8"),
       ranged_param("height", ParamType::Int, 512, 8, 8192, "image height in pixels, a multiple of 8"),
-      ranged_param("batch_size", ParamType::Int, 1, 1, 64, "images per conditioning row"),
-      ranged_param("strength", ParamType::Float, 0.8, 0.0, 1.0,
-                   "image-to-image: the fraction of the schedule run from init_latent (1 = ignore the image)"),
-      ranged_param("seed", ParamType::Int, -1, -1, 9007199254740991.0,
-                   "generator seed, as torch.Generator().manual_seed(seed) in diffusers; -1 = the run's seed"),
       ranged_param("vae_scale_factor", ParamType::Int, 0, 0, 64,
                    "pixels per latent pixel; 0 = from the pipeline's vae/config.json (8 without one, 2 for the "
                    "tiny preset, matching the vae stages' tiny preset)"),
       ranged_param("tiny_cross_attention_dim", ParamType::Int, 32, 4, 4096,
                    "the tiny preset's conditioning width (the tiny text encoder's width)"),
       ranged_param("tiny_seed", ParamType::Int, 0, 0, 2147483647.0, "seed of the tiny preset's weights"),
-  };
+  });
   info.ports.inputs = {
       in_port("conditioning", ValueType::Embedding, "[B, N, cross_attention_dim] prompt embedding"),
       optional_in_port("negative_conditioning", ValueType::Embedding,

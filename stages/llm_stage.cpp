@@ -9,12 +9,12 @@
 #include <memory>
 #include <sstream>
 
-#include "nn/chat_template.h"
-#include "nn/llama.h"
-#include "nn/llama_generate.h"
-#include "nn/llama_tiny.h"
-#include "nn/tokenizer.h"
-#include "pipeline/error.h"
+#include "llm/chat_template.h"
+#include "llm/llama.h"
+#include "llm/llama_generate.h"
+#include "llm/llama_tiny.h"
+#include "tokenizers/tokenizer.h"
+#include "base/error.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 
@@ -101,7 +101,7 @@ std::string default_tokenizer_path(const std::string& model_path, int64_t vocab_
 std::shared_ptr<LlmBundle> build_bundle(const Json& params, const ConfigureContext& ctx, const std::string& model_path,
                                         const std::string& tokenizer_path, const std::string& lora_path) {
   auto bundle = std::make_shared<LlmBundle>();
-  if (!model_path.empty() && fs::exists(model_path)) {
+  if (!model_path.empty()) {
     auto loaded = load_llama(model_path, ctx.device, lora_path);
     bundle->model = loaded.model;
     const std::string tok = tokenizer_path.empty() ? default_tokenizer_path(model_path, loaded.options.vocab_size)
@@ -146,17 +146,24 @@ class LlmStage : public Stage {
     const std::string tokenizer_path = tokenizer.empty() ? std::string() : ctx.resolve_path(tokenizer);
     const std::string lora = param_string(params, "lora");
     const std::string lora_path = lora.empty() ? std::string() : ctx.resolve_path(lora);
-    const bool present = !model_path.empty() && fs::exists(model_path);
-    std::string key = "llm:" + (present ? model_path + ":" + tokenizer_path + ":" + lora_path
-                                        : "tiny:" + std::to_string(param_int(params, "tiny_hidden_size")) + ":" +
-                                              std::to_string(param_int(params, "tiny_layers")) + ":" +
-                                              std::to_string(param_int(params, "tiny_seed")));
+    const bool tiny = param_string(params, "preset") == "tiny";
+    if (tiny && !model.empty())
+      throw_config_error("conflicting_model", "llm: give either a model or preset: tiny, not both");
+    // A model that is named but absent is an error, never a silent switch to random weights.
+    std::error_code ec;
+    if (!model_path.empty() && !fs::exists(model_path, ec))
+      throw_input_error("missing_model", "llm: model path '" + model_path + "' does not exist");
+    std::string key = "llm:" + (!model_path.empty() ? model_path + ":" + tokenizer_path + ":" + lora_path
+                                                    : "tiny:" + std::to_string(param_int(params, "tiny_hidden_size")) +
+                                                          ":" + std::to_string(param_int(params, "tiny_layers")) + ":" +
+                                                          std::to_string(param_int(params, "tiny_seed")));
     key += ":" + params.at("signal_tokens").dump() + ":" + ctx.device;
     auto create = [&] { return build_bundle(params, ctx, model_path, tokenizer_path, lora_path); };
-    bundle_ = ctx.modules ? ctx.modules->get<LlmBundle>(key, create) : create();
+    bundle_ = ctx.shared_module<LlmBundle>(key, create);
     // Configure has no warning channel: the first run reports it.
-    if (!present && !model_path.empty())
-      pending_warning_ = "model '" + model_path + "' not found; using the tiny built-in preset (random weights, byte tokenizer)";
+    if (model_path.empty() && !tiny)
+      pending_warning_ = "no model given; using the tiny built-in preset (random weights, byte tokenizer); set "
+                         "preset: tiny to choose it without this warning";
 
     slots_ = media_slots(params);
     const std::string chat = param_string(params, "chat_template");
@@ -358,11 +365,14 @@ StageInfo llm_info() {
   info.description =
       "Llama-family causal LM (transformers LlamaForCausalLM folders or llama2.c .bin files) with a KV cache, "
       "greedy or sampled decoding, stop ids/strings, streaming, chat templates, media embeddings at prompt markers "
-      "and NExT-GPT signal-token outputs. Without a model (or when the file is absent) it builds a tiny preset with "
-      "seeded random weights and a byte tokenizer.";
+      "and NExT-GPT signal-token outputs. With preset: tiny it builds a tiny model with seeded random weights and a "
+      "byte tokenizer; an empty model does the same with a warning. A model path that does not exist is an error.";
   info.params = {
       param_spec("model", ParamType::Path, "",
-                 "transformers Llama folder (config.json + model.safetensors) or llama2.c .bin; empty or absent = tiny preset"),
+                 "transformers Llama folder (config.json + model.safetensors or its sharded index) or llama2.c .bin; "
+                 "empty = the tiny preset, with a warning"),
+      choice_param("preset", "none", {"none", "tiny"},
+                   "tiny: a small model with seeded random weights and a byte tokenizer (leave model empty)"),
       param_spec("tokenizer", ParamType::Path, "",
                  "tokenizer file or folder (tokenizer.json, tokenizer.model, llama2.c .bin); default: beside the model"),
       param_spec("tokenizer_family", ParamType::String, "", "tokenizer family when the files are ambiguous"),

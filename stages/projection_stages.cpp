@@ -8,10 +8,10 @@
 #include <filesystem>
 #include <sstream>
 
-#include "nn/output_projection.h"
-#include "nn/safetensors.h"
-#include "nn/state_dict.h"
-#include "pipeline/error.h"
+#include "llm/output_projection.h"
+#include "weights/safetensors.h"
+#include "weights/state_dict.h"
+#include "base/error.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 
@@ -87,7 +87,7 @@ class InputProjectionStage : public Stage {
       load_or_initialize(*linear, params, ctx, "input_projection");
       return linear;
     };
-    linear_ = ctx.modules ? ctx.modules->get<torch::nn::LinearImpl>(key, create) : create();
+    linear_ = ctx.shared_module<torch::nn::LinearImpl>(key, create);
   }
 
   PortValues run(const PortValues& inputs, RunContext& ctx) override {
@@ -157,7 +157,7 @@ class OutputProjectionStage : public Stage {
       load_or_initialize(*projection, params, ctx, "output_projection");
       return projection;
     };
-    projection_ = ctx.modules ? ctx.modules->get<OutputProjectionImpl>(key, create) : create();
+    projection_ = ctx.shared_module<OutputProjectionImpl>(key, create);
   }
 
   PortValues run(const PortValues& inputs, RunContext& ctx) override {

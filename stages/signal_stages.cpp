@@ -9,7 +9,7 @@
 
 #include "media/kaldi_fbank.h"
 #include "media/resample.h"
-#include "pipeline/error.h"
+#include "base/error.h"
 #include "pipeline/registry.h"
 #include "vocoders/griffin_lim.h"
 #include "vocoders/spectrogram.h"

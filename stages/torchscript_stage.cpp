@@ -21,7 +21,7 @@
 
 #include <filesystem>
 
-#include "pipeline/error.h"
+#include "base/error.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 
@@ -105,7 +105,7 @@ class TorchScriptStage : public Stage {
                                                  first_line(e.what_without_backtrace()));
       }
     };
-    module_ = ctx.modules ? ctx.modules->get<torch::jit::Module>("torchscript:" + ctx.device + ":" + path_, load) : load();
+    module_ = ctx.shared_module<torch::jit::Module>("torchscript:" + ctx.device + ":" + path_, load);
 
     auto method = module_->find_method(method_name_);
     if (!method) {

@@ -1,22 +1,18 @@
 // vae_encode (image -> scaled latent) and vae_decode (latent -> image in [0, 1]) around AutoencoderKL.
 #include <torch/torch.h>
 
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "diffusion/autoencoder_kl.h"
-#include "nn/safetensors.h"
-#include "nn/state_dict.h"
-#include "pipeline/error.h"
+#include "weights/component_resolver.h"
+#include "weights/hf_layout.h"
+#include "base/error.h"
 #include "nn/seeded_init.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 
 namespace a2a {
 namespace {
-
-namespace fs = std::filesystem;
 
 // The tiny presets: two blocks of 32 and 64 channels (latent = image / 2), one resnet per encoder
 // block. "image" is Stable Diffusion's layout (RGB, 4 latent channels); "mel" is AudioLDM's
@@ -38,28 +34,12 @@ AutoencoderKLOptions tiny_options(const std::string& preset) {
   return o;
 }
 
-std::shared_ptr<AutoencoderKLImpl> load_vae(const std::string& path, const ConfigureContext& ctx) {
-  fs::path root(path);
-  fs::path folder = fs::exists(root / "vae" / "config.json") ? root / "vae" : root;
-  if (!fs::exists(folder / "config.json")) {
-    throw_input_error("model_not_found", "VAE: no config.json in " + folder.string() +
-                                             " (give a diffusers AutoencoderKL folder or a pipeline folder with vae/)");
-  }
-  fs::path weights = folder / "diffusion_pytorch_model.safetensors";
-  if (!fs::exists(weights)) {
-    throw_input_error("weights_not_found", "VAE: " + weights.string() +
-                                               " is missing (only safetensors weights are read; convert "
-                                               "diffusion_pytorch_model.bin with diffusers' save_pretrained)");
-  }
-  std::ifstream in(folder / "config.json");
-  auto json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) throw_input_error("bad_config", "VAE: " + (folder / "config.json").string() + " is not valid JSON");
-  AutoencoderKL vae(AutoencoderKLOptions::from_json(json));
+std::shared_ptr<AutoencoderKLImpl> load_vae(const ResolvedComponent& files, const ConfigureContext& ctx) {
+  AutoencoderKL vae(AutoencoderKLOptions::from_config(files.config));
   LoadOptions options;
   options.convert = convert_legacy_vae_attention;
   options.device = ctx.device;
-  options.source = weights.string();
-  load_state_dict(*vae, load_safetensors(weights.string()), options);
+  load_weights(*vae, files.weights, options);
   vae->eval();
   return vae.ptr();
 }
@@ -78,11 +58,15 @@ std::shared_ptr<AutoencoderKLImpl> vae_for(const Json& params, const ConfigureCo
     };
     // vae_encode and vae_decode with the same preset and seed share one module.
     const std::string key = "vae:tiny:" + preset + ":" + std::to_string(seed) + ":" + ctx.device;
-    return ctx.modules ? ctx.modules->get<AutoencoderKLImpl>(key, create) : create();
+    return ctx.shared_module<AutoencoderKLImpl>(key, create);
   }
-  const std::string path = ctx.resolve_path(model);
-  auto create = [&] { return load_vae(path, ctx); };
-  return ctx.modules ? ctx.modules->get<AutoencoderKLImpl>("vae:" + path + ":" + ctx.device, create) : create();
+  ComponentRequest request;
+  request.component = "vae";
+  request.who = "VAE";
+  request.hint = "give a diffusers AutoencoderKL folder or a pipeline folder with vae/";
+  const ResolvedComponent files = resolve_component(ctx.resolve_path(model), request);
+  auto create = [&] { return load_vae(files, ctx); };
+  return ctx.shared_module<AutoencoderKLImpl>("vae:" + files.weights + ":" + ctx.device, create);
 }
 
 std::vector<ParamSpec> common_params() {

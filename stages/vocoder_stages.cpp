@@ -7,9 +7,10 @@
 #include <filesystem>
 
 #include "diffusion/audioldm.h"
-#include "nn/hf_layout.h"
+#include "weights/component_resolver.h"
+#include "weights/hf_layout.h"
 #include "nn/seeded_init.h"
-#include "pipeline/error.h"
+#include "base/error.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 #include "vocoders/hifigan.h"
@@ -21,7 +22,7 @@ namespace fs = std::filesystem;
 
 // AudioLDM's vocoder geometry (64 mel bins, 160 samples per frame at 16 kHz: upsampling 5·4·2·2·2) at
 // toy width: 64 channels after conv_pre, two residual kernels.
-SpeechT5HifiGanConfig tiny_config() {
+SpeechT5HifiGanConfig tiny_hifigan_config() {
   SpeechT5HifiGanConfig c;
   c.model_in_dim = 64;
   c.sampling_rate = 16000;
@@ -35,16 +36,15 @@ SpeechT5HifiGanConfig tiny_config() {
 }
 
 std::shared_ptr<SpeechT5HifiGanImpl> load_vocoder(const std::string& path, const std::string& device) {
-  const std::string folder = pipeline_component_folder(path, "vocoder");
-  if (!fs::exists(fs::path(folder) / "config.json")) {
-    throw_input_error("model_not_found", "hifigan: no config.json in " + folder +
-                                             " (give a transformers SpeechT5HifiGan folder or an AudioLDM pipeline "
-                                             "folder with vocoder/)");
-  }
-  SpeechT5HifiGan vocoder(SpeechT5HifiGanConfig::from_json(read_config_json(folder)));
+  ComponentRequest request;
+  request.component = "vocoder";
+  request.who = "hifigan";
+  request.hint = "give a transformers SpeechT5HifiGan folder or an AudioLDM pipeline folder with vocoder/";
+  const ResolvedComponent files = resolve_component(path, request);
+  SpeechT5HifiGan vocoder(SpeechT5HifiGanConfig::from_config(files.config));
   LoadOptions options;
   options.device = device;
-  load_weights(*vocoder, folder, options);
+  load_weights(*vocoder, files.weights, options);
   vocoder->eval();
   return vocoder.ptr();
 }
@@ -58,18 +58,18 @@ class HifiGanStage : public Stage {
     if (model.empty()) {
       const uint64_t seed = static_cast<uint64_t>(param_int(params, "tiny_seed"));
       auto create = [&] {
-        SpeechT5HifiGan vocoder(tiny_config());
+        SpeechT5HifiGan vocoder(tiny_hifigan_config());
         initialize_seeded_weights(*vocoder, seed);
         vocoder->to(torch::Device(device_));
         vocoder->eval();
         return vocoder.ptr();
       };
       const std::string key = "hifigan:tiny:" + std::to_string(seed) + ":" + device_;
-      vocoder_ = ctx.modules ? ctx.modules->get<SpeechT5HifiGanImpl>(key, create) : create();
+      vocoder_ = ctx.shared_module<SpeechT5HifiGanImpl>(key, create);
     } else {
       const std::string path = ctx.resolve_path(model);
       auto create = [&] { return load_vocoder(path, device_); };
-      vocoder_ = ctx.modules ? ctx.modules->get<SpeechT5HifiGanImpl>("hifigan:" + path + ":" + device_, create) : create();
+      vocoder_ = ctx.shared_module<SpeechT5HifiGanImpl>("hifigan:" + path + ":" + device_, create);
     }
   }
 

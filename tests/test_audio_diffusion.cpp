@@ -8,13 +8,14 @@
 #include <fstream>
 
 #include "diffusion/audioldm.h"
-#include "diffusion/sampling_loop.h"
-#include "diffusion/scheduler.h"
+#include "diffusion/guided_sampler.h"
+#include "diffusion/schedulers/scheduler.h"
 #include "diffusion/unet2d_condition.h"
-#include "nn/hf_layout.h"
-#include "pipeline/error.h"
+#include "weights/hf_layout.h"
+#include "base/error.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
+#include "stage_runner.h"
 #include "test_support.h"
 
 using namespace a2a;
@@ -23,17 +24,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::unique_ptr<Stage> make_stage(const std::string& type, Json given, ModuleCache* cache) {
-  const StageInfo* info = StageRegistry::global().find(type);
-  REQUIRE(info != nullptr);
-  Json params = Json::object();
-  for (const auto& spec : info->params) params[spec.name] = spec.default_value;
-  for (const auto& kv : given.items()) params[kv.key()] = kv.value();
-  ConfigureContext ctx;
-  ctx.modules = cache;
-  auto stage = info->create();
-  stage->configure(params, ctx);
-  return stage;
+std::unique_ptr<Stage> make_audio_stage(const std::string& type, Json given, ModuleCache* cache) {
+  return a2a::test::configure_stage(type, given, cache).stage;
 }
 
 at::Tensor random_vector(int64_t width, uint64_t seed) {
@@ -53,7 +45,7 @@ at::Tensor reference_latents(UNet2DConditionModelImpl& unet, const nlohmann::jso
   options.latent_shape = std::move(shape);
   at::Tensor labels = at::cat({negative.view({1, -1}), cond.view({1, -1})}, 0);
   Denoiser denoiser = [&](const at::Tensor& x, const at::Tensor& t) { return unet.forward(x, t, at::Tensor(), labels); };
-  return run_sampling_loop(*scheduler, denoiser, options, at::detail::createCPUGenerator(seed));
+  return run_guided_sampling(*scheduler, denoiser, options, at::detail::createCPUGenerator(seed));
 }
 
 }  // namespace
@@ -93,7 +85,7 @@ TEST_CASE("audio_diffusion's tiny preset runs AudioLDM's guided loop on the clas
   torch::NoGradGuard no_grad;
   ModuleCache cache;
   const double duration = 0.16;
-  auto stage = make_stage("audio_diffusion", {{"steps", 2}, {"duration", duration}, {"seed", 5}}, &cache);
+  auto stage = make_audio_stage("audio_diffusion", {{"steps", 2}, {"duration", duration}, {"seed", 5}}, &cache);
   auto& unet = dynamic_cast<UNet2DConditionModelImpl&>(*stage->module());
   const int64_t width = *unet.options().projection_class_embeddings_input_dim;
   at::Tensor cond = random_vector(width, 1), negative = random_vector(width, 2);
@@ -117,13 +109,13 @@ TEST_CASE("audio_diffusion's tiny preset runs AudioLDM's guided loop on the clas
   CHECK_FALSE(torch::allclose(other, latent));
 
   // A [B, D] vector (an LLM's output projection) works like [B, 1, D]; batch_size repeats each row.
-  auto batched = make_stage("audio_diffusion", {{"steps", 2}, {"duration", duration}, {"seed", 5}, {"batch_size", 2}}, &cache);
+  auto batched = make_audio_stage("audio_diffusion", {{"steps", 2}, {"duration", duration}, {"seed", 5}, {"batch_size", 2}}, &cache);
   CHECK(batched->module() == stage->module());
   at::Tensor two = batched->run({{"conditioning", Value::tensor(cond.view({1, width}))}}, run).at("latent").tensor();
   CHECK(two.size(0) == 2);
 
   CHECK_THROWS_AS(stage->run({{"conditioning", Value::embedding(at::zeros({1, 1, width + 1}))}}, run), a2a::Error);
-  CHECK_THROWS_AS(make_stage("audio_diffusion", {{"duration", 0.001}}, &cache), a2a::Error);
+  CHECK_THROWS_AS(make_audio_stage("audio_diffusion", {{"duration", 0.001}}, &cache), a2a::Error);
 }
 
 TEST_CASE("audio_diffusion reads an AudioLDM pipeline folder: unet, vae factor, vocoder bins, scheduler", "[audio_diffusion]") {
@@ -145,7 +137,7 @@ TEST_CASE("audio_diffusion reads an AudioLDM pipeline folder: unet, vae factor, 
 
   ModuleCache cache;
   const double duration = 0.32;
-  auto stage = make_stage("audio_diffusion", {{"model", folder.string()}, {"steps", 2}, {"duration", duration}, {"seed", 3}}, &cache);
+  auto stage = make_audio_stage("audio_diffusion", {{"model", folder.string()}, {"steps", 2}, {"duration", duration}, {"seed", 3}}, &cache);
   auto& unet = dynamic_cast<UNet2DConditionModelImpl&>(*stage->module());
   const int64_t width = *unet.options().projection_class_embeddings_input_dim;
   at::Tensor cond = random_vector(width, 4), negative = random_vector(width, 5);
@@ -161,14 +153,14 @@ TEST_CASE("audio_diffusion reads an AudioLDM pipeline folder: unet, vae factor, 
   A2A_CHECK_CLOSE(latent, reference_latents(unet, scheduler_config, cond, negative, latent.sizes().vec(), 2, 2.5, 3), 1e-5);
 
   // The UNet folder alone inside the pipeline folder finds the same geometry.
-  auto from_unet = make_stage("audio_diffusion", {{"model", (folder / "unet").string()}, {"steps", 2}, {"duration", duration}, {"seed", 3}}, &cache);
+  auto from_unet = make_audio_stage("audio_diffusion", {{"model", (folder / "unet").string()}, {"steps", 2}, {"duration", duration}, {"seed", 3}}, &cache);
   CHECK(from_unet->module() == stage->module());
   A2A_CHECK_CLOSE(from_unet->run({{"conditioning", Value::embedding(cond)}, {"negative_conditioning", Value::embedding(negative)}}, run)
                       .at("latent")
                       .tensor(),
                   latent, 0.0);
 
-  CHECK_THROWS_AS(make_stage("audio_diffusion", {{"model", (folder / "vae").string()}}, &cache), a2a::Error);
+  CHECK_THROWS_AS(make_audio_stage("audio_diffusion", {{"model", (folder / "vae").string()}}, &cache), a2a::Error);
 }
 
 TEST_CASE("AudioLDM's mel image can finish with Griffin-Lim instead of HiFi-GAN", "[audio_diffusion]") {
@@ -178,12 +170,12 @@ TEST_CASE("AudioLDM's mel image can finish with Griffin-Lim instead of HiFi-GAN"
   const int64_t frames = 12, bins = 64;
   at::Tensor log_mel = at::randn({1, 1, frames, bins}, generator) - 4.0;
   RunContext run;
-  auto to_magnitude = make_stage("audioldm_mel_to_spectrogram", Json::object(), &cache);
+  auto to_magnitude = make_audio_stage("audioldm_mel_to_spectrogram", Json::object(), &cache);
   at::Tensor magnitude = to_magnitude->run({{"spectrogram", Value::tensor(log_mel)}}, run).at("spectrogram").tensor();
   REQUIRE(magnitude.sizes() == at::IntArrayRef({1, bins, frames}));
   A2A_CHECK_CLOSE(magnitude, log_mel.squeeze(1).exp().transpose(1, 2), 1e-6);
 
-  auto griffin_lim = make_stage("griffin_lim",
+  auto griffin_lim = make_audio_stage("griffin_lim",
                                 {{"n_fft", 1024}, {"hop_length", 160}, {"sample_rate", 16000}, {"f_max", 8000.0},
                                  {"mel_scale", "slaney"}, {"norm", "slaney"}, {"power", 1.0}, {"n_iter", 2}},
                                 &cache);

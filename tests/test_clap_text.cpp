@@ -7,53 +7,26 @@
 #include <map>
 #include <sstream>
 
-#include "nn/clap_text_model.h"
-#include "nn/safetensors.h"
-#include "nn/state_dict.h"
-#include "nn/tokenizer.h"
-#include "pipeline/error.h"
+#include "encoders/clap_text_model.h"
+#include "weights/safetensors.h"
+#include "weights/state_dict.h"
+#include "tokenizers/tokenizer.h"
+#include "base/error.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
+#include "stage_runner.h"
 #include "test_support.h"
 
 using namespace a2a;
 
 namespace {
 
-// name -> shape of the tensors of a keys/*.txt list ("name<TAB>[a, b]<TAB>param|buffer").
-std::map<std::string, std::vector<int64_t>> read_key_list(const std::string& path) {
-  std::ifstream in(path);
-  REQUIRE(in.good());
-  std::map<std::string, std::vector<int64_t>> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    std::istringstream fields(line);
-    std::string name, shape;
-    std::getline(fields, name, '\t');
-    std::getline(fields, shape, '\t');
-    for (char& ch : shape)
-      if (ch == '[' || ch == ']' || ch == ',') ch = ' ';
-    std::istringstream numbers(shape);
-    std::vector<int64_t> dims;
-    int64_t d;
-    while (numbers >> d) dims.push_back(d);
-    out[name] = dims;
-  }
-  return out;
-}
+using a2a::test::read_key_list;
+using a2a::test::first_difference;
 
-std::unique_ptr<Stage> make_stage(const std::string& type, Json given, ModuleCache* cache) {
-  const StageInfo* info = StageRegistry::global().find(type);
-  REQUIRE(info != nullptr);
-  Json params = Json::object();
-  for (const auto& spec : info->params) params[spec.name] = spec.default_value;
-  for (const auto& kv : given.items()) params[kv.key()] = kv.value();
-  ConfigureContext ctx;
-  ctx.modules = cache;
-  auto stage = info->create();
-  stage->configure(params, ctx);
-  return stage;
+
+std::unique_ptr<Stage> make_clap_stage(const std::string& type, Json given, ModuleCache* cache) {
+  return a2a::test::configure_stage(type, given, cache).stage;
 }
 
 }  // namespace
@@ -142,7 +115,7 @@ TEST_CASE("CLAP text model rejects bad inputs and configs with clear errors", "[
 TEST_CASE("clap_text_encoder's tiny preset gives unit-norm embeddings, masked padding", "[clap]") {
   torch::NoGradGuard no_grad;
   ModuleCache cache;
-  auto stage = make_stage("clap_text_encoder", Json::object(), &cache);
+  auto stage = make_clap_stage("clap_text_encoder", Json::object(), &cache);
   RunContext run;
   auto out = stage->run({{"text", Value::text("a dog barking")}}, run);
   const at::Tensor embedding = out.at("embedding").tensor();
@@ -171,18 +144,18 @@ TEST_CASE("clap_text_encoder's tiny preset gives unit-norm embeddings, masked pa
   CHECK(real == 15);
 
   // max_length truncates the prompt and keeps </s>.
-  auto short_stage = make_stage("clap_text_encoder", {{"max_length", 5}}, &cache);
+  auto short_stage = make_clap_stage("clap_text_encoder", {{"max_length", 5}}, &cache);
   CHECK(short_stage->module() == stage->module());
   std::vector<int64_t> truncated = {0, 'a' + 3, ' ' + 3, 'd' + 3, 2};
   auto cut = model.forward(torch::tensor(truncated, torch::kLong).view({1, 5})).text_embeds;
   A2A_CHECK_CLOSE(short_stage->run({{"text", Value::text("a dog barking")}}, run).at("embedding").tensor().view({-1}),
                   (cut / cut.norm()).view({-1}), 1e-5);
 
-  auto raw = make_stage("clap_text_encoder", {{"normalize", false}}, &cache);
+  auto raw = make_clap_stage("clap_text_encoder", {{"normalize", false}}, &cache);
   at::Tensor unnormalised = raw->run({{"text", Value::text("a dog barking")}}, run).at("embedding").tensor();
   A2A_CHECK_CLOSE(unnormalised / unnormalised.norm(), embedding, 1e-6);
 
-  CHECK_THROWS_AS(make_stage("clap_text_encoder", {{"model", "/nonexistent/audioldm"}}, &cache), a2a::Error);
+  CHECK_THROWS_AS(make_clap_stage("clap_text_encoder", {{"model", "/nonexistent/audioldm"}}, &cache), a2a::Error);
 }
 
 TEST_CASE("clap_text_encoder loads a transformers folder with its RoBERTa tokenizer.json", "[clap]") {
@@ -202,7 +175,7 @@ TEST_CASE("clap_text_encoder loads a transformers folder with its RoBERTa tokeni
   fs::create_symlink(test::fixture_path("tokenizers/roberta/tokenizer.json"), folder / "tokenizer" / "tokenizer.json");
 
   ModuleCache cache;
-  auto stage = make_stage("clap_text_encoder", {{"model", folder.string()}, {"max_length", 16}}, &cache);
+  auto stage = make_clap_stage("clap_text_encoder", {{"model", folder.string()}, {"max_length", 16}}, &cache);
   auto& model = dynamic_cast<ClapTextModelWithProjectionImpl&>(*stage->module());
   // Frequent words, whose ids fit the fixture's small embedding table.
   const std::string prompt = "the, and the.";
@@ -216,5 +189,5 @@ TEST_CASE("clap_text_encoder loads a transformers folder with its RoBERTa tokeni
   auto out = stage->run({{"text", Value::text(prompt)}}, run);
   auto reference = model.forward(torch::tensor(ids, torch::kLong).view({1, -1})).text_embeds;
   A2A_CHECK_CLOSE(out.at("embedding").tensor().view({-1}), (reference / reference.norm()).view({-1}), 1e-5);
-  CHECK_THROWS_AS(make_stage("clap_text_encoder", {{"model", folder.string()}, {"max_length", 100}}, &cache), a2a::Error);
+  CHECK_THROWS_AS(make_clap_stage("clap_text_encoder", {{"model", folder.string()}, {"max_length", 100}}, &cache), a2a::Error);
 }

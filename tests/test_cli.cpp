@@ -9,21 +9,8 @@
 
 namespace {
 
-struct CommandResult {
-  int code = -1;
-  std::string output;
-};
-
-CommandResult run_a2a(const std::string& args) {
-  std::string out_file = a2a::test::scratch_dir() + "/cli_output.txt";
-  std::string cmd = std::string(A2A_BINARY_DIR) + "/a2a " + args + " > " + out_file + " 2>&1";
-  int status = std::system(cmd.c_str());
-  CommandResult r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(out_file);
-  r.output.assign(std::istreambuf_iterator<char>(in), {});
-  return r;
-}
+using a2a::test::CommandResult;
+using a2a::test::run_a2a;
 
 std::string write_config(const std::string& name, const std::string& text) {
   std::string path = a2a::test::scratch_dir() + "/" + name;

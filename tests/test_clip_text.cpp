@@ -6,11 +6,11 @@
 #include <map>
 #include <sstream>
 
-#include "nn/clip_text_model.h"
-#include "nn/tokenizers/unicode.h"
-#include "nn/safetensors.h"
-#include "nn/state_dict.h"
-#include "pipeline/error.h"
+#include "encoders/clip_text_model.h"
+#include "tokenizers/unicode.h"
+#include "weights/safetensors.h"
+#include "weights/state_dict.h"
+#include "base/error.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 #include "test_support.h"
@@ -19,31 +19,9 @@ using namespace a2a;
 
 namespace {
 
-// name -> shape of every tensor of a keys/*.txt list ("name<TAB>[a, b]<TAB>param|buffer").
-std::map<std::string, std::vector<int64_t>> read_key_list(const std::string& path, const std::string& kind) {
-  std::ifstream in(path);
-  REQUIRE(in.good());
-  std::map<std::string, std::vector<int64_t>> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    std::istringstream fields(line);
-    std::string name, shape, what;
-    std::getline(fields, name, '\t');
-    std::getline(fields, shape, '\t');
-    std::getline(fields, what, '\t');
-    if (what != kind) continue;
-    std::vector<int64_t> dims;
-    for (char& ch : shape) {
-      if (ch == '[' || ch == ']' || ch == ',') ch = ' ';
-    }
-    std::istringstream numbers(shape);
-    int64_t d;
-    while (numbers >> d) dims.push_back(d);
-    out[name] = dims;
-  }
-  return out;
-}
+using a2a::test::read_key_list;
+using a2a::test::first_difference;
+
 
 std::map<std::string, std::vector<int64_t>> parameter_shapes(torch::nn::Module& module) {
   std::map<std::string, std::vector<int64_t>> out;
@@ -51,18 +29,6 @@ std::map<std::string, std::vector<int64_t>> parameter_shapes(torch::nn::Module& 
   return out;
 }
 
-std::string first_difference(const std::map<std::string, std::vector<int64_t>>& ours,
-                             const std::map<std::string, std::vector<int64_t>>& ref) {
-  for (const auto& kv : ref) {
-    auto it = ours.find(kv.first);
-    if (it == ours.end()) return "missing " + kv.first;
-    if (it->second != kv.second) return "shape differs for " + kv.first;
-  }
-  for (const auto& kv : ours) {
-    if (!ref.count(kv.first)) return "extra " + kv.first;
-  }
-  return "";
-}
 
 struct ClipFixture {
   CLIPTextConfig config;

@@ -40,6 +40,17 @@ void expect_error(const std::vector<Error>& errors, const std::string& code, int
   CHECK(e->formatted().rfind("p.yaml:" + std::to_string(line) + ":" + std::to_string(col) + ": error[" + code + "]: ", 0) == 0);
 }
 
+// A stage type with a choice parameter `mode` (fast, slow) and a required string `name`.
+void register_choice_stage(const std::string& type) {
+  if (StageRegistry::global().find(type)) return;
+  StageInfo info;
+  info.type = type;
+  info.params = {choice_param("mode", "fast", {"fast", "slow"}), param_spec("name", ParamType::String, nullptr)};
+  info.params[1].required = true;
+  info.create = [] { return std::unique_ptr<Stage>(); };
+  StageRegistry::global().add(info);
+}
+
 const char* kValid = R"(name: ok
 seed: 3
 inputs:
@@ -116,12 +127,7 @@ TEST_CASE("parameter errors: unknown, type, range, choices, required", "[validat
   expect_error(errors, "param_type", 4, 30, "integer");
   expect_error(errors, "param_out_of_range", 8, 14, "outside its range");
 
-  StageInfo info;
-  info.type = "t_choice";
-  info.params = {choice_param("mode", "fast", {"fast", "slow"}), param_spec("name", ParamType::String, nullptr)};
-  info.params[1].required = true;
-  info.create = [] { return std::unique_ptr<Stage>(); };
-  if (!StageRegistry::global().find("t_choice")) StageRegistry::global().add(info);
+  register_choice_stage("t_choice");
   auto choice = errors_of("stages:\n  - id: c\n    type: t_choice\n    params: {mode: fsat}\noutputs: {}\n");
   expect_error(choice, "param_not_allowed", 4, 20, "did you mean 'fast'");
   expect_error(choice, "missing_param", 2, 5, "'name'");
@@ -244,4 +250,83 @@ TEST_CASE("every documented validation code is exercised", "[validation]") {
                         "port_type_mismatch", "cycle", "unknown_output_source", "save_path_escapes"}) {
     CHECK(std::find(codes.begin(), codes.end(), c) != codes.end());
   }
+}
+
+TEST_CASE("duplicate_input, duplicate_output and duplicate_wiring name the second declaration", "[validation]") {
+  auto errors = errors_of(
+      "inputs:\n"
+      "  x: text\n"
+      "  x: text\n"
+      "stages:\n"
+      "  - id: src\n"
+      "    type: t_source\n"
+      "  - id: add\n"
+      "    type: t_add\n"
+      "    inputs:\n"
+      "      a: src.out\n"
+      "      a: src.noise\n"
+      "outputs:\n"
+      "  y: add.out\n"
+      "  y: src.out\n");
+  expect_error(errors, "duplicate_input", 3, 3, "'x'");
+  expect_error(errors, "duplicate_wiring", 11, 10, "wired twice");
+  expect_error(errors, "duplicate_output", 14, 6, "'y'");
+  CHECK(find_code(errors, "unknown_port") == nullptr);
+}
+
+TEST_CASE("every documented validation code is triggered by a config", "[validation]") {
+  StageInfo dynamic;
+  dynamic.type = "t_dynamic_ports";
+  dynamic.params = {ranged_param("count", ParamType::Int, 1, 0, 8)};
+  dynamic.ports_for = [](const Json& params) -> StagePorts {
+    if (params.at("count").get<int>() == 0) throw Error(ErrorKind::Config, "bad_ports", "count 0 gives no ports");
+    return StagePorts{{}, {out_port("out", ValueType::Tensor)}};
+  };
+  dynamic.create = [] { return std::unique_ptr<Stage>(); };
+  if (!StageRegistry::global().find("t_dynamic_ports")) StageRegistry::global().add(dynamic);
+  register_choice_stage("t_choice2");
+
+  const std::string src = "  - id: src\n    type: t_source\n";
+  const std::map<std::string, std::string> configs = {
+      {"yaml_syntax", "stages: [\n"},
+      {"unknown_key", "stagez: []\nstages: []\noutputs: {}\n"},
+      {"duplicate_key", "stages: []\nstages: []\noutputs: {}\n"},
+      {"missing_key", "outputs: {}\n"},
+      {"bad_value", "stages: 5\noutputs: {}\n"},
+      {"duplicate_stage_id", "stages:\n" + src + src + "outputs: {}\n"},
+      {"duplicate_input", "inputs:\n  x: text\n  x: text\nstages: []\noutputs: {}\n"},
+      {"duplicate_output", "stages:\n" + src + "outputs:\n  y: src.out\n  y: src.out\n"},
+      {"bad_setting", "device: tpu\nstages: []\noutputs: {}\n"},
+      {"unknown_stage_type", "stages:\n  - id: s\n    type: t_nope\noutputs: {}\n"},
+      {"unknown_param", "stages:\n" + src + "    params: {bogus: 1}\noutputs: {}\n"},
+      {"param_type", "stages:\n" + src + "    params: {size: many}\noutputs: {}\n"},
+      {"param_out_of_range", "stages:\n" + src + "    params: {value: 1000}\noutputs: {}\n"},
+      {"param_not_allowed", "stages:\n  - id: c\n    type: t_choice2\n    params: {mode: fsat, name: n}\noutputs: {}\n"},
+      {"missing_param", "stages:\n  - id: c\n    type: t_choice2\noutputs: {}\n"},
+      {"unknown_port", "stages:\n" + src + "  - id: add\n    type: t_add\n    inputs: {a: src.out, zz: src.out}\noutputs: {}\n"},
+      {"duplicate_wiring",
+       "stages:\n" + src + "  - id: add\n    type: t_add\n    inputs:\n      a: src.out\n      a: src.out\noutputs: {}\n"},
+      {"bad_source", "stages:\n" + src + "  - id: add\n    type: t_add\n    inputs: {a: nowhere}\noutputs: {}\n"},
+      {"unknown_source", "stages:\n  - id: add\n    type: t_add\n    inputs: {a: ghost.out}\noutputs: {}\n"},
+      {"required_input_unwired", "stages:\n  - id: add\n    type: t_add\noutputs: {}\n"},
+      {"bad_ports", "stages:\n  - id: d\n    type: t_dynamic_ports\n    params: {count: 0}\noutputs: {}\n"},
+      {"port_type_mismatch", "inputs:\n  w: text\nstages:\n  - id: sink\n    type: t_image_sink\n    inputs: {image: inputs.w}\noutputs: {}\n"},
+      {"cycle", "stages:\n  - id: p\n    type: t_add\n    inputs: {a: q.out}\n  - id: q\n    type: t_add\n    inputs: {a: p.out}\noutputs: {}\n"},
+      {"unknown_output_source", "stages:\n" + src + "outputs:\n  y: ghost.out\n"},
+      {"save_path_escapes", "stages:\n" + src + "outputs:\n  y: {from: src.out, save: ../../x.pt}\n"},
+  };
+  for (const auto& code : validation_codes()) {
+    INFO("code " << code);
+    auto it = configs.find(code);
+    REQUIRE(it != configs.end());
+    auto errors = errors_of(it->second);
+    std::string all;
+    for (const auto& e : errors) all += e.formatted() + "\n";
+    INFO("errors:\n" << all);
+    const Error* e = find_code(errors, code);
+    REQUIRE(e != nullptr);
+    CHECK(e->where().file == "p.yaml");
+    if (code != "bad_setting") CHECK(e->where().line > 0);
+  }
+  CHECK(configs.size() == validation_codes().size());
 }

@@ -14,12 +14,7 @@ namespace {
 namespace fs = std::filesystem;
 
 int run_text_to_audio(const fs::path& out_dir, const std::string& env, const std::string& options = "") {
-  fs::remove_all(out_dir);
-  fs::create_directories(out_dir);
-  const std::string command = env + " " + std::string(A2A_BINARY_DIR) + "/a2a run " + std::string(A2A_SOURCE_DIR) +
-                              "/configs/text_to_audio.yaml --quiet " + options + " --output-dir " + out_dir.string() + " 2>" +
-                              (out_dir.string() + ".log");
-  return std::system(command.c_str());
+  return a2a::test::run_shipped_config("text_to_audio.yaml", out_dir.string(), env, "--quiet " + options);
 }
 
 }  // namespace

@@ -14,18 +14,10 @@ namespace {
 namespace fs = std::filesystem;
 
 int run_text_to_image(const fs::path& out_dir, const std::string& env = "") {
-  fs::remove_all(out_dir);
-  fs::create_directories(out_dir);
-  const std::string command = env + " " + std::string(A2A_BINARY_DIR) + "/a2a run " + std::string(A2A_SOURCE_DIR) +
-                              "/configs/text_to_image.yaml --output-dir " + out_dir.string() + " 2>" +
-                              (out_dir.string() + ".log");
-  return std::system(command.c_str());
+  return a2a::test::run_shipped_config("text_to_image.yaml", out_dir.string(), env);
 }
 
-std::string file_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+std::string file_bytes(const fs::path& path) { return a2a::test::read_text(path.string()); }
 
 }  // namespace
 

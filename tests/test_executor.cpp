@@ -247,3 +247,80 @@ TEST_CASE("values share tensor data when copied", "[values]") {
   CHECK_THROWS_AS(Value::video(torch::rand({1, 2, 3, 4, 4}), 0), Error);
   CHECK(Value::audio(torch::zeros({1, 1, 10}), 8000).sample_rate() == 8000);
 }
+
+TEST_CASE("the execution cache keeps a byte budget over 50 parameter variants, evicting the least recent", "[executor][cache]") {
+  test::register_test_stages();
+  const int64_t floats = 32 * 1024;  // two outputs of 128 KiB each: 256 KiB an entry
+  const size_t entry_bytes = 2 * floats * sizeof(float);
+  GraphBuilder b;
+  b.name("budget").cache_mb(1);
+  b.stage("src", "t_source").param("size", floats).param("value", 0.0);
+  b.output("y", "src.out");
+  Pipeline p(b);
+  REQUIRE(p.cache().budget() == size_t{1} << 20);
+  for (int i = 0; i < 50; ++i) {
+    p.set_param("src", "value", static_cast<double>(i));
+    RunResult r = p.run();
+    CHECK(r.outputs.at("y").tensor()[0].item<double>() == i);
+    CHECK(p.cache().bytes() <= p.cache().budget());
+    CHECK(p.cache().bytes() == p.cache().size() * entry_bytes);
+  }
+  CHECK(p.cache().size() == (size_t{1} << 20) / entry_bytes);
+  // The most recent variants are still cached; the first ones were evicted.
+  test::reset_run_counts();
+  p.set_param("src", "value", 49.0);
+  CHECK(p.run().record("src")->status == StageRecord::Status::Cached);
+  p.set_param("src", "value", 0.0);
+  CHECK(p.run().record("src")->status == StageRecord::Status::Ran);
+  CHECK(test::run_count("src") == 1);
+}
+
+TEST_CASE("the cache budget comes from YAML and 0 keeps nothing; negative is a bad_setting", "[executor][cache]") {
+  test::register_test_stages();
+  const std::string yaml = "cache_mb: 0\nstages:\n  - id: src\n    type: t_source\noutputs: {y: src.out}\n";
+  Pipeline p(parse_graph_yaml(yaml, "c.yaml"));
+  CHECK(p.cache().budget() == 0);
+  p.run();
+  CHECK(p.cache().size() == 0);
+  CHECK(p.run().record("src")->status == StageRecord::Status::Ran);
+  try {
+    parse_graph_yaml("cache_mb: -5\nstages: []\noutputs: {}\n", "c.yaml").build();
+    FAIL("expected bad_setting");
+  } catch (const ErrorList& e) {
+    REQUIRE(!e.errors().empty());
+    CHECK(e.errors()[0].code() == "bad_setting");
+  }
+}
+
+TEST_CASE("a cache entry larger than the whole budget is not kept, and LRU order follows use", "[executor][cache]") {
+  ExecutionCache cache(3000);
+  auto entry = [](int64_t floats) { return PortValues{{"x", Value::tensor(at::zeros({floats}))}}; };
+  cache.store(1, entry(250));  // 1000 bytes each
+  cache.store(2, entry(250));
+  cache.store(3, entry(250));
+  CHECK(cache.find(1).has_value());  // 1 becomes the most recent; 2 is now the least
+  cache.store(4, entry(250));
+  CHECK(cache.size() == 3);
+  CHECK_FALSE(cache.find(2).has_value());
+  CHECK(cache.find(1).has_value());
+  cache.store(5, entry(1000));  // 4000 bytes: over the budget, not kept
+  CHECK_FALSE(cache.find(5).has_value());
+  CHECK(cache.bytes() == 3000);
+  cache.set_budget(1000);
+  CHECK(cache.size() == 1);
+}
+
+TEST_CASE("set_param revalidates against the registry the graph was built with", "[executor]") {
+  test::register_test_stages();
+  StageRegistry own;
+  StageInfo info = *StageRegistry::global().find("t_source");
+  info.type = "t_private_source";
+  own.add(info);
+  GraphBuilder b;
+  b.stage("src", "t_private_source").param("value", 1.0);
+  b.output("y", "src.out");
+  Pipeline p(b.build(own));
+  p.set_param("src", "value", 3.0);
+  CHECK(p.run().outputs.at("y").tensor()[0].item<double>() == 3.0);
+  CHECK_THROWS_AS(p.set_param("src", "bogus", 1), ErrorList);
+}

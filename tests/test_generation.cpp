@@ -2,12 +2,12 @@
 
 #include <cmath>
 
-#include "nn/chat_template.h"
-#include "nn/generation.h"
-#include "nn/llama.h"
-#include "nn/llama_generate.h"
-#include "nn/safetensors.h"
-#include "pipeline/error.h"
+#include "llm/chat_template.h"
+#include "llm/generation.h"
+#include "llm/llama.h"
+#include "llm/llama_generate.h"
+#include "weights/safetensors.h"
+#include "base/error.h"
 #include "test_support.h"
 
 namespace {
@@ -30,7 +30,7 @@ std::string decode_pieces(const std::vector<int64_t>& ids) {
 TEST_CASE("repetition penalty, temperature, top-k and top-p follow transformers", "[generation]") {
   const float inf = std::numeric_limits<float>::infinity();
   auto logits = at::tensor({2.0f, -1.0f, 0.5f, 1.0f});
-  a2a::SamplingOptions greedy;
+  a2a::TokenSamplingOptions greedy;
   greedy.repetition_penalty = 2.0;
   // Positive logits are divided, negative multiplied; each id once even when repeated.
   CHECK(values(a2a::process_logits(logits, {0, 1, 1}, greedy)) == std::vector<float>{1.0f, -2.0f, 0.5f, 1.0f});
@@ -39,7 +39,7 @@ TEST_CASE("repetition penalty, temperature, top-k and top-p follow transformers"
   greedy.top_k = 1;
   CHECK(values(a2a::process_logits(logits, {}, greedy)) == values(logits));
 
-  a2a::SamplingOptions sample;
+  a2a::TokenSamplingOptions sample;
   sample.do_sample = true;
   sample.temperature = 0.5;
   CHECK(values(a2a::process_logits(logits, {}, sample)) == std::vector<float>{4.0f, -2.0f, 1.0f, 2.0f});
@@ -64,7 +64,7 @@ TEST_CASE("repetition penalty, temperature, top-k and top-p follow transformers"
 
 TEST_CASE("sampling is reproducible per seed and greedy picks the argmax", "[generation]") {
   auto logits = at::zeros({1000});
-  a2a::SamplingOptions options;
+  a2a::TokenSamplingOptions options;
   options.do_sample = true;
   auto draw = [&](uint64_t seed) {
     a2a::TokenSampler sampler(options, seed);

@@ -2,22 +2,17 @@
 #include <filesystem>
 #include <fstream>
 
-#include "nn/checkpoint_inspect.h"
-#include "nn/hf_layout.h"
-#include "nn/safetensors.h"
-#include "pipeline/error.h"
+#include "weights/checkpoint_inspect.h"
+#include "weights/hf_layout.h"
+#include "weights/safetensors.h"
+#include "base/error.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string fresh_dir(const std::string& name) {
-  fs::path dir = fs::path(a2a::test::scratch_dir()) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+using a2a::test::fresh_dir;
 
 void write_text(const fs::path& path, const std::string& text) {
   fs::create_directories(path.parent_path());
@@ -25,7 +20,7 @@ void write_text(const fs::path& path, const std::string& text) {
 }
 
 template <typename Fn>
-a2a::Error expect_error(Fn&& fn, const std::string& code) {
+a2a::Error expect_layout_error(Fn&& fn, const std::string& code) {
   try {
     fn();
   } catch (const a2a::Error& e) {
@@ -125,25 +120,25 @@ TEST_CASE("typed config getters read real configs and name what is wrong", "[hf_
     CHECK_FALSE(num_class_embeds.has_value());
   }
 
-  auto wrong = expect_error([&] { config.get<int>("act_fn", 0); }, "bad_config");
+  auto wrong = expect_layout_error([&] { config.get<int>("act_fn", 0); }, "bad_config");
   CHECK(wrong.message().find(path) != std::string::npos);
   CHECK(wrong.message().find("'act_fn' must be an integer, not the string") != std::string::npos);
-  auto list = expect_error([&] { config.get<std::vector<std::string>>("block_out_channels", {}); }, "bad_config");
+  auto list = expect_layout_error([&] { config.get<std::vector<std::string>>("block_out_channels", {}); }, "bad_config");
   CHECK(list.message().find("'block_out_channels[0]' must be a string") != std::string::npos);
-  auto length = expect_error([&] { config.get_per_block<int64_t>("block_out_channels", channels.size() + 1, 0); }, "bad_config");
+  auto length = expect_layout_error([&] { config.get_per_block<int64_t>("block_out_channels", channels.size() + 1, 0); }, "bad_config");
   CHECK(length.message().find("entries") != std::string::npos);
-  expect_error([&] { config.require<int>("no_such_field"); }, "bad_config");
+  expect_layout_error([&] { config.require<int>("no_such_field"); }, "bad_config");
 
   a2a::ConfigReader synthetic(nlohmann::json::parse(R"({"a": 16000.0, "b": 1.5, "c": null, "d": true,
       "sub": {"hidden_size": "big"}, "nested": [[1, 3, 5], [1, 3, 5]]})"),
                               "synthetic.json");
   CHECK(synthetic.get<int>("a", 0) == 16000);  // a whole number written as a float
-  CHECK(expect_error([&] { synthetic.get<int>("b", 0); }, "bad_config").message().find("'b' must be an integer, not 1.5") !=
+  CHECK(expect_layout_error([&] { synthetic.get<int>("b", 0); }, "bad_config").message().find("'b' must be an integer, not 1.5") !=
         std::string::npos);
-  CHECK(expect_error([&] { synthetic.get<int>("c", 0); }, "bad_config").message().find("not null") != std::string::npos);
+  CHECK(expect_layout_error([&] { synthetic.get<int>("c", 0); }, "bad_config").message().find("not null") != std::string::npos);
   CHECK_FALSE(synthetic.get_optional<int>("c").has_value());
-  CHECK(expect_error([&] { synthetic.get<double>("d", 0); }, "bad_config").message().find("not true") != std::string::npos);
-  CHECK(expect_error([&] { synthetic.child("sub").require<int>("hidden_size"); }, "bad_config")
+  CHECK(expect_layout_error([&] { synthetic.get<double>("d", 0); }, "bad_config").message().find("not true") != std::string::npos);
+  CHECK(expect_layout_error([&] { synthetic.child("sub").require<int>("hidden_size"); }, "bad_config")
             .message()
             .find("'sub.hidden_size'") != std::string::npos);
   CHECK(synthetic.get<std::vector<std::vector<int>>>("nested", {}) == std::vector<std::vector<int>>{{1, 3, 5}, {1, 3, 5}});
@@ -152,12 +147,12 @@ TEST_CASE("typed config getters read real configs and name what is wrong", "[hf_
 TEST_CASE("config.json errors name the file", "[hf_layout]") {
   const std::string dir = fresh_dir("bad_config");
   write_text(dir + "/config.json", "{\"hidden_size\": 32,\n \"vocab_size\": }");
-  auto e = expect_error([&] { a2a::read_config_json(dir); }, "bad_config");
+  auto e = expect_layout_error([&] { a2a::read_config_json(dir); }, "bad_config");
   CHECK(e.message().find(dir + "/config.json") != std::string::npos);
   CHECK(e.message().find("not valid JSON") != std::string::npos);
   write_text(dir + "/config.json", "[1, 2]");
-  expect_error([&] { a2a::read_config_json(dir); }, "bad_config");
-  expect_error([&] { a2a::read_config_json(dir + "/missing"); }, "missing_config");
+  expect_layout_error([&] { a2a::read_config_json(dir); }, "bad_config");
+  expect_layout_error([&] { a2a::read_config_json(dir + "/missing"); }, "missing_config");
 }
 
 TEST_CASE("component weights: plain, fp16 variant, sharded, missing", "[hf_layout]") {
@@ -175,13 +170,13 @@ TEST_CASE("component weights: plain, fp16 variant, sharded, missing", "[hf_layou
   CHECK(layout.class_name == "UNet2DConditionModel");
   CHECK(a2a::SafeTensorsFile::open(layout.weights)->record("w").dtype == "F16");
 
-  auto missing = expect_error([&] { a2a::find_weights_file(unet.string(), "ema"); }, "missing_weights");
+  auto missing = expect_layout_error([&] { a2a::find_weights_file(unet.string(), "ema"); }, "missing_weights");
   CHECK(missing.message().find("diffusion_pytorch_model.ema.safetensors") != std::string::npos);
   CHECK(missing.message().find("fp16") != std::string::npos);
 
   // Only the variant present: asking for none says which variant there is.
   fs::remove(unet / "diffusion_pytorch_model.safetensors");
-  auto only_variant = expect_error([&] { a2a::find_weights_file(unet.string()); }, "missing_weights");
+  auto only_variant = expect_layout_error([&] { a2a::find_weights_file(unet.string()); }, "missing_weights");
   CHECK(only_variant.message().find("fp16") != std::string::npos);
 
   // A sharded fp16 variant: the index is named as _add_variant names it.
@@ -202,27 +197,27 @@ TEST_CASE("component weights: plain, fp16 variant, sharded, missing", "[hf_layou
   CHECK(listing.find("totals: 2 tensors, 128 parameters, 512 bytes") != std::string::npos);
 
   write_text(fs::path(dir) / "tokenizer.json", "{}");
-  expect_error([&] { a2a::detect_layout(dir + "/tokenizer.json"); }, "unknown_layout");
+  expect_layout_error([&] { a2a::detect_layout(dir + "/tokenizer.json"); }, "unknown_layout");
 }
 
 TEST_CASE("pickle checkpoints are refused with the conversion recipe", "[hf_layout]") {
   const std::string dir = fresh_dir("pickle");
   const std::string ckpt = dir + "/v1-5-pruned.ckpt";
   std::ofstream(ckpt, std::ios::binary) << "PK\x03\x04 zip archive written by torch.save";
-  auto e = expect_error([&] { a2a::detect_layout(ckpt); }, "pickle_checkpoint");
+  auto e = expect_layout_error([&] { a2a::detect_layout(ckpt); }, "pickle_checkpoint");
   CHECK(e.message().find(ckpt) != std::string::npos);
   CHECK(e.message().find("torch.load") != std::string::npos);
   CHECK(e.message().find("save_file") != std::string::npos);
   CHECK(e.message().find(dir + "/v1-5-pruned.safetensors") != std::string::npos);
-  expect_error([&] { a2a::inspect_checkpoint(ckpt); }, "pickle_checkpoint");
+  expect_layout_error([&] { a2a::inspect_checkpoint(ckpt); }, "pickle_checkpoint");
 
   // A transformers folder with only pytorch_model.bin: the recipe names model.safetensors.
   const fs::path folder = fs::path(dir) / "clip";
   write_text(folder / "config.json", R"({"architectures": ["CLIPTextModel"]})");
   std::ofstream(folder / "pytorch_model.bin", std::ios::binary) << "\x80\x02}q\x00.";
-  auto folder_error = expect_error([&] { a2a::find_weights_file(folder.string()); }, "pickle_checkpoint");
+  auto folder_error = expect_layout_error([&] { a2a::find_weights_file(folder.string()); }, "pickle_checkpoint");
   CHECK(folder_error.message().find((folder / "model.safetensors").string()) != std::string::npos);
-  expect_error([&] { a2a::detect_layout(folder.string()); }, "pickle_checkpoint");
+  expect_layout_error([&] { a2a::detect_layout(folder.string()); }, "pickle_checkpoint");
 
   for (const char* ext : {".pt", ".pth", ".bin"}) {
     const std::string file = dir + "/weights" + ext;
@@ -301,7 +296,7 @@ TEST_CASE("inspect lists a pipeline folder by component", "[hf_layout]") {
   CHECK(text.find("conv_in.weight") != std::string::npos);
   CHECK(text.find("[8, 4, 3, 3]") != std::string::npos);
   CHECK(text.find("safety_checker") != std::string::npos);
-  expect_error([&] { a2a::inspect_checkpoint(dir); }, "missing_weights");  // only an fp16 variant
+  expect_layout_error([&] { a2a::inspect_checkpoint(dir); }, "missing_weights");  // only an fp16 variant
 
   A2A_REQUIRE_FIXTURE("hf_layouts/stable-diffusion-v1-5/model_index.json");
   const std::string sd = a2a::inspect_checkpoint(a2a::test::fixture_path("hf_layouts/stable-diffusion-v1-5"));

@@ -5,11 +5,12 @@
 #include <map>
 #include <sstream>
 
-#include "nn/safetensors.h"
-#include "nn/state_dict.h"
-#include "pipeline/error.h"
+#include "weights/safetensors.h"
+#include "weights/state_dict.h"
+#include "base/error.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
+#include "stage_runner.h"
 #include "test_support.h"
 #include "vocoders/hifigan.h"
 
@@ -17,39 +18,12 @@ using namespace a2a;
 
 namespace {
 
-std::map<std::string, std::vector<int64_t>> read_key_list(const std::string& path) {
-  std::ifstream in(path);
-  REQUIRE(in.good());
-  std::map<std::string, std::vector<int64_t>> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    std::istringstream fields(line);
-    std::string name, shape;
-    std::getline(fields, name, '\t');
-    std::getline(fields, shape, '\t');
-    for (char& ch : shape)
-      if (ch == '[' || ch == ']' || ch == ',') ch = ' ';
-    std::istringstream numbers(shape);
-    std::vector<int64_t> dims;
-    int64_t d;
-    while (numbers >> d) dims.push_back(d);
-    out[name] = dims;
-  }
-  return out;
-}
+using a2a::test::read_key_list;
+using a2a::test::first_difference;
 
-std::unique_ptr<Stage> make_stage(Json given, ModuleCache* cache) {
-  const StageInfo* info = StageRegistry::global().find("hifigan");
-  REQUIRE(info != nullptr);
-  Json params = Json::object();
-  for (const auto& spec : info->params) params[spec.name] = spec.default_value;
-  for (const auto& kv : given.items()) params[kv.key()] = kv.value();
-  ConfigureContext ctx;
-  ctx.modules = cache;
-  auto stage = info->create();
-  stage->configure(params, ctx);
-  return stage;
+
+std::unique_ptr<Stage> make_hifigan_stage(Json given, ModuleCache* cache) {
+  return a2a::test::configure_stage("hifigan", given, cache).stage;
 }
 
 }  // namespace
@@ -140,7 +114,7 @@ TEST_CASE("SpeechT5HifiGan rejects bad configs and inputs", "[hifigan]") {
 TEST_CASE("hifigan stage vocodes a VAE mel sample to audio, trimmed to the duration", "[hifigan]") {
   torch::NoGradGuard no_grad;
   ModuleCache cache;
-  auto stage = make_stage({{"duration", 0.25}}, &cache);
+  auto stage = make_hifigan_stage({{"duration", 0.25}}, &cache);
   auto& vocoder = dynamic_cast<SpeechT5HifiGanImpl&>(*stage->module());
   const auto& config = vocoder.config();
   const int64_t frames = 28;
@@ -156,7 +130,7 @@ TEST_CASE("hifigan stage vocodes a VAE mel sample to audio, trimmed to the durat
   A2A_CHECK_CLOSE(audio.tensor().view({-1}), vocoder.forward(mel.squeeze(1)).view({-1}).narrow(0, 0, samples), 1e-6);
 
   // duration 0 keeps every sample.
-  auto whole = make_stage(Json::object(), &cache);
+  auto whole = make_hifigan_stage(Json::object(), &cache);
   CHECK(whole->module() == stage->module());
   CHECK(whole->run({{"spectrogram", Value::tensor(mel)}}, run).at("audio").tensor().size(2) ==
         config.output_length(frames));

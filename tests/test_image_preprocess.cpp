@@ -1,8 +1,8 @@
 #include <ATen/ATen.h>
 
 #include "media/image_preprocess.h"
-#include "nn/safetensors.h"
-#include "pipeline/error.h"
+#include "weights/safetensors.h"
+#include "base/error.h"
 #include "test_support.h"
 
 namespace {

@@ -1,11 +1,12 @@
 // The sampling loop (against the diffusers scheduler trajectories, guidance, img2img, determinism,
 // cancellation) and the latent_diffusion stage (tiny preset, UNet and pipeline folders, validation).
-#include "diffusion/sampling_loop.h"
-#include "diffusion/scheduler.h"
+#include "diffusion/guided_sampler.h"
+#include "diffusion/schedulers/scheduler.h"
 #include "diffusion/unet2d_condition.h"
-#include "nn/safetensors.h"
-#include "pipeline/error.h"
+#include "weights/safetensors.h"
+#include "base/error.h"
 #include "pipeline/registry.h"
+#include "stage_runner.h"
 #include "test_support.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -18,14 +19,14 @@ namespace {
 namespace fs = std::filesystem;
 using a2a::test::fixture_path;
 
-const char* kSchedulerFixtures[] = {
+const char* kDiffusionSchedulerFixtures[] = {
     "scheduler_ddpm",          "scheduler_ddim",
     "scheduler_pndm",          "scheduler_euler",
     "scheduler_euler_ancestral", "scheduler_dpmsolver_multistep",
     "scheduler_dpmsolver_multistep_karras", "scheduler_flow_match_euler",
 };
 
-// The recorded diffusers trajectory replayed through run_sampling_loop: the denoiser returns the
+// The recorded diffusers trajectory replayed through run_guided_sampling: the denoiser returns the
 // fixture's model_output_i, and must receive scale_model_input's result and the schedule's timestep.
 void run_loop_on_fixture(const std::string& folder) {
   A2A_REQUIRE_FIXTURE(folder + "/meta.json");
@@ -62,7 +63,7 @@ void run_loop_on_fixture(const std::string& folder) {
   options.initial_noise = inputs.at("initial_noise");
   const uint64_t seed = meta["step_generator_seed"].is_null() ? 0 : meta["step_generator_seed"].get<uint64_t>();
   at::Tensor latents =
-      a2a::run_sampling_loop(*scheduler, denoiser, options, at::make_generator<at::CPUGeneratorImpl>(seed));
+      a2a::run_guided_sampling(*scheduler, denoiser, options, at::make_generator<at::CPUGeneratorImpl>(seed));
   CHECK(calls == recorded_steps);
   A2A_CHECK_CLOSE(latents, outputs.at("prev_sample_" + std::to_string(recorded_steps - 1)), 1e-5);
 }
@@ -80,7 +81,7 @@ at::Tensor toy_prediction(const at::Tensor& latent_input, const at::Tensor& time
 }  // namespace
 
 TEST_CASE("sampling loop: replays the diffusers trajectories", "[latent_diffusion]") {
-  for (const char* folder : kSchedulerFixtures) {
+  for (const char* folder : kDiffusionSchedulerFixtures) {
     SECTION(folder) { run_loop_on_fixture(folder); }
   }
 }
@@ -104,7 +105,7 @@ TEST_CASE("sampling loop: classifier-free guidance batches both passes in one ca
   options.num_inference_steps = 3;
   options.guidance_scale = guidance;
   options.latent_shape = shape;
-  a2a::run_sampling_loop(*scheduler, denoiser, options, at::make_generator<at::CPUGeneratorImpl>(1));
+  a2a::run_guided_sampling(*scheduler, denoiser, options, at::make_generator<at::CPUGeneratorImpl>(1));
   CHECK(calls == 3);
 
   at::Tensor combined = a2a::classifier_free_guidance(at::cat({uncond_value, cond_value}, 0), guidance, 0.0);
@@ -141,7 +142,7 @@ TEST_CASE("sampling loop: image-to-image starts part-way with the noised init la
     options.guidance_scale = 1.0;
     options.init_latent = init;
     options.strength = 0.6;
-    a2a::run_sampling_loop(*scheduler, denoiser, options, at::make_generator<at::CPUGeneratorImpl>(3));
+    a2a::run_guided_sampling(*scheduler, denoiser, options, at::make_generator<at::CPUGeneratorImpl>(3));
 
     auto reference = a2a::make_scheduler(name, sd_scheduler_config());
     reference->set_timesteps(10);
@@ -161,7 +162,7 @@ TEST_CASE("sampling loop: image-to-image starts part-way with the noised init la
   too_weak.num_inference_steps = 10;
   too_weak.init_latent = at::zeros({1, 4, 4, 4});
   too_weak.strength = 0.05;
-  CHECK_THROWS_AS(a2a::run_sampling_loop(*scheduler, toy_prediction, too_weak, at::make_generator<at::CPUGeneratorImpl>(0)),
+  CHECK_THROWS_AS(a2a::run_guided_sampling(*scheduler, toy_prediction, too_weak, at::make_generator<at::CPUGeneratorImpl>(0)),
                   a2a::Error);
 }
 
@@ -174,7 +175,7 @@ TEST_CASE("sampling loop: same seed, same latents bit for bit; cancellation stop
     options.latent_shape = {1, 4, 4, 4};
     auto run = [&](uint64_t seed) {
       auto scheduler = a2a::make_scheduler(name, sd_scheduler_config());
-      return a2a::run_sampling_loop(*scheduler, toy_prediction, options, at::make_generator<at::CPUGeneratorImpl>(seed));
+      return a2a::run_guided_sampling(*scheduler, toy_prediction, options, at::make_generator<at::CPUGeneratorImpl>(seed));
     };
     at::Tensor a = run(11);
     CHECK(at::equal(a, run(11)));
@@ -186,59 +187,28 @@ TEST_CASE("sampling loop: same seed, same latents bit for bit; cancellation stop
   options.num_inference_steps = 8;
   options.latent_shape = {1, 4, 4, 4};
   int64_t progress_calls = 0;
-  options.on_step = [&](int64_t done, int64_t total) {
+  options.on_progress = [&](int64_t done, int64_t total) {
     ++progress_calls;
     CHECK(total == 8);
     CHECK(done == progress_calls);
   };
-  options.before_step = [&] {
-    if (progress_calls == 3) throw a2a::Error(a2a::ErrorKind::Cancelled, "cancelled", "stop");
-  };
-  CHECK_THROWS_AS(a2a::run_sampling_loop(*scheduler, toy_prediction, options, at::make_generator<at::CPUGeneratorImpl>(0)),
+  options.is_cancelled = [&] { return progress_calls == 3; };
+  CHECK_THROWS_AS(a2a::run_guided_sampling(*scheduler, toy_prediction, options, at::make_generator<at::CPUGeneratorImpl>(0)),
                   a2a::Error);
   CHECK(progress_calls == 3);
 }
 
 namespace {
 
-struct StageRun {
-  std::unique_ptr<a2a::Stage> stage;
-  std::vector<std::pair<int64_t, int64_t>> progress;
-};
-
-nlohmann::json stage_params(const nlohmann::json& overrides) {
-  const a2a::StageInfo* info = a2a::StageRegistry::global().find("latent_diffusion");
-  REQUIRE(info != nullptr);
-  nlohmann::json params = nlohmann::json::object();
-  for (const auto& spec : info->params)
-    if (!spec.default_value.is_null()) params[spec.name] = spec.default_value;
-  for (const auto& [key, value] : overrides.items()) {
-    REQUIRE(info->param(key) != nullptr);
-    params[key] = value;
-  }
-  return params;
-}
-
 std::unique_ptr<a2a::Stage> configured_stage(const nlohmann::json& overrides) {
-  const a2a::StageInfo* info = a2a::StageRegistry::global().find("latent_diffusion");
-  REQUIRE(info != nullptr);
-  auto stage = info->create();
-  a2a::ConfigureContext ctx;
-  ctx.stage_id = "denoise";
-  stage->configure(stage_params(overrides), ctx);
-  return stage;
+  return a2a::test::configure_stage("latent_diffusion", overrides, nullptr, "denoise").stage;
 }
 
-at::Tensor run_stage(a2a::Stage& stage, const a2a::PortValues& inputs, uint64_t seed = 5,
-                     std::vector<int64_t>* progress = nullptr, const a2a::CancellationToken* cancel = nullptr) {
-  a2a::RunContext ctx;
-  ctx.stage_id = "denoise";
-  ctx.seed = seed;
-  ctx.cancel = cancel;
-  ctx.progress = [&](int64_t done, int64_t, const std::string&) {
-    if (progress) progress->push_back(done);
-  };
-  auto out = stage.run(inputs, ctx);
+at::Tensor run_denoise(a2a::Stage& stage, const a2a::PortValues& inputs, uint64_t seed = 5,
+                       std::vector<int64_t>* progress = nullptr, const a2a::CancellationToken* cancel = nullptr) {
+  auto run = a2a::test::run_stage(stage, inputs, seed, cancel, "denoise");
+  if (progress) *progress = run.progress;
+  const auto& out = run.outputs;
   REQUIRE(out.count("latent"));
   REQUIRE(out.at("latent").type() == a2a::ValueType::Latent);
   return out.at("latent").tensor();
@@ -255,29 +225,29 @@ TEST_CASE("latent_diffusion stage: tiny preset, shapes, seeds, progress, validat
   a2a::PortValues inputs = {{"conditioning", embedding(1, 6, 32, 0.0)},
                             {"negative_conditioning", embedding(1, 6, 32, 0.5)}};
   std::vector<int64_t> progress;
-  at::Tensor latent = run_stage(*stage, inputs, 5, &progress);
+  at::Tensor latent = run_denoise(*stage, inputs, 5, &progress);
   // The tiny preset pairs with the vae stages' tiny preset: 2 pixels per latent pixel.
   CHECK(latent.sizes() == at::IntArrayRef({1, 4, 12, 8}));
   CHECK(at::isfinite(latent).all().item<bool>());
   // The default sampler is Stable Diffusion 1.5's PNDM: 2 steps are 3 model calls (PLMS repeats one).
   CHECK(progress == std::vector<int64_t>{1, 2, 3});
   // A fixed seed parameter overrides the run's seed: bit-identical latents.
-  CHECK(at::equal(latent, run_stage(*stage, inputs, 99)));
+  CHECK(at::equal(latent, run_denoise(*stage, inputs, 99)));
   // The negative conditioning takes part.
-  CHECK_FALSE(at::equal(latent, run_stage(*stage, {{"conditioning", inputs.at("conditioning")}})));
+  CHECK_FALSE(at::equal(latent, run_denoise(*stage, {{"conditioning", inputs.at("conditioning")}})));
 
   auto run_seeded = configured_stage({{"steps", 1}, {"width", 16}, {"height", 16}, {"batch_size", 2},
                                       {"scheduler", "euler_ancestral"}});
-  at::Tensor a = run_stage(*run_seeded, inputs, 1);
+  at::Tensor a = run_denoise(*run_seeded, inputs, 1);
   CHECK(a.sizes() == at::IntArrayRef({2, 4, 8, 8}));
-  CHECK(at::equal(a, run_stage(*run_seeded, inputs, 1)));
-  CHECK_FALSE(at::equal(a, run_stage(*run_seeded, inputs, 2)));
+  CHECK(at::equal(a, run_denoise(*run_seeded, inputs, 1)));
+  CHECK_FALSE(at::equal(a, run_denoise(*run_seeded, inputs, 2)));
 
   auto img2img = configured_stage({{"steps", 2}, {"width", 16}, {"height", 16}, {"strength", 0.5}});
   std::vector<int64_t> img2img_progress;
   a2a::PortValues with_init = inputs;
   with_init["init_latent"] = a2a::Value::latent(at::zeros({1, 4, 8, 8}));
-  at::Tensor from_init = run_stage(*img2img, with_init, 1, &img2img_progress);
+  at::Tensor from_init = run_denoise(*img2img, with_init, 1, &img2img_progress);
   CHECK(from_init.sizes() == at::IntArrayRef({1, 4, 8, 8}));
   // PNDM's 3 timesteps for 2 steps, from index 1 at strength 0.5.
   CHECK(img2img_progress == std::vector<int64_t>{1, 2});
@@ -285,15 +255,15 @@ TEST_CASE("latent_diffusion stage: tiny preset, shapes, seeds, progress, validat
   a2a::CancellationToken cancel;
   cancel.cancel();
   try {
-    run_stage(*stage, inputs, 1, nullptr, &cancel);
+    run_denoise(*stage, inputs, 1, nullptr, &cancel);
     FAIL("a cancelled run must throw");
   } catch (const a2a::Error& e) {
     CHECK(e.kind() == a2a::ErrorKind::Cancelled);
   }
 
   CHECK_THROWS_AS(configured_stage({{"width", 30}}), a2a::Error);
-  CHECK_THROWS_AS(run_stage(*stage, {{"conditioning", embedding(1, 6, 24, 0.0)}}), a2a::Error);
-  CHECK_THROWS_AS(run_stage(*stage, {{"conditioning", inputs.at("conditioning")},
+  CHECK_THROWS_AS(run_denoise(*stage, {{"conditioning", embedding(1, 6, 24, 0.0)}}), a2a::Error);
+  CHECK_THROWS_AS(run_denoise(*stage, {{"conditioning", inputs.at("conditioning")},
                                      {"negative_conditioning", embedding(1, 5, 32, 0.0)}}),
                   a2a::Error);
   CHECK_THROWS_AS(configured_stage({{"model", "/nonexistent/model"}}), a2a::Error);
@@ -320,7 +290,7 @@ TEST_CASE("latent_diffusion stage: a diffusers pipeline folder configures UNet a
   CHECK(stage->module() != nullptr);
   a2a::PortValues inputs = {{"conditioning", embedding(1, 5, cross_dim, 0.0)},
                             {"negative_conditioning", embedding(1, 5, cross_dim, -0.3)}};
-  at::Tensor latent = run_stage(*stage, inputs);
+  at::Tensor latent = run_denoise(*stage, inputs);
   CHECK(latent.sizes() == at::IntArrayRef({1, unet_options.in_channels, 2, 2}));
 
   // The same run by hand: the folder's DDIM scheduler, the UNet, guidance over [negative; positive].
@@ -335,7 +305,7 @@ TEST_CASE("latent_diffusion stage: a diffusers pipeline folder configures UNet a
   at::Tensor expected;
   {
     torch::NoGradGuard no_grad;
-    expected = a2a::run_sampling_loop(
+    expected = a2a::run_guided_sampling(
         *scheduler, [&](const at::Tensor& x, const at::Tensor& t) { return unet->forward(x, t, states); }, options,
         at::make_generator<at::CPUGeneratorImpl>(3));
   }
@@ -344,5 +314,5 @@ TEST_CASE("latent_diffusion stage: a diffusers pipeline folder configures UNet a
   // Another sampler on the same model.
   auto euler = configured_stage({{"model", root.string()}, {"steps", 2}, {"width", size}, {"height", size},
                                  {"seed", 3}, {"guidance_scale", 4.0}, {"scheduler", "euler"}});
-  CHECK_FALSE(at::equal(run_stage(*euler, inputs), latent));
+  CHECK_FALSE(at::equal(run_denoise(*euler, inputs), latent));
 }

@@ -2,12 +2,12 @@
 
 #include <cmath>
 
-#include "nn/llama.h"
-#include "nn/llama2c.h"
-#include "nn/llama_generate.h"
-#include "nn/safetensors.h"
-#include "nn/tokenizer.h"
-#include "pipeline/error.h"
+#include "llm/llama.h"
+#include "llm/llama2c.h"
+#include "llm/llama_generate.h"
+#include "weights/safetensors.h"
+#include "tokenizers/tokenizer.h"
+#include "base/error.h"
 #include "test_support.h"
 
 using a2a::test::fixture_path;

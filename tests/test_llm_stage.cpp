@@ -5,52 +5,31 @@
 #include <fstream>
 #include <sstream>
 
-#include "nn/llama.h"
-#include "nn/llama_tiny.h"
-#include "nn/safetensors.h"
+#include "llm/llama.h"
+#include "llm/llama_tiny.h"
+#include "weights/safetensors.h"
 #include "pipeline/config_loader.h"
-#include "pipeline/error.h"
+#include "base/error.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/registry.h"
+#include "pipeline/validation.h"
+#include "stage_runner.h"
 #include "test_support.h"
 
 namespace {
 
-struct StageRun {
-  a2a::PortValues outputs;
-  std::string streamed;
-  std::vector<std::string> warnings;
-};
+using a2a::test::StageRun;
 
-a2a::Json filled_params(const a2a::StageInfo& info, a2a::Json given) {
-  for (const auto& p : info.params)
-    if (!given.contains(p.name) && !p.default_value.is_null()) given[p.name] = p.default_value;
-  return given;
+a2a::Json filled_params(const a2a::StageInfo& info, const a2a::Json& given) {
+  return a2a::validate_stage_params(info, info.type, given);
 }
 
-StageRun run_stage(const std::string& type, const a2a::Json& params, const a2a::PortValues& inputs, uint64_t seed = 1) {
-  const auto* info = a2a::StageRegistry::global().find(type);
-  REQUIRE(info != nullptr);
-  auto stage = info->create();
-  a2a::ConfigureContext configure;
-  configure.stage_id = type;
-  stage->configure(filled_params(*info, params), configure);
-  StageRun out;
-  a2a::RunContext ctx;
-  ctx.stage_id = type;
-  ctx.seed = seed;
-  ctx.stream = [&](const std::string& text) { out.streamed += text; };
-  ctx.warn = [&](const std::string& message) { out.warnings.push_back(message); };
-  out.outputs = stage->run(inputs, ctx);
-  return out;
+StageRun run_configured(const std::string& type, const a2a::Json& params, const a2a::PortValues& inputs, uint64_t seed = 1) {
+  auto configured = a2a::test::configure_stage(type, params, nullptr, type);
+  return a2a::test::run_stage(*configured.stage, inputs, seed, nullptr, type);
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string read_file(const std::string& path) { return a2a::test::read_text(path); }
 
 const a2a::Json kSignals = {{"image", {"[IMG0]", "[IMG1]", "[IMG2]", "[IMG3]"}}, {"audio", {"[AUD0]", "[AUD1]"}}};
 
@@ -59,8 +38,8 @@ const a2a::Json kSignals = {{"image", {"[IMG0]", "[IMG1]", "[IMG2]", "[IMG3]"}},
 TEST_CASE("llm stage: tiny preset streams its text, deterministic per seed", "[llm_stage]") {
   a2a::Json params = {{"max_new_tokens", 12}, {"do_sample", true}, {"temperature", 0.9}, {"top_k", 50}};
   a2a::PortValues inputs{{"prompt", a2a::Value::text("hello")}};
-  auto first = run_stage("llm", params, inputs, 5);
-  auto again = run_stage("llm", params, inputs, 5);
+  auto first = run_configured("llm", params, inputs, 5);
+  auto again = run_configured("llm", params, inputs, 5);
   const auto& text = first.outputs.at("text").text();
   CHECK(first.streamed == text);
   CHECK(again.outputs.at("text").text() == text);
@@ -69,7 +48,7 @@ TEST_CASE("llm stage: tiny preset streams its text, deterministic per seed", "[l
   CHECK(tokens.size(1) >= 1);
   CHECK(tokens.size(1) <= 12);
   CHECK(at::equal(again.outputs.at("tokens").tensor(), tokens));
-  auto other = run_stage("llm", params, inputs, 6);
+  auto other = run_configured("llm", params, inputs, 6);
   CHECK_FALSE(at::equal(other.outputs.at("tokens").tensor(), tokens));
 }
 
@@ -80,7 +59,7 @@ TEST_CASE("llm stage: absent signal tokens leave their ports absent", "[llm_stag
   auto ports = info->resolve_ports(filled_params(*info, params));
   REQUIRE(ports.output("image") != nullptr);
   REQUIRE(ports.output("audio") != nullptr);
-  auto run = run_stage("llm", params, {{"prompt", a2a::Value::text("draw a cat")}});
+  auto run = run_configured("llm", params, {{"prompt", a2a::Value::text("draw a cat")}});
   auto tokens = run.outputs.at("tokens").tensor();
   // The tiny model never picks the new rows (they are the mean embedding) in these few greedy steps.
   for (int64_t i = 0; i < tokens.size(1); ++i) REQUIRE(tokens[0][i].item<int64_t>() < 258);
@@ -123,7 +102,7 @@ TEST_CASE("llm stage: media embeddings land at their markers; wrong widths are n
   }
 
   try {
-    run_stage("llm", params, {{"prompt", a2a::Value::text("x")}, {"audio", a2a::Value::embedding(at::randn({1, 2, 1024}))}});
+    run_configured("llm", params, {{"prompt", a2a::Value::text("x")}, {"audio", a2a::Value::embedding(at::randn({1, 2, 1024}))}});
     FAIL("no error");
   } catch (const a2a::Error& e) {
     CHECK(e.code() == "bad_media_embedding");
@@ -131,8 +110,8 @@ TEST_CASE("llm stage: media embeddings land at their markers; wrong widths are n
   }
 }
 
-TEST_CASE("llm stage: a missing model falls back to the tiny preset with a warning", "[llm_stage]") {
-  auto run = run_stage("llm", {{"model", "/nonexistent/stories.bin"}, {"max_new_tokens", 2}},
+TEST_CASE("llm stage: an empty model uses the tiny preset with a warning", "[llm_stage]") {
+  auto run = run_configured("llm", {{"model", ""}, {"max_new_tokens", 2}},
                        {{"prompt", a2a::Value::text("hi")}});
   REQUIRE(run.warnings.size() == 1);
   CHECK(run.warnings[0].find("tiny built-in preset") != std::string::npos);
@@ -144,7 +123,7 @@ TEST_CASE("llm stage: stories260K through the stage gives llama2.c's greedy text
   auto expected = a2a::test::read_json(a2a::test::fixture_path("llama2c/expected.json"));
   const auto& item = expected["greedy"][0];
   const std::string prompt = item["prompt"].get<std::string>();
-  auto run = run_stage("llm",
+  auto run = run_configured("llm",
                        {{"model", a2a::test::fixture_path("llama2c/stories260K.bin")},
                         {"tokenizer", a2a::test::fixture_path("llama2c/tok512.bin")},
                         {"max_new_tokens", 20}},
@@ -157,15 +136,15 @@ TEST_CASE("llm stage: stories260K through the stage gives llama2.c's greedy text
 }
 
 TEST_CASE("projection stages: input 1024 -> LLM width, output [S,K,D] -> [S,M,D']", "[llm_stage]") {
-  auto in = run_stage("input_projection", {{"in_dim", 16}, {"out_dim", 8}}, {{"embedding", a2a::Value::embedding(at::randn({1, 3, 16}))}});
+  auto in = run_configured("input_projection", {{"in_dim", 16}, {"out_dim", 8}}, {{"embedding", a2a::Value::embedding(at::randn({1, 3, 16}))}});
   CHECK(in.outputs.at("embedding").tensor().sizes() == at::IntArrayRef({1, 3, 8}));
-  auto pooled = run_stage("input_projection", {{"in_dim", 16}, {"out_dim", 8}}, {{"embedding", a2a::Value::tensor(at::randn({2, 16}))}});
+  auto pooled = run_configured("input_projection", {{"in_dim", 16}, {"out_dim", 8}}, {{"embedding", a2a::Value::tensor(at::randn({2, 16}))}});
   CHECK(pooled.outputs.at("embedding").tensor().sizes() == at::IntArrayRef({2, 1, 8}));
 
   a2a::Json params = {{"in_dim", 8}, {"out_dim", 6}, {"num_input_tokens", 4}, {"num_output_tokens", 5},
                       {"hidden_dim", 16}, {"nhead", 4}, {"layers", 1}};
   auto signal = a2a::Value::embedding(at::randn({2, 4, 8})).with_aux("input_embeds", at::randn({2, 4, 8}));
-  auto out = run_stage("output_projection", params, {{"signal", signal}});
+  auto out = run_configured("output_projection", params, {{"signal", signal}});
   CHECK(out.outputs.at("embedding").tensor().sizes() == at::IntArrayRef({2, 5, 6}));
   CHECK(out.warnings.empty());
 }
@@ -181,7 +160,7 @@ TEST_CASE("projection stage loads NExT-GPT's output projection weights", "[llm_s
   auto inputs = a2a::load_safetensors(a2a::test::fixture_path("nextgpt/output_projection/inputs.safetensors"));
   auto outputs = a2a::load_safetensors(a2a::test::fixture_path("nextgpt/output_projection/outputs.safetensors"));
   auto signal = a2a::Value::embedding(inputs.at("hidden_states")).with_aux("input_embeds", inputs.at("input_embeds"));
-  auto out = run_stage("output_projection", params, {{"signal", signal}});
+  auto out = run_configured("output_projection", params, {{"signal", signal}});
   A2A_CHECK_CLOSE(out.outputs.at("embedding").tensor(), outputs.at("output"), 1e-4);
 }
 

@@ -3,10 +3,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "nn/llama.h"
-#include "nn/lora.h"
-#include "nn/safetensors.h"
-#include "pipeline/error.h"
+#include "llm/llama.h"
+#include "llm/lora.h"
+#include "weights/safetensors.h"
+#include "base/error.h"
 #include "test_support.h"
 
 namespace {

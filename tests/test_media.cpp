@@ -9,8 +9,8 @@
 
 #include "media/audio_io.h"
 #include "media/image_io.h"
-#include "media/media_file.h"
-#include "pipeline/error.h"
+#include "stages/media_file.h"
+#include "base/error.h"
 #include "pipeline/value_io.h"
 #include "test_support.h"
 
@@ -24,15 +24,8 @@ std::string media_dir(const std::string& name) {
   return dir.string();
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void dump(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
+using a2a::test::read_text;
+using a2a::test::write_text;
 
 // An image with 8-bit exact values, smooth enough for lossy codecs.
 at::Tensor test_image(int64_t h, int64_t w) {
@@ -124,25 +117,25 @@ TEST_CASE("bad image files give clear errors", "[media]") {
   for (const char* name : {"t.png", "t.jpg", "t.bmp", "t.webp"}) a2a::write_image(img, dir + "/" + name);
 
   require_error([&] { a2a::read_image(dir + "/missing.png"); }, "file_not_found", dir + "/missing.png");
-  dump(dir + "/empty.png", "");
+  write_text(dir + "/empty.png", "");
   require_error([&] { a2a::read_image(dir + "/empty.png"); }, "empty_file", dir + "/empty.png");
-  dump(dir + "/garbage.png", "this is not an image at all");
+  write_text(dir + "/garbage.png", "this is not an image at all");
   require_error([&] { a2a::read_image(dir + "/garbage.png"); }, "unsupported_format", dir + "/garbage.png");
-  dump(dir + "/anim.gif", "GIF89a\x01\x00\x01\x00\x00\x00\x00;");
+  write_text(dir + "/anim.gif", "GIF89a\x01\x00\x01\x00\x00\x00\x00;");
   require_error([&] { a2a::read_image(dir + "/anim.gif"); }, "unsupported_format", dir + "/anim.gif");
 
   for (const char* name : {"t.png", "t.jpg", "t.bmp", "t.webp"}) {
-    const std::string bytes = slurp(dir + "/" + name);
+    const std::string bytes = read_text(dir + "/" + name);
     const std::string cut = dir + "/cut_" + name;
-    dump(cut, bytes.substr(0, bytes.size() * 2 / 3));
+    write_text(cut, bytes.substr(0, bytes.size() * 2 / 3));
     require_error([&] { a2a::read_image(cut); }, "truncated_file", cut);
   }
   // Structure intact, compressed data scrambled: libpng's checks fail.
-  std::string png = slurp(dir + "/t.png");
+  std::string png = read_text(dir + "/t.png");
   const size_t idat = png.find("IDAT");
   REQUIRE(idat != std::string::npos);
   for (size_t i = idat + 8; i < idat + 40 && i < png.size(); ++i) png[i] = static_cast<char>(png[i] ^ 0x5A);
-  dump(dir + "/scrambled.png", png);
+  write_text(dir + "/scrambled.png", png);
   require_error([&] { a2a::read_image(dir + "/scrambled.png"); }, "corrupt_file", dir + "/scrambled.png");
   require_error([&] { a2a::write_image(img, dir + "/out.tiff"); }, "unsupported_format", dir + "/out.tiff");
 }
@@ -204,18 +197,18 @@ TEST_CASE("bad audio files give clear errors", "[media]") {
   for (const char* name : {"t.wav", "t.flac", "t.ogg"}) a2a::write_audio(dir + "/" + name, audio, 16000);
 
   require_error([&] { a2a::read_audio(dir + "/none.wav"); }, "file_not_found", dir + "/none.wav");
-  dump(dir + "/empty.wav", "");
+  write_text(dir + "/empty.wav", "");
   require_error([&] { a2a::read_audio(dir + "/empty.wav"); }, "empty_file", dir + "/empty.wav");
-  dump(dir + "/garbage.wav", std::string(4096, 'x'));
+  write_text(dir + "/garbage.wav", std::string(4096, 'x'));
   require_error([&] { a2a::read_audio(dir + "/garbage.wav"); }, "unsupported_format", dir + "/garbage.wav");
   for (const char* name : {"t.wav", "t.flac"}) {
-    const std::string bytes = slurp(dir + "/" + name);
+    const std::string bytes = read_text(dir + "/" + name);
     const std::string cut = dir + "/cut_" + name;
-    dump(cut, bytes.substr(0, bytes.size() / 2));
+    write_text(cut, bytes.substr(0, bytes.size() / 2));
     require_error([&] { a2a::read_audio(cut); }, "truncated_file", cut);
   }
-  const std::string ogg = slurp(dir + "/t.ogg");
-  dump(dir + "/cut.ogg", ogg.substr(0, ogg.size() / 2));
+  const std::string ogg = read_text(dir + "/t.ogg");
+  write_text(dir + "/cut.ogg", ogg.substr(0, ogg.size() / 2));
   require_error([&] { a2a::read_audio(dir + "/cut.ogg"); }, "corrupt_file", dir + "/cut.ogg");
 }
 
@@ -242,7 +235,7 @@ TEST_CASE("media files load as graph values and save atomically by extension", "
   CHECK(voice.tensor().sizes() == audio.sizes());
 
   a2a::save_value(a2a::Value::text("a red fox\n"), dir + "/caption.txt");
-  CHECK(slurp(dir + "/caption.txt") == "a red fox\n");
+  CHECK(read_text(dir + "/caption.txt") == "a red fox\n");
   CHECK(a2a::load_media_value(dir + "/caption.txt", a2a::ValueType::Text).text() == "a red fox\n");
 
   // The pipeline's file hooks reach the same code.

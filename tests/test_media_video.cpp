@@ -5,9 +5,9 @@
 #include <fstream>
 
 #include "media/image_io.h"
-#include "media/media_file.h"
+#include "stages/media_file.h"
 #include "media/video_io.h"
-#include "pipeline/error.h"
+#include "base/error.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -20,15 +20,8 @@ std::string video_dir(const std::string& name) {
   return dir.string();
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void dump(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
+using a2a::test::read_text;
+using a2a::test::write_text;
 
 // Frame t is a flat grey of level (t + 1) * step: the level identifies the frame after lossy coding.
 constexpr double kLevelStep = 18.0 / 255.0;
@@ -42,7 +35,7 @@ int64_t frame_number(const at::Tensor& frame) {
 }
 
 template <class F>
-void require_error(F body, const std::string& code, const std::string& path) {
+void require_video_error(F body, const std::string& code, const std::string& path) {
   try {
     body();
     FAIL("expected error " << code << " for " << path);
@@ -89,7 +82,7 @@ TEST_CASE("animated GIF and PNG frame folders are written where MP4 is not wante
   }
   auto gif = a2a::write_video(dir + "/anim.gif", frames, 4.0);
   CHECK(gif.format == a2a::VideoWriteFormat::Gif);
-  CHECK(slurp(dir + "/anim.gif").substr(0, 6) == "GIF89a");
+  CHECK(read_text(dir + "/anim.gif").substr(0, 6) == "GIF89a");
   auto back = a2a::read_video(dir + "/anim.gif");
   REQUIRE(back.frames.sizes() == frames.sizes());
   CHECK(back.frames.sub(frames).abs().max().item<float>() <= 0.5f / 255 + 1e-6f);
@@ -147,7 +140,7 @@ TEST_CASE("uniform frame and clip sampling pick the expected frames", "[media_vi
   auto picked = a2a::read_video_frames(dir + "/count.mp4", {5, 1, 5});
   CHECK(frame_number(picked.frames[0]) == 5);
   CHECK(frame_number(picked.frames[1]) == 1);
-  require_error([&] { a2a::read_video_frames(dir + "/count.mp4", {40}); }, "bad_index", dir + "/count.mp4");
+  require_video_error([&] { a2a::read_video_frames(dir + "/count.mp4", {40}); }, "bad_index", dir + "/count.mp4");
 }
 
 TEST_CASE("video values save and load through the media file functions", "[media_video]") {
@@ -171,20 +164,20 @@ TEST_CASE("bad video files give clear errors", "[media_video]") {
   a2a::write_video(dir + "/ok.mp4", frames, 8.0);
   a2a::write_video(dir + "/ok.avi", frames, 8.0);
 
-  require_error([&] { a2a::read_video(dir + "/none.mp4"); }, "file_not_found", dir + "/none.mp4");
-  dump(dir + "/empty.mp4", "");
-  require_error([&] { a2a::read_video(dir + "/empty.mp4"); }, "empty_file", dir + "/empty.mp4");
-  dump(dir + "/garbage.mp4", std::string(2048, 'z'));
-  require_error([&] { a2a::probe_video(dir + "/garbage.mp4"); }, "corrupt_file", dir + "/garbage.mp4");
-  dump(dir + "/garbage.mkv", std::string(2048, 'z'));
-  require_error([&] { a2a::read_video(dir + "/garbage.mkv"); }, "corrupt_file", dir + "/garbage.mkv");
+  require_video_error([&] { a2a::read_video(dir + "/none.mp4"); }, "file_not_found", dir + "/none.mp4");
+  write_text(dir + "/empty.mp4", "");
+  require_video_error([&] { a2a::read_video(dir + "/empty.mp4"); }, "empty_file", dir + "/empty.mp4");
+  write_text(dir + "/garbage.mp4", std::string(2048, 'z'));
+  require_video_error([&] { a2a::probe_video(dir + "/garbage.mp4"); }, "corrupt_file", dir + "/garbage.mp4");
+  write_text(dir + "/garbage.mkv", std::string(2048, 'z'));
+  require_video_error([&] { a2a::read_video(dir + "/garbage.mkv"); }, "corrupt_file", dir + "/garbage.mkv");
   for (const char* name : {"ok.mp4", "ok.avi"}) {
-    const std::string bytes = slurp(dir + "/" + name);
+    const std::string bytes = read_text(dir + "/" + name);
     const std::string cut = dir + "/cut_" + name;
-    dump(cut, bytes.substr(0, bytes.size() / 2));
-    require_error([&] { a2a::read_video(cut); }, "truncated_file", cut);
+    write_text(cut, bytes.substr(0, bytes.size() / 2));
+    require_video_error([&] { a2a::read_video(cut); }, "truncated_file", cut);
   }
-  require_error([&] { a2a::write_video(dir + "/x.mp4", at::zeros({4, 16, 16}), 8.0); }, "bad_shape", dir + "/x.mp4");
-  require_error([&] { a2a::write_video(dir + "/x.mp4", frames, 0.0); }, "bad_fps", dir + "/x.mp4");
-  require_error([&] { a2a::write_video(dir + "/x.flv", frames, 8.0); }, "unsupported_format", dir + "/x.flv");
+  require_video_error([&] { a2a::write_video(dir + "/x.mp4", at::zeros({4, 16, 16}), 8.0); }, "bad_shape", dir + "/x.mp4");
+  require_video_error([&] { a2a::write_video(dir + "/x.mp4", frames, 0.0); }, "bad_fps", dir + "/x.mp4");
+  require_video_error([&] { a2a::write_video(dir + "/x.flv", frames, 8.0); }, "unsupported_format", dir + "/x.flv");
 }

@@ -1,8 +1,8 @@
 #include <torch/torch.h>
 
-#include "nn/output_projection.h"
-#include "nn/safetensors.h"
-#include "nn/state_dict.h"
+#include "llm/output_projection.h"
+#include "weights/safetensors.h"
+#include "weights/state_dict.h"
 #include "test_support.h"
 
 using a2a::test::fixture_path;

@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "media/image_io.h"
-#include "pipeline/error.h"
+#include "base/error.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/plugin_loader.h"
 #include "pipeline/registry.h"
@@ -81,15 +81,12 @@ TEST_CASE("plugin errors: missing library, missing symbol, duplicate stage type"
 namespace {
 
 int run_cli(const std::string& arguments, const std::string& log) {
-  const std::string command = std::string(A2A_BINARY_DIR) + "/a2a " + arguments + " > " + log + " 2>&1";
-  const int status = std::system(command.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const auto result = a2a::test::run_a2a(arguments);
+  a2a::test::write_text(log, result.output);
+  return result.code;
 }
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+std::string read_all(const std::string& path) { return a2a::test::read_text(path); }
 
 }  // namespace
 

@@ -1,6 +1,6 @@
 #include <ATen/Parallel.h>
 
-#include "pipeline/error.h"
+#include "base/error.h"
 #include "pipeline/runtime.h"
 #include "test_support.h"
 

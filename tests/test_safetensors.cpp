@@ -5,20 +5,15 @@
 #include <filesystem>
 #include <fstream>
 
-#include "nn/safetensors.h"
-#include "pipeline/error.h"
+#include "weights/safetensors.h"
+#include "base/error.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string fresh_dir(const std::string& name) {
-  fs::path dir = fs::path(a2a::test::scratch_dir()) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+using a2a::test::fresh_dir;
 
 // A file with the given header text and `data_bytes` bytes of data; `declared` overrides the
 // header length written in the first 8 bytes.

@@ -3,10 +3,10 @@
 
 #include <filesystem>
 
-#include "nn/hf_layout.h"
-#include "nn/safetensors.h"
-#include "nn/state_dict.h"
-#include "pipeline/error.h"
+#include "weights/hf_layout.h"
+#include "weights/safetensors.h"
+#include "weights/state_dict.h"
+#include "base/error.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -62,12 +62,7 @@ a2a::TensorMap tiny_text_checkpoint() {
           {"step", at::full({1}, 5, at::kLong)}};
 }
 
-std::string fresh_dir(const std::string& name) {
-  fs::path dir = fs::path(a2a::test::scratch_dir()) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+using a2a::test::fresh_dir;
 
 }  // namespace
 

@@ -1,9 +1,9 @@
 // Parity of the schedulers with diffusers 0.29.2 trajectories (fixtures scheduler_*), plus the
 // timestep spacing rules of "Common Diffusion Noise Schedules and Sample Steps are Flawed" (Table 2).
-#include "diffusion/ddim_scheduler.h"
-#include "diffusion/scheduler.h"
-#include "nn/safetensors.h"
-#include "pipeline/error.h"
+#include "diffusion/schedulers/ddim_scheduler.h"
+#include "diffusion/schedulers/scheduler.h"
+#include "weights/safetensors.h"
+#include "base/error.h"
 #include "test_support.h"
 
 #include <ATen/CPUGeneratorImpl.h>

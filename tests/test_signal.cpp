@@ -7,8 +7,8 @@
 
 #include "media/kaldi_fbank.h"
 #include "media/resample.h"
-#include "nn/safetensors.h"
-#include "pipeline/error.h"
+#include "weights/safetensors.h"
+#include "base/error.h"
 #include "test_support.h"
 #include "vocoders/griffin_lim.h"
 #include "vocoders/spectrogram.h"

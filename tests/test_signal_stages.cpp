@@ -3,24 +3,16 @@
 #include <torch/torch.h>
 
 #include "media/kaldi_fbank.h"
-#include "pipeline/error.h"
+#include "base/error.h"
 #include "pipeline/registry.h"
+#include "stage_runner.h"
 #include "test_support.h"
 #include "vocoders/spectrogram.h"
 
 namespace {
 
-// A configured stage from the registry, its parameters filled with the schema's defaults.
-std::unique_ptr<a2a::Stage> make_stage(const std::string& type, a2a::Json params = a2a::Json::object()) {
-  const a2a::StageInfo* info = a2a::StageRegistry::global().find(type);
-  REQUIRE(info != nullptr);
-  for (const auto& spec : info->params)
-    if (!params.contains(spec.name) && !spec.default_value.is_null()) params[spec.name] = spec.default_value;
-  auto stage = info->create();
-  a2a::ConfigureContext configure;
-  configure.stage_id = type;
-  stage->configure(params, configure);
-  return stage;
+std::unique_ptr<a2a::Stage> make_signal_stage(const std::string& type, a2a::Json params = a2a::Json::object()) {
+  return a2a::test::configure_stage(type, params, nullptr, type).stage;
 }
 
 a2a::Value tone(double hz, int64_t rate, int64_t samples, int64_t channels = 1) {
@@ -42,7 +34,7 @@ TEST_CASE("audio -> mel_spectrogram -> griffin_lim -> audio keeps the pitch", "[
   const int64_t rate = 16000;
   auto input = tone(440.0, rate, 4096, /*channels=*/2);
   a2a::Json mel_params = {{"n_fft", 512}, {"hop_length", 128}, {"n_mels", 64}, {"to_db", true}};
-  auto mel_stage = make_stage("mel_spectrogram", mel_params);
+  auto mel_stage = make_signal_stage("mel_spectrogram", mel_params);
   a2a::RunContext ctx;
   ctx.seed = 7;
   auto mel = mel_stage->run({{"audio", input}}, ctx).at("mel");
@@ -59,7 +51,7 @@ TEST_CASE("audio -> mel_spectrogram -> griffin_lim -> audio keeps the pitch", "[
     last_done = done;
     CHECK(total == 16);
   };
-  auto vocoder = make_stage("griffin_lim", {{"n_fft", 512}, {"hop_length", 128}, {"from_db", true}, {"n_iter", 16}});
+  auto vocoder = make_signal_stage("griffin_lim", {{"n_fft", 512}, {"hop_length", 128}, {"from_db", true}, {"n_iter", 16}});
   auto out = vocoder->run({{"spectrogram", mel}}, ctx).at("audio");
   CHECK(last_done == 16);
   REQUIRE(out.type() == a2a::ValueType::Audio);
@@ -80,7 +72,7 @@ TEST_CASE("audio -> mel_spectrogram -> griffin_lim -> audio keeps the pitch", "[
 
 TEST_CASE("griffin_lim stage reports wrong shapes and sample rates", "[signal]") {
   a2a::RunContext ctx;
-  auto linear = make_stage("griffin_lim", {{"from_mel", false}, {"n_fft", 64}, {"hop_length", 16}, {"sample_rate", 8000}});
+  auto linear = make_signal_stage("griffin_lim", {{"from_mel", false}, {"n_fft", 64}, {"hop_length", 16}, {"sample_rate", 8000}});
   auto bad = a2a::Value::tensor(torch::ones({1, 20, 5}));
   try {
     linear->run({{"spectrogram", bad}}, ctx);
@@ -92,7 +84,7 @@ TEST_CASE("griffin_lim stage reports wrong shapes and sample rates", "[signal]")
   CHECK(ok.tensor().sizes() == at::IntArrayRef({1, 1, 64}));
   CHECK(ok.sample_rate() == 8000);
 
-  auto mel_vocoder = make_stage("griffin_lim", {{"sample_rate", 22050}});
+  auto mel_vocoder = make_signal_stage("griffin_lim", {{"sample_rate", 22050}});
   auto mel = a2a::Value::tensor(torch::ones({1, 80, 4})).with_aux("sample_rate", torch::tensor(int64_t{16000}));
   try {
     mel_vocoder->run({{"spectrogram", mel}}, ctx);
@@ -100,12 +92,12 @@ TEST_CASE("griffin_lim stage reports wrong shapes and sample rates", "[signal]")
   } catch (const a2a::Error& e) {
     CHECK(e.code() == "sample_rate_mismatch");
   }
-  auto unknown_rate = make_stage("griffin_lim");
+  auto unknown_rate = make_signal_stage("griffin_lim");
   CHECK_THROWS_AS(unknown_rate->run({{"spectrogram", a2a::Value::tensor(torch::ones({1, 80, 4}))}}, ctx), a2a::Error);
 }
 
 TEST_CASE("resample stage changes the rate of every channel", "[signal]") {
-  auto stage = make_stage("resample", {{"sample_rate", 16000}});
+  auto stage = make_signal_stage("resample", {{"sample_rate", 16000}});
   a2a::RunContext ctx;
   auto out = stage->run({{"audio", tone(1000.0, 44100, 4410, 2)}}, ctx).at("audio");
   CHECK(out.sample_rate() == 16000);
@@ -114,7 +106,7 @@ TEST_CASE("resample stage changes the rate of every channel", "[signal]") {
 }
 
 TEST_CASE("kaldi_fbank stage gives ImageBind's features per clip", "[signal]") {
-  auto stage = make_stage("kaldi_fbank");
+  auto stage = make_signal_stage("kaldi_fbank");
   a2a::RunContext ctx;
   auto audio = tone(300.0, 16000, 4000);
   auto features = stage->run({{"audio", audio}}, ctx).at("features");

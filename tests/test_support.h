@@ -9,7 +9,20 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <string>
+#include <vector>
+
+namespace a2a::test {
+
+// The checkout and the build folder (tests/test_paths.cpp).
+const char* source_dir();
+const char* binary_dir();
+
+}  // namespace a2a::test
+
+#define A2A_SOURCE_DIR (::a2a::test::source_dir())
+#define A2A_BINARY_DIR (::a2a::test::binary_dir())
 
 namespace a2a::test {
 
@@ -33,6 +46,39 @@ inline nlohmann::json read_json(const std::string& path) {
 
 // A scratch directory unique to the test process, removed at exit by the OS temp cleaner.
 std::string scratch_dir();
+
+// The whole content of a file, or "" when it cannot be read.
+std::string read_text(const std::string& path);
+// Writes the bytes, replacing the file.
+void write_text(const std::string& path, const std::string& bytes);
+// An empty folder of that name in the scratch directory (emptied when it exists).
+std::string fresh_dir(const std::string& name);
+
+// name -> shape of the tensors of a keys/*.txt list ("name<TAB>[a, b]<TAB>param|buffer"): those of one
+// kind ("param" or "buffer"), or every one when kind is empty.
+using ShapeMap = std::map<std::string, std::vector<int64_t>>;
+ShapeMap read_key_list(const std::string& path, const std::string& kind = "");
+
+// "" when the two lists name the same tensors with the same shapes, else the first difference.
+std::string first_difference(const ShapeMap& ours, const ShapeMap& ref);
+
+struct CommandResult {
+  int code = -1;  // the exit status, or -1 when the command did not exit normally
+  std::string output;  // stdout and stderr together
+};
+
+// Runs a shell command line with its output captured in the scratch directory.
+CommandResult run_command(const std::string& command_line);
+
+// `a2a run configs/CONFIG OPTIONS --output-dir OUT_DIR` with ENV assignments before it, into an emptied
+// OUT_DIR, its stderr in OUT_DIR.log; the exit status (0 = success).
+int run_shipped_config(const std::string& config, const std::string& out_dir, const std::string& env = "",
+                       const std::string& options = "");
+
+// Runs the built `a2a` executable with ARGS.
+inline CommandResult run_a2a(const std::string& args) {
+  return run_command(std::string(A2A_BINARY_DIR) + "/a2a " + args);
+}
 
 // The relative L-infinity error bound of the fixtures' README: max|ours-ref| <= tol * max(1, max|ref|).
 inline double scaled_error(const at::Tensor& ours, const at::Tensor& ref) {

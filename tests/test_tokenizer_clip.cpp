@@ -1,6 +1,6 @@
 // CLIP tokenizer against OpenAI CLIP's ids (fixtures/tokenizers/clip/cases.json).
-#include "nn/clip_tokenizer.h"
-#include "pipeline/error.h"
+#include "tokenizers/clip_tokenizer.h"
+#include "base/error.h"
 #include "test_support.h"
 
 namespace {

@@ -1,6 +1,6 @@
 // llama2.c tokenizer (tok512.bin) against run.c's ids in fixtures/llama2c/expected.json.
-#include "nn/llama2c_tokenizer.h"
-#include "pipeline/error.h"
+#include "tokenizers/llama2c_tokenizer.h"
+#include "base/error.h"
 #include "test_support.h"
 
 TEST_CASE("llama2.c tokenizer encodes like run.c", "[tokenizer]") {

@@ -2,8 +2,8 @@
 // that unigram, user-defined pieces and whitespace normalisation are covered next to the Llama-2 vectors.
 #include <cstring>
 
-#include "nn/sentencepiece_tokenizer.h"
-#include "pipeline/error.h"
+#include "tokenizers/sentencepiece_tokenizer.h"
+#include "base/error.h"
 #include "test_support.h"
 
 namespace {

@@ -1,7 +1,7 @@
 // Unicode helpers behind the tokenizers, checked against values Python gives.
-#include "nn/tokenizers/bpe_merges.h"
-#include "nn/tokenizers/text_cleanup.h"
-#include "nn/tokenizers/unicode.h"
+#include "tokenizers/bpe_merges.h"
+#include "tokenizers/text_cleanup.h"
+#include "tokenizers/unicode.h"
 #include "test_support.h"
 
 TEST_CASE("NFC composes, reorders and leaves composed text alone", "[tokenizer]") {

@@ -3,9 +3,9 @@
 #include <map>
 #include <sstream>
 
-#include "nn/hf_tokenizer.h"
-#include "nn/sentencepiece_tokenizer.h"
-#include "pipeline/error.h"
+#include "tokenizers/hf_tokenizer.h"
+#include "tokenizers/sentencepiece_tokenizer.h"
+#include "base/error.h"
 #include "test_support.h"
 
 namespace {

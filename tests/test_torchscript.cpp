@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "pipeline/error.h"
+#include "base/error.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/registry.h"
 #include "test_support.h"

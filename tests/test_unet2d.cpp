@@ -6,9 +6,9 @@
 #include <sstream>
 
 #include "diffusion/unet2d_condition.h"
-#include "nn/safetensors.h"
-#include "nn/state_dict.h"
-#include "pipeline/error.h"
+#include "weights/safetensors.h"
+#include "weights/state_dict.h"
+#include "base/error.h"
 #include "test_support.h"
 
 namespace {

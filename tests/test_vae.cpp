@@ -6,56 +6,24 @@
 #include <sstream>
 
 #include "diffusion/autoencoder_kl.h"
-#include "nn/safetensors.h"
-#include "nn/state_dict.h"
-#include "pipeline/error.h"
+#include "weights/safetensors.h"
+#include "weights/state_dict.h"
+#include "base/error.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
+#include "stage_runner.h"
 #include "test_support.h"
 
 using namespace a2a;
 
 namespace {
 
-using ShapeMap = std::map<std::string, std::vector<int64_t>>;
+using a2a::test::read_key_list;
+using a2a::test::first_difference;
 
-// name -> shape of the tensors of one kind ("param" or "buffer") in a keys/*.txt list.
-ShapeMap read_key_list(const std::string& path, const std::string& kind) {
-  std::ifstream in(path);
-  REQUIRE(in.good());
-  ShapeMap out;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    std::istringstream fields(line);
-    std::string name, shape, what;
-    std::getline(fields, name, '\t');
-    std::getline(fields, shape, '\t');
-    std::getline(fields, what, '\t');
-    if (what != kind) continue;
-    for (char& ch : shape) {
-      if (ch == '[' || ch == ']' || ch == ',') ch = ' ';
-    }
-    std::istringstream numbers(shape);
-    std::vector<int64_t> dims;
-    int64_t d;
-    while (numbers >> d) dims.push_back(d);
-    out[name] = dims;
-  }
-  return out;
-}
+using a2a::test::ShapeMap;
 
-std::string first_difference(const ShapeMap& ours, const ShapeMap& ref) {
-  for (const auto& kv : ref) {
-    auto it = ours.find(kv.first);
-    if (it == ours.end()) return "missing " + kv.first;
-    if (it->second != kv.second) return "shape differs for " + kv.first;
-  }
-  for (const auto& kv : ours) {
-    if (!ref.count(kv.first)) return "extra " + kv.first;
-  }
-  return "";
-}
+
 
 AutoencoderKL load_fixture_vae(const std::string& folder) {
   auto options = AutoencoderKLOptions::from_json(test::read_json(test::fixture_path(folder + "/config.json")));
@@ -275,22 +243,10 @@ TEST_CASE("AutoencoderKL rejects bad configs and shapes", "[vae]") {
 
 namespace {
 
-struct ConfiguredStage {
-  std::unique_ptr<Stage> stage;
-  Json params;
-};
+using a2a::test::ConfiguredStage;
 
-ConfiguredStage make_stage(const std::string& type, Json given, ModuleCache* cache) {
-  const StageInfo* info = StageRegistry::global().find(type);
-  REQUIRE(info != nullptr);
-  Json params = Json::object();
-  for (const auto& spec : info->params) params[spec.name] = spec.default_value;
-  for (const auto& kv : given.items()) params[kv.key()] = kv.value();
-  ConfigureContext ctx;
-  ctx.modules = cache;
-  ConfiguredStage out{info->create(), params};
-  out.stage->configure(params, ctx);
-  return out;
+ConfiguredStage make_vae_stage(const std::string& type, Json given, ModuleCache* cache) {
+  return a2a::test::configure_stage(type, given, cache);
 }
 
 }  // namespace
@@ -298,8 +254,8 @@ ConfiguredStage make_stage(const std::string& type, Json given, ModuleCache* cac
 TEST_CASE("vae_encode and vae_decode share the seeded tiny preset", "[vae]") {
   torch::NoGradGuard no_grad;
   ModuleCache cache;
-  auto encode = make_stage("vae_encode", {{"sample_mode", "mean"}}, &cache);
-  auto decode = make_stage("vae_decode", Json::object(), &cache);
+  auto encode = make_vae_stage("vae_encode", {{"sample_mode", "mean"}}, &cache);
+  auto decode = make_vae_stage("vae_decode", Json::object(), &cache);
   REQUIRE(encode.stage->module() != nullptr);
   CHECK(encode.stage->module() == decode.stage->module());
   auto& vae = dynamic_cast<AutoencoderKLImpl&>(*decode.stage->module());
@@ -322,14 +278,14 @@ TEST_CASE("vae_encode and vae_decode share the seeded tiny preset", "[vae]") {
 
   // The same seed gives the same weights in a fresh cache; another seed does not.
   ModuleCache other;
-  auto again = make_stage("vae_decode", Json::object(), &other);
+  auto again = make_vae_stage("vae_decode", Json::object(), &other);
   CHECK(torch::equal(again.stage->run({{"latent", latent}}, run).at("sample").tensor(), out.at("sample").tensor()));
-  auto reseeded = make_stage("vae_decode", {{"tiny_seed", 1}}, &other);
+  auto reseeded = make_vae_stage("vae_decode", {{"tiny_seed", 1}}, &other);
   CHECK_FALSE(torch::equal(reseeded.stage->run({{"latent", latent}}, run).at("sample").tensor(),
                            out.at("sample").tensor()));
 
   // Sampling draws from the run seed: reproducible, and not the mean.
-  auto sampling = make_stage("vae_encode", Json::object(), &cache);
+  auto sampling = make_vae_stage("vae_encode", Json::object(), &cache);
   RunContext seeded;
   seeded.seed = 9;
   auto a = sampling.stage->run({{"image", Value::image(image)}}, seeded).at("latent").tensor();
@@ -342,8 +298,8 @@ TEST_CASE("vae_decode tiles on request and the mel preset is AudioLDM's layout",
   torch::NoGradGuard no_grad;
   ModuleCache cache;
   RunContext run;
-  auto plain = make_stage("vae_decode", Json::object(), &cache);
-  auto tiled = make_stage("vae_decode", {{"tiling", true}, {"tile_size", 4}, {"tile_overlap", 0.25}}, &cache);
+  auto plain = make_vae_stage("vae_decode", Json::object(), &cache);
+  auto tiled = make_vae_stage("vae_decode", {{"tiling", true}, {"tile_size", 4}, {"tile_overlap", 0.25}}, &cache);
   torch::manual_seed(4);
   auto latent = Value::latent(torch::randn({1, 4, 10, 6}));
   auto a = plain.stage->run({{"latent", latent}}, run).at("image").tensor();
@@ -351,8 +307,8 @@ TEST_CASE("vae_decode tiles on request and the mel preset is AudioLDM's layout",
   CHECK(a.sizes() == b.sizes());
   CHECK_FALSE(torch::equal(a, b));
 
-  auto mel_encode = make_stage("vae_encode", {{"preset", "mel"}, {"sample_mode", "mean"}}, &cache);
-  auto mel_decode = make_stage("vae_decode", {{"preset", "mel"}}, &cache);
+  auto mel_encode = make_vae_stage("vae_encode", {{"preset", "mel"}, {"sample_mode", "mean"}}, &cache);
+  auto mel_decode = make_vae_stage("vae_decode", {{"preset", "mel"}}, &cache);
   auto& vae = dynamic_cast<AutoencoderKLImpl&>(*mel_decode.stage->module());
   CHECK(vae.options().in_channels == 1);
   CHECK(vae.options().latent_channels == 8);
@@ -372,7 +328,7 @@ TEST_CASE("vae_decode loads a diffusers folder and matches the reference decode"
   A2A_REQUIRE_FIXTURE("autoencoder_kl/diffusion_pytorch_model.safetensors");
   torch::NoGradGuard no_grad;
   ModuleCache cache;
-  auto decode = make_stage("vae_decode", {{"model", test::fixture_path("autoencoder_kl")}}, &cache);
+  auto decode = make_vae_stage("vae_decode", {{"model", test::fixture_path("autoencoder_kl")}}, &cache);
   auto config = AutoencoderKLOptions::from_json(test::read_json(test::fixture_path("autoencoder_kl/config.json")));
   auto inputs = load_safetensors(test::fixture_path("autoencoder_kl/inputs.safetensors"));
   auto outputs = load_safetensors(test::fixture_path("autoencoder_kl/outputs.safetensors"));
@@ -380,5 +336,5 @@ TEST_CASE("vae_decode loads a diffusers folder and matches the reference decode"
   // The stage takes diffusion-space latents: the pipeline's z · scaling_factor.
   auto out = decode.stage->run({{"latent", Value::latent(inputs.at("z") * config.scaling_factor)}}, run);
   A2A_CHECK_CLOSE(out.at("sample").tensor(), outputs.at("decoded"), 1e-4);
-  CHECK_THROWS_AS(make_stage("vae_decode", {{"model", test::scratch_dir() + "/no_such_vae"}}, &cache), a2a::Error);
+  CHECK_THROWS_AS(make_vae_stage("vae_decode", {{"model", test::scratch_dir() + "/no_such_vae"}}, &cache), a2a::Error);
 }

@@ -4,13 +4,16 @@
 
 #include <nlohmann/json.hpp>
 
-#include "nn/hf_layout.h"
-#include "pipeline/error.h"
+#include "weights/hf_layout.h"
+#include "base/error.h"
 
 namespace a2a {
 
 SpeechT5HifiGanConfig SpeechT5HifiGanConfig::from_json(const nlohmann::json& json) {
-  ConfigReader r(json, "SpeechT5HifiGan config");
+  return from_config(ConfigReader(json, "SpeechT5HifiGan config"));
+}
+
+SpeechT5HifiGanConfig SpeechT5HifiGanConfig::from_config(const ConfigReader& r) {
   SpeechT5HifiGanConfig c;
   r.read("model_in_dim", c.model_in_dim);
   r.read("sampling_rate", c.sampling_rate);

@@ -15,6 +15,8 @@
 
 namespace a2a {
 
+class ConfigReader;
+
 // Mirrors SpeechT5HifiGanConfig (transformers 4.43); defaults are the constructor's.
 struct SpeechT5HifiGanConfig {
   int64_t model_in_dim = 80;
@@ -30,6 +32,9 @@ struct SpeechT5HifiGanConfig {
 
   // Reads a transformers config.json; throws a2a::Error ("bad_config") naming every inconsistent field.
   static SpeechT5HifiGanConfig from_json(const nlohmann::json& config);
+  // The same from a reader whose errors name the file (not a from_json overload: a braced JSON
+  // literal argument would be ambiguous between the two).
+  static SpeechT5HifiGanConfig from_config(const ConfigReader& config);
   // Waveform samples per mel frame: prod(upsample_rates).
   int64_t hop_length() const;
   // Samples produced from `frames` mel frames. Each transposed convolution gives (L − 1)·rate −

@@ -5,7 +5,7 @@
 //        a2a run pipeline.yaml --plugin build/plugins/liba2a_example_plugin.so
 #include <ATen/ATen.h>
 
-#include "pipeline/error.h"
+#include "base/error.h"
 #include "pipeline/plugin_loader.h"
 #include "pipeline/registry.h"
 

@@ -9,8 +9,9 @@
 #include <iostream>
 #include <sstream>
 
-#include "media/media_file.h"
-#include "nn/checkpoint_inspect.h"
+#include "base/suggest.h"
+#include "stages/media_file.h"
+#include "weights/checkpoint_inspect.h"
 #include "pipeline/config_loader.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/plugin_loader.h"
@@ -52,6 +53,7 @@ options:
   --output-dir DIR     where saved outputs go (default: out)
   --threads N          LibTorch intra-op threads (default: the config's, else all cores)
   --workers N          stages run concurrently (default: the config's, else 1)
+  --cache-mb N         execution cache budget in MiB (default: the config's, else 1024)
   --plugin PATH        load a plugin library before validating (repeatable)
   --quiet              no progress and no timing table
 )";
@@ -148,6 +150,7 @@ ValidatedGraph load_validated(const std::string& path, const Args& args) {
   for (const auto& plugin : args.all("plugin")) load_plugin(plugin);
   if (auto threads = args.one("threads")) builder.threads(parse_count(*threads, "--threads"));
   if (auto workers = args.one("workers")) builder.workers(parse_count(*workers, "--workers"));
+  if (auto megabytes = args.one("cache-mb")) builder.cache_mb(parse_count(*megabytes, "--cache-mb"));
   return builder.build();
 }
 
@@ -329,9 +332,8 @@ int cmd_stages(const Args& args) {
     types.clear();
     for (const auto& t : args.positional) {
       if (!registry.find(t)) {
-        std::string hint = closest_match(t, registry.types());
         throw Error(ErrorKind::Config, "unknown_stage_type",
-                    "unknown stage type '" + t + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+                    "unknown stage type '" + t + "'" + did_you_mean(t, registry.types()));
       }
       types.push_back(t);
     }
@@ -425,7 +427,7 @@ int main(int argc, char** argv) {
     int (*run)(const Args&);
   };
   const std::map<std::string, Command> commands = {
-      {"run", {kRunHelp, {"set", "input", "output", "output-dir", "threads", "workers", "plugin"}, {"quiet", "help"}, cmd_run}},
+      {"run", {kRunHelp, {"set", "input", "output", "output-dir", "threads", "workers", "cache-mb", "plugin"}, {"quiet", "help"}, cmd_run}},
       {"validate", {kValidateHelp, {"set", "plugin"}, {"help"}, cmd_validate}},
       {"graph", {kGraphHelp, {"set", "plugin", "format"}, {"help"}, cmd_graph}},
       {"stages", {kStagesHelp, {"plugin"}, {"json", "help"}, cmd_stages}},
@@ -435,8 +437,7 @@ int main(int argc, char** argv) {
   if (it == commands.end()) {
     std::vector<std::string> names;
     for (const auto& kv : commands) names.push_back(kv.first);
-    std::string hint = closest_match(command, names);
-    std::cerr << "a2a: unknown command '" << command << "'" << (hint.empty() ? "" : " (did you mean '" + hint + "'?)")
+    std::cerr << "a2a: unknown command '" << command << "'" << did_you_mean(command, names)
               << "\n\n"
               << kMainHelp;
     return kExitUsage;

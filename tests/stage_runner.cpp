@@ -1,0 +1,34 @@
+#include "stage_runner.h"
+
+#include "pipeline/validation.h"
+#include "test_support.h"
+
+namespace a2a::test {
+
+ConfiguredStage configure_stage(const std::string& type, const Json& params, ModuleCache* modules,
+                                const std::string& stage_id) {
+  const StageInfo* info = StageRegistry::global().find(type);
+  REQUIRE(info != nullptr);
+  ConfiguredStage out{info->create(), validate_stage_params(*info, stage_id, params)};
+  ConfigureContext ctx;
+  ctx.stage_id = stage_id;
+  ctx.modules = modules;
+  out.stage->configure(out.params, ctx);
+  return out;
+}
+
+StageRun run_stage(Stage& stage, const PortValues& inputs, uint64_t seed, const CancellationToken* cancel,
+                   const std::string& stage_id) {
+  StageRun out;
+  RunContext ctx;
+  ctx.stage_id = stage_id;
+  ctx.seed = seed;
+  ctx.cancel = cancel;
+  ctx.progress = [&](int64_t done, int64_t, const std::string&) { out.progress.push_back(done); };
+  ctx.stream = [&](const std::string& text) { out.streamed += text; };
+  ctx.warn = [&](const std::string& message) { out.warnings.push_back(message); };
+  out.outputs = stage.run(inputs, ctx);
+  return out;
+}
+
+}  // namespace a2a::test

@@ -1,0 +1,68 @@
+#include "tokenizers/vocab_files.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "base/error.h"
+
+namespace a2a::tokenizers {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw_input_error("tokenizer_file_missing", "cannot open tokenizer file " + path);
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+void Vocabulary::insert(const std::string& token, int32_t id) {
+  if (id < 0) return;
+  ids[token] = id;
+  if (static_cast<size_t>(id) >= tokens.size()) tokens.resize(id + 1);
+  tokens[id] = token;
+}
+
+Vocabulary read_vocab_json(const std::string& path) {
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    throw_input_error("tokenizer_bad_vocab", path + ": not valid JSON: " + e.what());
+  }
+  if (!json.is_object()) throw_input_error("tokenizer_bad_vocab", path + ": expected an object {token: id}");
+  Vocabulary vocab;
+  vocab.ids.reserve(json.size());
+  for (auto it = json.begin(); it != json.end(); ++it) {
+    if (!it.value().is_number_integer()) {
+      throw_input_error("tokenizer_bad_vocab", path + ": the id of token \"" + it.key() + "\" is not an integer");
+    }
+    vocab.insert(it.key(), it.value().get<int32_t>());
+  }
+  return vocab;
+}
+
+std::vector<std::pair<std::string, std::string>> read_merges_txt(const std::string& path) {
+  std::string text = read_file(path);
+  std::vector<std::pair<std::string, std::string>> merges;
+  size_t pos = 0;
+  int line_number = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || (line_number == 1 && line.rfind("#version", 0) == 0)) continue;
+    size_t space = line.find(' ');
+    if (space == std::string::npos || space == 0 || space + 1 >= line.size()) {
+      throw_input_error("tokenizer_bad_merges",
+                        path + ":" + std::to_string(line_number) + ": expected \"left right\", got \"" + line + "\"");
+    }
+    merges.emplace_back(line.substr(0, space), line.substr(space + 1));
+  }
+  return merges;
+}
+
+}  // namespace a2a::tokenizers
