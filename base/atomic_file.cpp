@@ -58,7 +58,8 @@ void write_file_atomically(const std::string& path, const std::function<void(int
       fail_write(path, std::string("close failed: ") + std::strerror(errno));
     }
     fd = -1;
-    if (::rename(temp.c_str(), path.c_str()) != 0) fail_write(path, std::string("rename failed: ") + std::strerror(errno));
+    if (::rename(temp.c_str(), path.c_str()) != 0)
+      fail_write(path, std::string("rename failed: ") + std::strerror(errno));
   } catch (...) {
     if (fd >= 0) ::close(fd);
     ::unlink(temp.c_str());
@@ -88,7 +89,8 @@ void move_into_place(const std::string& from, const std::string& to) {
   fs::rename(from, to, ec);
   if (ec) {
     fs::remove_all(from, ec);
-    throw Error(ErrorKind::Input, "write_failed", "cannot move the new file into place at '" + to + "': " + ec.message());
+    throw Error(ErrorKind::Input, "write_failed",
+                "cannot move the new file into place at '" + to + "': " + ec.message());
   }
 }
 

@@ -53,7 +53,6 @@ class ErrorList : public std::runtime_error {
 };
 
 [[noreturn]] void throw_input_error(const std::string& code, const std::string& message);
-[[noreturn]] void throw_config_error(const std::string& code, const std::string& message,
-                                     SourceLocation where = {});
+[[noreturn]] void throw_config_error(const std::string& code, const std::string& message, SourceLocation where = {});
 
 }  // namespace a2a

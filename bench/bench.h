@@ -10,8 +10,7 @@ void register_bench(const std::string& name, std::function<void()> fn);
 
 // Seconds per call: runs fn `warmup` times, then repeats until `min_seconds` have passed
 // (at least `min_iters` times) and returns the median of the timed calls.
-double seconds_per_call(const std::function<void()>& fn, int warmup = 1, int min_iters = 3,
-                        double min_seconds = 0.5);
+double seconds_per_call(const std::function<void()>& fn, int warmup = 1, int min_iters = 3, double min_seconds = 0.5);
 
 struct BenchRegistrar {
   BenchRegistrar(const std::string& name, std::function<void()> fn) { register_bench(name, std::move(fn)); }

@@ -29,7 +29,8 @@ void bench_executor() {
   GraphBuilder b;
   b.input("x", ValueType::Tensor);
   for (int i = 0; i < kStages; ++i) {
-    b.stage("s" + std::to_string(i), "bench_pass").wire("in", i == 0 ? "inputs.x" : "s" + std::to_string(i - 1) + ".out");
+    b.stage("s" + std::to_string(i), "bench_pass")
+        .wire("in", i == 0 ? "inputs.x" : "s" + std::to_string(i - 1) + ".out");
   }
   b.output("y", "s" + std::to_string(kStages - 1) + ".out");
   Pipeline pipeline(b);

@@ -93,11 +93,12 @@ void bench_llm() {
     for (int i = 0; i < 2; ++i) {
       cached_rate[i] = 1.0 / median(cached[i]);
       uncached_rate[i] = 1.0 / median(uncached[i]);
-      std::printf("decode at %3lld tokens of context: cached %.1f tokens/s, uncached %.1f tokens/s (cache speed-up %.1fx)\n",
-                  static_cast<long long>(contexts[i]), cached_rate[i], uncached_rate[i], cached_rate[i] / uncached_rate[i]);
+      std::printf(
+          "decode at %3lld tokens of context: cached %.1f tokens/s, uncached %.1f tokens/s (cache speed-up %.1fx)\n",
+          static_cast<long long>(contexts[i]), cached_rate[i], uncached_rate[i], cached_rate[i] / uncached_rate[i]);
     }
-    std::printf("context 32 -> 256 slows a cached step %.2fx and an uncached step %.2fx\n", cached_rate[0] / cached_rate[1],
-                uncached_rate[0] / uncached_rate[1]);
+    std::printf("context 32 -> 256 slows a cached step %.2fx and an uncached step %.2fx\n",
+                cached_rate[0] / cached_rate[1], uncached_rate[0] / uncached_rate[1]);
   }
   at::set_num_threads(configured_threads);
 }

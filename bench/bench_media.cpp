@@ -18,8 +18,10 @@ void bench_media() {
     const bool cubic = filter == a2a::ResizeFilter::Bicubic;
     const double ours = seconds_per_call([&] { a2a::resize_antialiased(image, 224, 298, filter); });
     const double torch_aa = seconds_per_call([&] {
-      if (cubic) at::_upsample_bicubic2d_aa(image, {224, 298}, false);
-      else at::_upsample_bilinear2d_aa(image, {224, 298}, false);
+      if (cubic)
+        at::_upsample_bicubic2d_aa(image, {224, 298}, false);
+      else
+        at::_upsample_bilinear2d_aa(image, {224, 298}, false);
     });
     std::printf("resize 480x640 -> 224x298 %-8s ours %7.2f ms   LibTorch _aa kernel %7.2f ms   ratio %.2f\n",
                 cubic ? "bicubic" : "bilinear", ours * 1e3, torch_aa * 1e3, ours / torch_aa);

@@ -12,8 +12,9 @@
 namespace {
 
 void bench_scheduler() {
-  const nlohmann::json config = {{"beta_schedule", "scaled_linear"}, {"beta_start", 0.00085}, {"beta_end", 0.012},
-                                 {"steps_offset", 1},               {"skip_prk_steps", true}, {"clip_sample", false}};
+  const nlohmann::json config = {
+      {"beta_schedule", "scaled_linear"}, {"beta_start", 0.00085}, {"beta_end", 0.012}, {"steps_offset", 1},
+      {"skip_prk_steps", true},           {"clip_sample", false}};
   const int64_t steps = 25;
   at::Tensor noise = at::randn({1, 4, 64, 64});
   at::Tensor model_output = at::randn({1, 4, 64, 64});

@@ -49,9 +49,9 @@ void bench_signal() {
   std::printf("  kaldi_fbank 128 bins (ImageBind)           %8.2f ms  RTF %8.1f\n", t_fbank * 1e3, seconds / t_fbank);
   std::printf("  resample 44100 -> 16000                    %8.2f ms  RTF %8.1f\n", t_resample * 1e3,
               seconds / t_resample);
-  std::printf("  griffin_lim from mel, %lld iterations       %8.2f ms  RTF %8.1f  (%.1f mel spectrograms per iteration)\n",
-              static_cast<long long>(gl.n_iter), t_gl * 1e3, seconds / t_gl,
-              t_gl / static_cast<double>(gl.n_iter) / t_mel);
+  std::printf(
+      "  griffin_lim from mel, %lld iterations       %8.2f ms  RTF %8.1f  (%.1f mel spectrograms per iteration)\n",
+      static_cast<long long>(gl.n_iter), t_gl * 1e3, seconds / t_gl, t_gl / static_cast<double>(gl.n_iter) / t_mel);
 }
 
 }  // namespace

@@ -30,8 +30,10 @@ std::string mixed_text(size_t target_bytes) {
   const std::vector<std::string> sentences = {
       "The quick brown fox jumps over the lazy dog while the astronaut rides a horse on Mars. ",
       "Once upon a time, there was a little girl named Lily who loved to play outside in the park.\n",
-      "Der schnelle braune Fuchs springt \xC3\xBC" "ber den faulen Hund; \xC3\xA4hnliche S\xC3\xA4tze sind n\xC3\xBCtzlich. ",
-      "Le caf\xC3\xA9 na\xC3\xAF" "f du g\xC3\xA9n\xC3\xA9ral \xC3\xA9tait d\xC3\xA9j\xC3\xA0 ferm\xC3\xA9 \xC3\xA0 "
+      "Der schnelle braune Fuchs springt \xC3\xBC"
+      "ber den faulen Hund; \xC3\xA4hnliche S\xC3\xA4tze sind n\xC3\xBCtzlich. ",
+      "Le caf\xC3\xA9 na\xC3\xAF"
+      "f du g\xC3\xA9n\xC3\xA9ral \xC3\xA9tait d\xC3\xA9j\xC3\xA0 ferm\xC3\xA9 \xC3\xA0 "
       "l'heure o\xC3\xB9 nous sommes arriv\xC3\xA9s. ",
       "\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82, \xD0\xBC\xD0\xB8\xD1\x80! \xD0\xAD\xD1\x82\xD0\xBE "
       "\xD1\x82\xD0\xB5\xD1\x81\xD1\x82\xD0\xBE\xD0\xB2\xD1\x8B\xD0\xB9 \xD1\x82\xD0\xB5\xD0\xBA\xD1\x81\xD1\x82. ",
@@ -75,14 +77,15 @@ void bench_tokenizers() {
   // SentencePiece-style models see the whole text as one word; feed them line by line as a chat turn would.
   std::vector<std::string> lines;
   for (size_t pos = 0; pos < text.size();) {
-    size_t end = std::min(text.size(), text.find('\n', pos) == std::string::npos ? text.size() : text.find('\n', pos) + 1);
+    size_t end =
+        std::min(text.size(), text.find('\n', pos) == std::string::npos ? text.size() : text.find('\n', pos) + 1);
     lines.push_back(text.substr(pos, end - pos));
     pos = end;
   }
   const double megabytes = static_cast<double>(text.size()) / 1e6;
   std::printf("tokenizers: %.2f MB of mixed-language text, %zu lines, encode() per line\n", megabytes, lines.size());
-  std::printf("  %-36s %8s %11s %11s %13s %9s\n", "tokenizer", "load s", "MB/s wall", "MB/s cpu",
-              "MB/s cpu hot", "tokens");
+  std::printf("  %-36s %8s %11s %11s %13s %9s\n", "tokenizer", "load s", "MB/s wall", "MB/s cpu", "MB/s cpu hot",
+              "tokens");
   for (const auto& entry : entries) {
     if (!fs::exists(entry.path)) {
       std::printf("  %-36s (fixture %s absent)\n", entry.name, entry.path.c_str());

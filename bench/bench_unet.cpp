@@ -78,8 +78,8 @@ void bench_unet() {
   const double unet_gflops = flops / batched_s / 1e9;
 
   std::printf("threads: %d\n", at::get_num_threads());
-  std::printf("fp32 GEMM %lldx%lldx%lld: %.3f s, %.1f GFLOP/s\n", static_cast<long long>(n),
-              static_cast<long long>(n), static_cast<long long>(n), gemm_s, gemm_gflops);
+  std::printf("fp32 GEMM %lldx%lldx%lld: %.3f s, %.1f GFLOP/s\n", static_cast<long long>(n), static_cast<long long>(n),
+              static_cast<long long>(n), gemm_s, gemm_gflops);
   std::printf("SD1.5 UNet step, batch %lld, %lldx%lld latent, %lld context tokens: %.3f s/step\n",
               static_cast<long long>(batch), static_cast<long long>(latent), static_cast<long long>(latent),
               static_cast<long long>(context_length), batched_s);

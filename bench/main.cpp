@@ -3,8 +3,8 @@
 #include <map>
 #include <vector>
 
-#include "bench/bench.h"
 #include "base/error.h"
+#include "bench/bench.h"
 #include "pipeline/runtime.h"
 
 namespace a2a::bench {

@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "nn/attention.h"
 #include "base/error.h"
+#include "nn/attention.h"
 
 namespace a2a {
 
@@ -18,12 +18,15 @@ AttentionImpl::AttentionImpl(const AttentionOptions& options) : options_(options
 
   if (options.norm_num_groups) {
     group_norm = register_module(
-        "group_norm",
-        torch::nn::GroupNorm(torch::nn::GroupNormOptions(*options.norm_num_groups, options.query_dim).eps(options.eps)));
+        "group_norm", torch::nn::GroupNorm(
+                          torch::nn::GroupNormOptions(*options.norm_num_groups, options.query_dim).eps(options.eps)));
   }
-  to_q = register_module("to_q", torch::nn::Linear(torch::nn::LinearOptions(options.query_dim, inner_dim_).bias(options.bias)));
-  to_k = register_module("to_k", torch::nn::Linear(torch::nn::LinearOptions(context_dim, inner_dim_).bias(options.bias)));
-  to_v = register_module("to_v", torch::nn::Linear(torch::nn::LinearOptions(context_dim, inner_dim_).bias(options.bias)));
+  to_q = register_module("to_q",
+                         torch::nn::Linear(torch::nn::LinearOptions(options.query_dim, inner_dim_).bias(options.bias)));
+  to_k =
+      register_module("to_k", torch::nn::Linear(torch::nn::LinearOptions(context_dim, inner_dim_).bias(options.bias)));
+  to_v =
+      register_module("to_v", torch::nn::Linear(torch::nn::LinearOptions(context_dim, inner_dim_).bias(options.bias)));
   to_out_proj = torch::nn::Linear(torch::nn::LinearOptions(inner_dim_, out_dim).bias(options.out_bias));
   to_out = register_module("to_out", torch::nn::ModuleList(to_out_proj, torch::nn::Dropout(options.dropout)));
 }

@@ -51,7 +51,7 @@ class AttentionImpl : public torch::nn::Module {
   torch::nn::Linear to_q{nullptr};
   torch::nn::Linear to_k{nullptr};
   torch::nn::Linear to_v{nullptr};
-  torch::nn::ModuleList to_out{nullptr};  // [Linear, Dropout]
+  torch::nn::ModuleList to_out{nullptr};   // [Linear, Dropout]
   torch::nn::Linear to_out_proj{nullptr};  // to_out.0
 
  private:

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <filesystem>
 
-#include "weights/hf_layout.h"
 #include "base/error.h"
+#include "weights/hf_layout.h"
 
 namespace a2a {
 
@@ -20,13 +20,15 @@ double AudioLDMGeometry::default_duration(int64_t unet_sample_size) const {
 
 int64_t AudioLDMGeometry::mel_frames(double seconds) const {
   if (!(seconds > 0) || !std::isfinite(seconds)) {
-    throw_input_error("bad_duration", "audio duration must be a positive number of seconds, got " + std::to_string(seconds));
+    throw_input_error("bad_duration",
+                      "audio duration must be a positive number of seconds, got " + std::to_string(seconds));
   }
   // The same float64 arithmetic as the pipeline: int(audio_length_in_s / vocoder_upsample_factor).
   auto frames = static_cast<int64_t>(seconds / seconds_per_frame());
   if (frames % vae_scale_factor != 0) frames = (frames / vae_scale_factor + 1) * vae_scale_factor;
   if (frames < vae_scale_factor) {
-    throw_input_error("bad_duration", "audio duration " + std::to_string(seconds) + " s is shorter than one latent row (" +
+    throw_input_error("bad_duration", "audio duration " + std::to_string(seconds) +
+                                          " s is shorter than one latent row (" +
                                           std::to_string(vae_scale_factor * seconds_per_frame()) + " s)");
   }
   return frames;
@@ -38,8 +40,8 @@ int64_t AudioLDMGeometry::waveform_samples(double seconds) const {
 
 std::vector<int64_t> AudioLDMGeometry::latent_shape(int64_t batch, int64_t latent_channels, double seconds) const {
   if (mel_bins < vae_scale_factor) {
-    throw_input_error("bad_config", "mel_bins " + std::to_string(mel_bins) + " is smaller than the VAE's scale factor " +
-                                        std::to_string(vae_scale_factor));
+    throw_input_error("bad_config", "mel_bins " + std::to_string(mel_bins) +
+                                        " is smaller than the VAE's scale factor " + std::to_string(vae_scale_factor));
   }
   return {batch, latent_channels, mel_frames(seconds) / vae_scale_factor, mel_bins / vae_scale_factor};
 }

@@ -4,8 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "diffusion/resnet_block.h"
 #include "base/error.h"
+#include "diffusion/resnet_block.h"
 #include "weights/config_reader.h"
 
 namespace a2a {
@@ -16,7 +16,9 @@ torch::nn::Conv2d conv3x3(int64_t in, int64_t out) {
   return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1));
 }
 
-torch::nn::Conv2d conv1x1(int64_t channels) { return torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 1)); }
+torch::nn::Conv2d conv1x1(int64_t channels) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 1));
+}
 
 // The VAE's blocks all use eps 1e-6, not GroupNorm's default 1e-5.
 constexpr double kVaeNormEps = 1e-6;
@@ -56,7 +58,8 @@ AutoencoderKLOptions AutoencoderKLOptions::from_config(const ConfigReader& c) {
 
   auto bad = [](const std::string& what) { throw_input_error("bad_config", "AutoencoderKL config: " + what); };
   if (o.block_out_channels.empty()) bad("block_out_channels is empty");
-  if (o.down_block_types.size() != o.block_out_channels.size() || o.up_block_types.size() != o.block_out_channels.size()) {
+  if (o.down_block_types.size() != o.block_out_channels.size() ||
+      o.up_block_types.size() != o.block_out_channels.size()) {
     bad("down_block_types, up_block_types and block_out_channels must have the same length");
   }
   for (const auto& t : o.down_block_types) {
@@ -98,7 +101,8 @@ nlohmann::json AutoencoderKLOptions::to_json() const {
 at::Tensor DiagonalGaussian::std() const { return torch::exp(0.5 * logvar); }
 
 at::Tensor DiagonalGaussian::sample(at::Generator* generator) const {
-  auto noise = generator ? at::randn(mean.sizes(), *generator, mean.options()) : at::randn(mean.sizes(), mean.options());
+  auto noise =
+      generator ? at::randn(mean.sizes(), *generator, mean.options()) : at::randn(mean.sizes(), mean.options());
   return mean + std() * noise;
 }
 
@@ -114,10 +118,11 @@ VAEEncoderImpl::VAEEncoderImpl(const AutoencoderKLOptions& o) {
     down_blocks->push_back(vae::DownEncoderBlock2D(input_channel, output_channel, o.layers_per_block, o.norm_num_groups,
                                                    kVaeNormEps, o.act_fn, !is_final, /*downsample_padding=*/0));
   }
-  mid_block = register_module("mid_block", vae::UNetMidBlock2D(channels.back(), o.norm_num_groups, kVaeNormEps, o.act_fn,
-                                                               o.mid_block_add_attention, channels.back()));
+  mid_block = register_module("mid_block", vae::UNetMidBlock2D(channels.back(), o.norm_num_groups, kVaeNormEps,
+                                                               o.act_fn, o.mid_block_add_attention, channels.back()));
   conv_norm_out = register_module(
-      "conv_norm_out", torch::nn::GroupNorm(torch::nn::GroupNormOptions(o.norm_num_groups, channels.back()).eps(kVaeNormEps)));
+      "conv_norm_out",
+      torch::nn::GroupNorm(torch::nn::GroupNormOptions(o.norm_num_groups, channels.back()).eps(kVaeNormEps)));
   conv_out = register_module("conv_out", conv3x3(channels.back(), 2 * o.latent_channels));
 }
 
@@ -132,8 +137,8 @@ at::Tensor VAEEncoderImpl::forward(const at::Tensor& x) {
 VAEDecoderImpl::VAEDecoderImpl(const AutoencoderKLOptions& o) {
   const auto& channels = o.block_out_channels;
   conv_in = register_module("conv_in", conv3x3(o.latent_channels, channels.back()));
-  mid_block = register_module("mid_block", vae::UNetMidBlock2D(channels.back(), o.norm_num_groups, kVaeNormEps, o.act_fn,
-                                                               o.mid_block_add_attention, channels.back()));
+  mid_block = register_module("mid_block", vae::UNetMidBlock2D(channels.back(), o.norm_num_groups, kVaeNormEps,
+                                                               o.act_fn, o.mid_block_add_attention, channels.back()));
   up_blocks = register_module("up_blocks", torch::nn::ModuleList());
   std::vector<int64_t> reversed(channels.rbegin(), channels.rend());
   int64_t output_channel = reversed[0];
@@ -145,7 +150,8 @@ VAEDecoderImpl::VAEDecoderImpl(const AutoencoderKLOptions& o) {
                                                o.norm_num_groups, kVaeNormEps, o.act_fn, !is_final));
   }
   conv_norm_out = register_module(
-      "conv_norm_out", torch::nn::GroupNorm(torch::nn::GroupNormOptions(o.norm_num_groups, channels[0]).eps(kVaeNormEps)));
+      "conv_norm_out",
+      torch::nn::GroupNorm(torch::nn::GroupNormOptions(o.norm_num_groups, channels[0]).eps(kVaeNormEps)));
   conv_out = register_module("conv_out", conv3x3(channels[0], o.out_channels));
 }
 
@@ -159,7 +165,8 @@ AutoencoderKLImpl::AutoencoderKLImpl(AutoencoderKLOptions options) : options_(st
   encoder = register_module("encoder", VAEEncoder(options_));
   decoder = register_module("decoder", VAEDecoder(options_));
   if (options_.use_quant_conv) quant_conv = register_module("quant_conv", conv1x1(2 * options_.latent_channels));
-  if (options_.use_post_quant_conv) post_quant_conv = register_module("post_quant_conv", conv1x1(options_.latent_channels));
+  if (options_.use_post_quant_conv)
+    post_quant_conv = register_module("post_quant_conv", conv1x1(options_.latent_channels));
 }
 
 DiagonalGaussian AutoencoderKLImpl::encode(const at::Tensor& x) {
@@ -212,7 +219,8 @@ at::Tensor decode_in_tiles(const at::Tensor& z, const VAETiling& tiling, int64_t
   for (int64_t i = 0; i < z.size(2); i += stride) {
     std::vector<at::Tensor> row;
     for (int64_t j = 0; j < z.size(3); j += stride) {
-      row.push_back(decode_tile(z.narrow(2, i, std::min(tile, z.size(2) - i)).narrow(3, j, std::min(tile, z.size(3) - j))));
+      row.push_back(
+          decode_tile(z.narrow(2, i, std::min(tile, z.size(2) - i)).narrow(3, j, std::min(tile, z.size(3) - j))));
     }
     tiles.push_back(std::move(row));
   }

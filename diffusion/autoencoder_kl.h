@@ -3,12 +3,12 @@
 // Keys: encoder.{conv_in,down_blocks,mid_block,conv_norm_out,conv_out}, quant_conv, post_quant_conv,
 // decoder.{conv_in,mid_block,up_blocks,conv_norm_out,conv_out}.
 #include <ATen/Tensor.h>
-#include <nlohmann/json_fwd.hpp>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
+#include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
 #include <functional>

@@ -36,24 +36,27 @@ TimestepEmbeddingImpl::TimestepEmbeddingImpl(const TimestepEmbeddingOptions& opt
     : act_(parse_diffusers_activation(options.act_fn)) {
   if (options.post_act_fn) post_act_ = parse_diffusers_activation(*options.post_act_fn);
   linear_1 = register_module(
-      "linear_1", torch::nn::Linear(torch::nn::LinearOptions(options.in_channels, options.time_embed_dim)
-                                        .bias(options.sample_proj_bias)));
+      "linear_1",
+      torch::nn::Linear(
+          torch::nn::LinearOptions(options.in_channels, options.time_embed_dim).bias(options.sample_proj_bias)));
   if (options.cond_proj_dim) {
     cond_proj = register_module(
-        "cond_proj", torch::nn::Linear(torch::nn::LinearOptions(*options.cond_proj_dim, options.in_channels).bias(false)));
+        "cond_proj",
+        torch::nn::Linear(torch::nn::LinearOptions(*options.cond_proj_dim, options.in_channels).bias(false)));
   }
   linear_2 = register_module(
-      "linear_2", torch::nn::Linear(torch::nn::LinearOptions(options.time_embed_dim,
-                                                             options.out_dim.value_or(options.time_embed_dim))
-                                        .bias(options.sample_proj_bias)));
+      "linear_2", torch::nn::Linear(
+                      torch::nn::LinearOptions(options.time_embed_dim, options.out_dim.value_or(options.time_embed_dim))
+                          .bias(options.sample_proj_bias)));
 }
 
 at::Tensor TimestepEmbeddingImpl::forward(const at::Tensor& sample, const at::Tensor& condition) {
   at::Tensor h = sample;
   if (condition.defined()) {
     if (!cond_proj) {
-      throw_input_error("unexpected_input", "TimestepEmbedding: a timestep condition was given but the model has no "
-                                            "cond_proj (time_cond_proj_dim is not set)");
+      throw_input_error("unexpected_input",
+                        "TimestepEmbedding: a timestep condition was given but the model has no "
+                        "cond_proj (time_cond_proj_dim is not set)");
     }
     h = h + cond_proj(condition);
   }

@@ -22,14 +22,10 @@ DiffusersActivation parse_diffusers_activation(const std::string& name) {
 
 at::Tensor apply_activation(DiffusersActivation activation, const at::Tensor& x) {
   switch (activation) {
-    case DiffusersActivation::SiLU:
-      return at::silu(x);
-    case DiffusersActivation::Mish:
-      return at::mish(x);
-    case DiffusersActivation::GELU:
-      return at::gelu(x);
-    case DiffusersActivation::ReLU:
-      return at::relu(x);
+    case DiffusersActivation::SiLU: return at::silu(x);
+    case DiffusersActivation::Mish: return at::mish(x);
+    case DiffusersActivation::GELU: return at::gelu(x);
+    case DiffusersActivation::ReLU: return at::relu(x);
   }
   return x;
 }
@@ -41,30 +37,28 @@ ResnetBlock2DImpl::ResnetBlock2DImpl(const ResnetBlock2DOptions& options)
   const int64_t groups_out = options.groups_out.value_or(options.groups);
   const int64_t conv2_out = options.conv_2d_out_channels.value_or(out);
   if (options.time_embedding_norm != "default" && options.time_embedding_norm != "scale_shift") {
-    throw_input_error("unsupported_model_config",
-                      "ResnetBlock2D: time_embedding_norm '" + options.time_embedding_norm +
-                          "' is not supported (expected 'default' or 'scale_shift')");
+    throw_input_error("unsupported_model_config", "ResnetBlock2D: time_embedding_norm '" + options.time_embedding_norm +
+                                                      "' is not supported (expected 'default' or 'scale_shift')");
   }
   options_.out_channels = out;
   options_.groups_out = groups_out;
   options_.conv_2d_out_channels = conv2_out;
 
-  norm1 = register_module("norm1", torch::nn::GroupNorm(
-                                       torch::nn::GroupNormOptions(options.groups, in).eps(options.eps)));
+  norm1 =
+      register_module("norm1", torch::nn::GroupNorm(torch::nn::GroupNormOptions(options.groups, in).eps(options.eps)));
   conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1)));
   if (options.temb_channels) {
     const int64_t proj_out = options.time_embedding_norm == "scale_shift" ? 2 * out : out;
     time_emb_proj = register_module("time_emb_proj", torch::nn::Linear(*options.temb_channels, proj_out));
   }
-  norm2 = register_module("norm2", torch::nn::GroupNorm(
-                                       torch::nn::GroupNormOptions(groups_out, out).eps(options.eps)));
+  norm2 = register_module("norm2", torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups_out, out).eps(options.eps)));
   dropout = register_module("dropout", torch::nn::Dropout(options.dropout));
   conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(out, conv2_out, 3).padding(1)));
   const bool use_shortcut = options.use_in_shortcut.value_or(in != conv2_out);
   if (use_shortcut) {
-    conv_shortcut = register_module(
-        "conv_shortcut",
-        torch::nn::Conv2d(torch::nn::Conv2dOptions(in, conv2_out, 1).bias(options.conv_shortcut_bias)));
+    conv_shortcut =
+        register_module("conv_shortcut",
+                        torch::nn::Conv2d(torch::nn::Conv2dOptions(in, conv2_out, 1).bias(options.conv_shortcut_bias)));
   }
 }
 
@@ -98,10 +92,11 @@ Downsample2DImpl::Downsample2DImpl(const Downsample2DOptions& options) : options
   const int64_t out = options.out_channels.value_or(options.channels);
   options_.out_channels = out;
   if (options.use_conv) {
-    conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(options.channels, out, options.kernel_size)
-                                                         .stride(2)
-                                                         .padding(options.padding)
-                                                         .bias(options.bias)));
+    conv =
+        register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(options.channels, out, options.kernel_size)
+                                                      .stride(2)
+                                                      .padding(options.padding)
+                                                      .bias(options.bias)));
   } else if (out != options.channels) {
     throw_input_error("unsupported_model_config", "Downsample2D without conv needs out_channels == channels");
   }
@@ -117,17 +112,17 @@ Upsample2DImpl::Upsample2DImpl(const Upsample2DOptions& options) : options_(opti
   const int64_t out = options.out_channels.value_or(options.channels);
   options_.out_channels = out;
   if (options.use_conv_transpose) {
-    conv_transpose = register_module(
-        "conv", torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(options.channels, out,
-                                                                             options.kernel_size.value_or(4))
-                                               .stride(2)
-                                               .padding(options.padding)
-                                               .bias(options.bias)));
+    conv_transpose =
+        register_module("conv", torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(
+                                                               options.channels, out, options.kernel_size.value_or(4))
+                                                               .stride(2)
+                                                               .padding(options.padding)
+                                                               .bias(options.bias)));
   } else if (options.use_conv) {
-    conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(options.channels, out,
-                                                                              options.kernel_size.value_or(3))
-                                                         .padding(options.padding)
-                                                         .bias(options.bias)));
+    conv = register_module(
+        "conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(options.channels, out, options.kernel_size.value_or(3))
+                                      .padding(options.padding)
+                                      .bias(options.bias)));
   }
 }
 

@@ -25,12 +25,12 @@ at::Tensor apply_activation(DiffusersActivation activation, const at::Tensor& x)
 
 struct ResnetBlock2DOptions {
   int64_t in_channels = 0;
-  std::optional<int64_t> out_channels;        // in_channels when unset
+  std::optional<int64_t> out_channels;         // in_channels when unset
   std::optional<int64_t> temb_channels = 512;  // unset: no time_emb_proj (VAE blocks pass None)
   int64_t groups = 32;
   std::optional<int64_t> groups_out;  // groups when unset
   double eps = 1e-6;
-  double dropout = 0.0;               // inference only: identity
+  double dropout = 0.0;  // inference only: identity
   std::string non_linearity = "swish";
   bool skip_time_act = false;
   std::string time_embedding_norm = "default";  // "default" (add) or "scale_shift"

@@ -20,8 +20,8 @@ torch::nn::LayerNorm make_layer_norm(int64_t dim, double eps, bool affine) {
 
 }  // namespace
 
-FeedForwardActivationImpl::FeedForwardActivationImpl(const std::string& activation_fn, int64_t dim_in,
-                                                     int64_t dim_out, bool bias)
+FeedForwardActivationImpl::FeedForwardActivationImpl(const std::string& activation_fn, int64_t dim_in, int64_t dim_out,
+                                                     bool bias)
     : activation_fn_(activation_fn) {
   if (activation_fn != "geglu" && activation_fn != "gelu" && activation_fn != "gelu-approximate" &&
       activation_fn != "geglu-approximate") {
@@ -56,8 +56,7 @@ FeedForwardImpl::FeedForwardImpl(const FeedForwardOptions& options) {
 
 at::Tensor FeedForwardImpl::forward(const at::Tensor& x) { return out_proj(act(x)); }
 
-BasicTransformerBlockImpl::BasicTransformerBlockImpl(const BasicTransformerBlockOptions& options)
-    : options_(options) {
+BasicTransformerBlockImpl::BasicTransformerBlockImpl(const BasicTransformerBlockOptions& options) : options_(options) {
   norm1 = register_module("norm1", make_layer_norm(options.dim, options.norm_eps, options.norm_elementwise_affine));
   AttentionOptions a1;
   a1.query_dim = options.dim;
@@ -99,7 +98,8 @@ Transformer2DModelImpl::Transformer2DModelImpl(const Transformer2DModelOptions& 
     : options_(options), inner_dim_(options.num_attention_heads * options.attention_head_dim) {
   const int64_t in = options.in_channels;
   const int64_t out = options.out_channels.value_or(in);
-  norm = register_module("norm", torch::nn::GroupNorm(torch::nn::GroupNormOptions(options.norm_num_groups, in).eps(1e-6)));
+  norm =
+      register_module("norm", torch::nn::GroupNorm(torch::nn::GroupNormOptions(options.norm_num_groups, in).eps(1e-6)));
   if (options.use_linear_projection) {
     proj_in_linear = register_module("proj_in", torch::nn::Linear(in, inner_dim_));
   } else {
@@ -131,8 +131,7 @@ Transformer2DModelImpl::Transformer2DModelImpl(const Transformer2DModelOptions& 
 }
 
 at::Tensor Transformer2DModelImpl::forward(const at::Tensor& hidden_states, const at::Tensor& encoder_hidden_states,
-                                           const at::Tensor& attention_mask,
-                                           const at::Tensor& encoder_attention_mask) {
+                                           const at::Tensor& attention_mask, const at::Tensor& encoder_attention_mask) {
   if (hidden_states.dim() != 4 || hidden_states.size(1) != options_.in_channels) {
     throw_input_error("bad_shape", "Transformer2DModel: expected [B, " + std::to_string(options_.in_channels) +
                                        ", H, W], got " + c10::str(hidden_states.sizes()));

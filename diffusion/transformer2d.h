@@ -64,7 +64,7 @@ struct BasicTransformerBlockOptions {
   std::optional<int64_t> cross_attention_dim;  // unset and !double_self_attention: no attn2
   std::string activation_fn = "geglu";
   bool attention_bias = false;
-  bool only_cross_attention = false;  // attn1 attends to encoder_hidden_states too
+  bool only_cross_attention = false;   // attn1 attends to encoder_hidden_states too
   bool double_self_attention = false;  // attn2 is a second self-attention
   bool upcast_attention = false;
   bool norm_elementwise_affine = true;

@@ -81,7 +81,8 @@ UNet2DConditionOptions UNet2DConditionOptions::from_json(const nlohmann::json& c
 UNet2DConditionOptions UNet2DConditionOptions::from_config(const ConfigReader& c) {
   const std::string class_name = c.get_or<std::string>("_class_name", "UNet2DConditionModel");
   if (class_name != "UNet2DConditionModel") {
-    throw_input_error("bad_model_config", c.source() + " describes a \"" + class_name + "\", not a UNet2DConditionModel");
+    throw_input_error("bad_model_config",
+                      c.source() + " describes a \"" + class_name + "\", not a UNet2DConditionModel");
   }
   UNet2DConditionOptions o;
   if (c.contains("sample_size") && c.json().at("sample_size").is_array()) {
@@ -184,15 +185,17 @@ std::vector<std::string> UNet2DConditionOptions::problems() const {
   } else {
     for (const auto& layers : transformer_layers_per_block) {
       if (layers.size() > 1) {
-        p.push_back("transformer_layers_per_block lists per-layer counts, which needs "
-                    "reverse_transformer_layers_per_block (asymmetrical UNet)");
+        p.push_back(
+            "transformer_layers_per_block lists per-layer counts, which needs "
+            "reverse_transformer_layers_per_block (asymmetrical UNet)");
         break;
       }
     }
   }
   if (num_attention_heads) {
-    p.push_back("num_attention_heads must be null: diffusers 0.29.2 rejects it (the head count is "
-                "attention_head_dim in this class)");
+    p.push_back(
+        "num_attention_heads must be null: diffusers 0.29.2 rejects it (the head count is "
+        "attention_head_dim in this class)");
   }
   for (const auto& type : down_block_types) {
     const std::string t = canonical_down_block_type(type);
@@ -251,7 +254,8 @@ std::vector<std::string> UNet2DConditionOptions::problems() const {
     p.push_back("timestep_post_act '" + *timestep_post_act + "' is not supported");
   }
   if (conv_in_kernel % 2 == 0 || conv_out_kernel % 2 == 0) p.push_back("conv_in_kernel/conv_out_kernel must be odd");
-  if (block_out_channels.size() == n && attention_head_dim.size() >= 1 && (attention_head_dim.size() == 1 || attention_head_dim.size() == n)) {
+  if (block_out_channels.size() == n && attention_head_dim.size() >= 1 &&
+      (attention_head_dim.size() == 1 || attention_head_dim.size() == n)) {
     for (size_t i = 0; i < n; ++i) {
       const int64_t heads = per_block(attention_head_dim, i);
       if (heads <= 0 || block_out_channels[i] % heads != 0) {
@@ -294,8 +298,8 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNet2DConditionOptions&
   time_embedding = register_module("time_embedding", TimestepEmbedding(te));
 
   if (options.encoder_hid_dim) {
-    encoder_hid_proj =
-        register_module("encoder_hid_proj", torch::nn::Linear(*options.encoder_hid_dim, options.cross_attention_dim[0]));
+    encoder_hid_proj = register_module("encoder_hid_proj",
+                                       torch::nn::Linear(*options.encoder_hid_dim, options.cross_attention_dim[0]));
   }
 
   if (!options.class_embed_type && options.num_class_embeds) {
@@ -449,7 +453,8 @@ at::Tensor UNet2DConditionModelImpl::forward(const at::Tensor& sample, const at:
                                        ", H, W], got " + c10::str(sample.sizes()));
   }
   const int64_t batch = sample.size(0);
-  if (!timestep.defined() || timestep.dim() > 1 || (timestep.dim() == 1 && timestep.size(0) != 1 && timestep.size(0) != batch)) {
+  if (!timestep.defined() || timestep.dim() > 1 ||
+      (timestep.dim() == 1 && timestep.size(0) != 1 && timestep.size(0) != batch)) {
     throw_input_error("bad_shape", "UNet2DConditionModel: timestep must be a scalar, [1] or [" + std::to_string(batch) +
                                        "] tensor, got " + (timestep.defined() ? c10::str(timestep.sizes()) : "none"));
   }
@@ -477,7 +482,8 @@ at::Tensor UNet2DConditionModelImpl::forward(const at::Tensor& sample, const at:
   cond.temb = emb;
 
   cond.encoder_hidden_states = encoder_hidden_states;
-  if (encoder_hid_proj && encoder_hidden_states.defined()) cond.encoder_hidden_states = encoder_hid_proj(encoder_hidden_states);
+  if (encoder_hid_proj && encoder_hidden_states.defined())
+    cond.encoder_hidden_states = encoder_hid_proj(encoder_hidden_states);
 
   x = conv_in(x);
   std::vector<at::Tensor> skips{x};

@@ -3,7 +3,6 @@
 // AudioLDM denoisers, named exactly like the diffusers state_dict (conv_in, time_embedding.linear_1,
 // class_embedding, down_blocks.N..., mid_block..., up_blocks.N..., conv_norm_out, conv_out).
 #include <ATen/Tensor.h>
-#include <nlohmann/json_fwd.hpp>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
@@ -11,6 +10,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
+#include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
 #include <memory>
@@ -107,13 +107,13 @@ class UNet2DConditionModelImpl : public torch::nn::Module {
   // projections, [B] for timestep/num_class_embeds) or undefined; timestep_cond [B, time_cond_proj_dim]
   // or undefined. encoder_attention_mask [B, S] (1 keep, 0 discard) or undefined.
   // Returns the predicted sample [B, out_channels, H, W].
-  at::Tensor forward(const at::Tensor& sample, const at::Tensor& timestep,
-                     const at::Tensor& encoder_hidden_states = {}, const at::Tensor& class_labels = {},
-                     const at::Tensor& timestep_cond = {}, const at::Tensor& encoder_attention_mask = {});
+  at::Tensor forward(const at::Tensor& sample, const at::Tensor& timestep, const at::Tensor& encoder_hidden_states = {},
+                     const at::Tensor& class_labels = {}, const at::Tensor& timestep_cond = {},
+                     const at::Tensor& encoder_attention_mask = {});
   // A Python-number timestep, as diffusers turns it into a tensor (float64 for floats). A separate name
   // keeps `unet(sample, t, context)` unambiguous.
-  at::Tensor forward_scalar_timestep(const at::Tensor& sample, double timestep, const at::Tensor& encoder_hidden_states = {},
-                     const at::Tensor& class_labels = {});
+  at::Tensor forward_scalar_timestep(const at::Tensor& sample, double timestep,
+                                     const at::Tensor& encoder_hidden_states = {}, const at::Tensor& class_labels = {});
 
   const UNet2DConditionOptions& options() const { return options_; }
   // Width of the time embedding fed to every resnet (doubled by class_embeddings_concat).

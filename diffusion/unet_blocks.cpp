@@ -26,9 +26,9 @@ int64_t transformer_layers(const UNet2DBlockOptions& o, int64_t layer) {
   const auto& per_layer = o.transformer_layers_per_block;
   if (per_layer.size() == 1) return per_layer[0];
   if (layer >= static_cast<int64_t>(per_layer.size())) {
-    throw_input_error("unsupported_model_config",
-                      "transformer_layers_per_block lists " + std::to_string(per_layer.size()) +
-                          " values for a block of " + std::to_string(o.num_layers) + " layers");
+    throw_input_error("unsupported_model_config", "transformer_layers_per_block lists " +
+                                                      std::to_string(per_layer.size()) + " values for a block of " +
+                                                      std::to_string(o.num_layers) + " layers");
   }
   return per_layer[layer];
 }
@@ -37,7 +37,8 @@ Transformer2DModel cross_attention_transformer(const UNet2DBlockOptions& o, int6
                                                bool only_cross_attention) {
   if (o.num_attention_heads <= 0 || channels % o.num_attention_heads != 0) {
     throw_input_error("unsupported_model_config",
-                      "block width " + std::to_string(channels) + " is not divisible by its number of attention heads " +
+                      "block width " + std::to_string(channels) +
+                          " is not divisible by its number of attention heads " +
                           std::to_string(o.num_attention_heads) +
                           " (config.attention_head_dim is the head count in UNet2DConditionModel)");
   }

@@ -2,9 +2,9 @@
 
 #include <torch/torch.h>
 
+#include "base/error.h"
 #include "diffusion/attention_processor.h"
 #include "diffusion/resnet_block.h"
-#include "base/error.h"
 
 namespace a2a::vae {
 

@@ -5,10 +5,10 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "nn/attention.h"
-#include "encoders/clip_text_model.h"
-#include "weights/hf_layout.h"
 #include "base/error.h"
+#include "encoders/clip_text_model.h"
+#include "nn/attention.h"
+#include "weights/hf_layout.h"
 
 namespace a2a {
 
@@ -46,12 +46,14 @@ ClapTextConfig ClapTextConfig::from_config(const ConfigReader& root) {
   }
   if (c.vocab_size <= 0 || c.max_position_embeddings <= 0 || c.type_vocab_size <= 0 || c.num_hidden_layers < 0 ||
       c.intermediate_size <= 0 || c.projection_dim <= 0) {
-    throw_input_error("bad_config", "CLAP text config: vocab_size, max_position_embeddings, type_vocab_size, "
-                                    "intermediate_size and projection_dim must be positive");
+    throw_input_error("bad_config",
+                      "CLAP text config: vocab_size, max_position_embeddings, type_vocab_size, "
+                      "intermediate_size and projection_dim must be positive");
   }
   if (c.pad_token_id < 0 || c.pad_token_id >= c.max_position_embeddings) {
-    throw_input_error("bad_config", "CLAP text config: pad_token_id " + std::to_string(c.pad_token_id) +
-                                        " is also the position padding index and must be below max_position_embeddings");
+    throw_input_error("bad_config",
+                      "CLAP text config: pad_token_id " + std::to_string(c.pad_token_id) +
+                          " is also the position padding index and must be below max_position_embeddings");
   }
   if (c.position_embedding_type != "absolute") {
     throw_input_error("unsupported_model_config", "CLAP text config: position_embedding_type \"" +
@@ -66,19 +68,21 @@ at::Tensor roberta_position_ids(const at::Tensor& input_ids, int64_t padding_idx
 }
 
 ClapTextEmbeddingsImpl::ClapTextEmbeddingsImpl(const ClapTextConfig& config) : padding_idx(config.pad_token_id) {
-  position_ids = register_buffer("position_ids", torch::arange(config.max_position_embeddings, torch::kLong).unsqueeze(0));
+  position_ids =
+      register_buffer("position_ids", torch::arange(config.max_position_embeddings, torch::kLong).unsqueeze(0));
   token_type_ids = register_buffer("token_type_ids", torch::zeros({1, config.max_position_embeddings}, torch::kLong));
   word_embeddings = register_module(
       "word_embeddings",
-      torch::nn::Embedding(torch::nn::EmbeddingOptions(config.vocab_size, config.hidden_size).padding_idx(config.pad_token_id)));
+      torch::nn::Embedding(
+          torch::nn::EmbeddingOptions(config.vocab_size, config.hidden_size).padding_idx(config.pad_token_id)));
   position_embeddings = register_module(
       "position_embeddings",
       torch::nn::Embedding(torch::nn::EmbeddingOptions(config.max_position_embeddings, config.hidden_size)
                                .padding_idx(config.pad_token_id)));
   token_type_embeddings =
       register_module("token_type_embeddings", torch::nn::Embedding(config.type_vocab_size, config.hidden_size));
-  LayerNorm = register_module("LayerNorm",
-                              torch::nn::LayerNorm(torch::nn::LayerNormOptions({config.hidden_size}).eps(config.layer_norm_eps)));
+  LayerNorm = register_module(
+      "LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({config.hidden_size}).eps(config.layer_norm_eps)));
 }
 
 at::Tensor ClapTextEmbeddingsImpl::forward(const at::Tensor& input_ids) {
@@ -116,14 +120,16 @@ at::Tensor ClapTextSelfAttentionImpl::forward(const at::Tensor& hidden, const at
   const int64_t b = hidden.size(0), l = hidden.size(1), d = hidden.size(2);
   const int64_t head_dim = d / num_heads;
   auto heads = [&](const at::Tensor& x) { return x.view({b, l, num_heads, head_dim}).transpose(1, 2); };
-  at::Tensor context = scaled_dot_product_attention(heads(query(hidden)), heads(key(hidden)), heads(value(hidden)),
-                                                    additive_mask);
+  at::Tensor context =
+      scaled_dot_product_attention(heads(query(hidden)), heads(key(hidden)), heads(value(hidden)), additive_mask);
   return context.transpose(1, 2).reshape({b, l, d});
 }
 
-ClapTextResidualOutputImpl::ClapTextResidualOutputImpl(int64_t in_features, int64_t hidden_size, double layer_norm_eps) {
+ClapTextResidualOutputImpl::ClapTextResidualOutputImpl(int64_t in_features, int64_t hidden_size,
+                                                       double layer_norm_eps) {
   dense = register_module("dense", torch::nn::Linear(in_features, hidden_size));
-  LayerNorm = register_module("LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden_size}).eps(layer_norm_eps)));
+  LayerNorm = register_module("LayerNorm",
+                              torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden_size}).eps(layer_norm_eps)));
 }
 
 at::Tensor ClapTextResidualOutputImpl::forward(const at::Tensor& hidden, const at::Tensor& input) {
@@ -132,7 +138,8 @@ at::Tensor ClapTextResidualOutputImpl::forward(const at::Tensor& hidden, const a
 
 ClapTextAttentionImpl::ClapTextAttentionImpl(const ClapTextConfig& config) {
   self = register_module("self", ClapTextSelfAttention(config.hidden_size, config.num_attention_heads));
-  output = register_module("output", ClapTextResidualOutput(config.hidden_size, config.hidden_size, config.layer_norm_eps));
+  output =
+      register_module("output", ClapTextResidualOutput(config.hidden_size, config.hidden_size, config.layer_norm_eps));
 }
 
 at::Tensor ClapTextAttentionImpl::forward(const at::Tensor& hidden, const at::Tensor& additive_mask) {
@@ -143,7 +150,9 @@ ClapTextIntermediateImpl::ClapTextIntermediateImpl(const ClapTextConfig& config)
   dense = register_module("dense", torch::nn::Linear(config.hidden_size, config.intermediate_size));
 }
 
-at::Tensor ClapTextIntermediateImpl::forward(const at::Tensor& hidden) { return clip_activation(dense(hidden), hidden_act); }
+at::Tensor ClapTextIntermediateImpl::forward(const at::Tensor& hidden) {
+  return clip_activation(dense(hidden), hidden_act);
+}
 
 ClapTextLayerImpl::ClapTextLayerImpl(const ClapTextConfig& config) {
   attention = register_module("attention", ClapTextAttention(config));

@@ -4,13 +4,13 @@
 // text_model.encoder.layer.N.attention.self.query, text_model.pooler.dense, text_projection.linear1, ...
 // AudioLDM conditions its UNet on the L2-normalised text_embeds.
 #include <ATen/Tensor.h>
-#include <nlohmann/json_fwd.hpp>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
+#include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
 #include <string>

@@ -5,8 +5,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "nn/attention.h"
 #include "base/error.h"
+#include "nn/attention.h"
 #include "weights/config_reader.h"
 
 namespace a2a {
@@ -18,7 +18,8 @@ CLIPTextConfig CLIPTextConfig::from_json(const nlohmann::json& json) {
 // Absent or null fields keep the defaults (get_or), as transformers' None does.
 CLIPTextConfig CLIPTextConfig::from_config(const ConfigReader& root) {
   const nlohmann::json& json = root.json();
-  const ConfigReader r = json.contains("text_config") && json["text_config"].is_object() ? root.child("text_config") : root;
+  const ConfigReader r =
+      json.contains("text_config") && json["text_config"].is_object() ? root.child("text_config") : root;
   CLIPTextConfig c;
   c.vocab_size = r.get_or("vocab_size", c.vocab_size);
   c.hidden_size = r.get_or("hidden_size", c.hidden_size);
@@ -39,8 +40,9 @@ CLIPTextConfig CLIPTextConfig::from_config(const ConfigReader& root) {
                                         std::to_string(c.num_attention_heads));
   }
   if (c.vocab_size <= 0 || c.max_position_embeddings <= 0 || c.num_hidden_layers < 0 || c.intermediate_size <= 0) {
-    throw_input_error("bad_config", "CLIP text config: vocab_size, max_position_embeddings and intermediate_size "
-                                    "must be positive and num_hidden_layers non-negative");
+    throw_input_error("bad_config",
+                      "CLIP text config: vocab_size, max_position_embeddings and intermediate_size "
+                      "must be positive and num_hidden_layers non-negative");
   }
   static const char* known_acts[] = {"quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu"};
   if (std::find(std::begin(known_acts), std::end(known_acts), c.hidden_act) == std::end(known_acts)) {
@@ -78,8 +80,8 @@ at::Tensor clip_activation(const at::Tensor& x, const std::string& hidden_act) {
 
 CLIPTextEmbeddingsImpl::CLIPTextEmbeddingsImpl(const CLIPTextConfig& config) {
   token_embedding = register_module("token_embedding", torch::nn::Embedding(config.vocab_size, config.hidden_size));
-  position_embedding = register_module(
-      "position_embedding", torch::nn::Embedding(config.max_position_embeddings, config.hidden_size));
+  position_embedding =
+      register_module("position_embedding", torch::nn::Embedding(config.max_position_embeddings, config.hidden_size));
 }
 
 at::Tensor CLIPTextEmbeddingsImpl::forward(const at::Tensor& input_ids) {
@@ -120,8 +122,7 @@ at::Tensor CLIPAttentionImpl::forward(const at::Tensor& hidden, const at::Tensor
   return out_proj(attended.transpose(1, 2).reshape({b, l, d}));
 }
 
-CLIPMLPImpl::CLIPMLPImpl(int64_t hidden_size, int64_t intermediate_size, std::string act)
-    : hidden_act(std::move(act)) {
+CLIPMLPImpl::CLIPMLPImpl(int64_t hidden_size, int64_t intermediate_size, std::string act) : hidden_act(std::move(act)) {
   fc1 = register_module("fc1", torch::nn::Linear(hidden_size, intermediate_size));
   fc2 = register_module("fc2", torch::nn::Linear(intermediate_size, hidden_size));
 }
@@ -130,9 +131,7 @@ at::Tensor CLIPMLPImpl::forward(const at::Tensor& hidden) { return fc2(clip_acti
 
 CLIPEncoderLayerImpl::CLIPEncoderLayerImpl(int64_t hidden_size, int64_t intermediate_size, int64_t num_heads,
                                            const std::string& hidden_act, double layer_norm_eps) {
-  auto norm = [&] {
-    return torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden_size}).eps(layer_norm_eps));
-  };
+  auto norm = [&] { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden_size}).eps(layer_norm_eps)); };
   self_attn = register_module("self_attn", CLIPAttention(hidden_size, num_heads));
   layer_norm1 = register_module("layer_norm1", norm());
   mlp = register_module("mlp", CLIPMLP(hidden_size, intermediate_size, hidden_act));
@@ -144,8 +143,8 @@ at::Tensor CLIPEncoderLayerImpl::forward(const at::Tensor& hidden, const at::Ten
   return h + mlp(layer_norm2(h));
 }
 
-CLIPEncoderImpl::CLIPEncoderImpl(int64_t hidden_size, int64_t intermediate_size, int64_t num_heads,
-                                 int64_t num_layers, const std::string& hidden_act, double layer_norm_eps) {
+CLIPEncoderImpl::CLIPEncoderImpl(int64_t hidden_size, int64_t intermediate_size, int64_t num_heads, int64_t num_layers,
+                                 const std::string& hidden_act, double layer_norm_eps) {
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < num_layers; ++i) {
     layers->push_back(CLIPEncoderLayer(hidden_size, intermediate_size, num_heads, hidden_act, layer_norm_eps));
@@ -191,9 +190,9 @@ at::Tensor additive_padding_mask(const at::Tensor& attention_mask, const at::Ten
 
 CLIPTextTransformerImpl::CLIPTextTransformerImpl(const CLIPTextConfig& c) : config(c) {
   embeddings = register_module("embeddings", CLIPTextEmbeddings(config));
-  encoder = register_module("encoder", CLIPEncoder(config.hidden_size, config.intermediate_size,
-                                                   config.num_attention_heads, config.num_hidden_layers,
-                                                   config.hidden_act, config.layer_norm_eps));
+  encoder =
+      register_module("encoder", CLIPEncoder(config.hidden_size, config.intermediate_size, config.num_attention_heads,
+                                             config.num_hidden_layers, config.hidden_act, config.layer_norm_eps));
   final_layer_norm = register_module(
       "final_layer_norm",
       torch::nn::LayerNorm(torch::nn::LayerNormOptions({config.hidden_size}).eps(config.layer_norm_eps)));

@@ -2,13 +2,13 @@
 // CLIP's text transformer (transformers' CLIPTextModel / CLIPTextModelWithProjection), named like the
 // checkpoint: text_model.embeddings.token_embedding, text_model.encoder.layers.N.self_attn.q_proj, ...
 #include <ATen/Tensor.h>
-#include <nlohmann/json_fwd.hpp>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
+#include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
 #include <string>
@@ -83,8 +83,8 @@ TORCH_MODULE(CLIPMLP);
 // Pre-norm transformer layer: x + attn(ln1(x)), then x + mlp(ln2(x)).
 class CLIPEncoderLayerImpl : public torch::nn::Module {
  public:
-  CLIPEncoderLayerImpl(int64_t hidden_size, int64_t intermediate_size, int64_t num_heads,
-                       const std::string& hidden_act, double layer_norm_eps);
+  CLIPEncoderLayerImpl(int64_t hidden_size, int64_t intermediate_size, int64_t num_heads, const std::string& hidden_act,
+                       double layer_norm_eps);
   at::Tensor forward(const at::Tensor& hidden, const at::Tensor& mask, bool causal);
 
   CLIPAttention self_attn{nullptr};
@@ -112,7 +112,7 @@ struct CLIPTextOutput {
   at::Tensor pooler_output;      // [B, D], last_hidden_state at the end-of-text position
   // hidden_states[0] = embeddings, [i] = after layer i (no final_layer_norm); filled when requested.
   std::vector<at::Tensor> hidden_states;
-  at::Tensor text_embeds;        // [B, projection_dim]; WithProjection only
+  at::Tensor text_embeds;  // [B, projection_dim]; WithProjection only
 };
 
 class CLIPTextTransformerImpl : public torch::nn::Module {
@@ -160,7 +160,7 @@ TORCH_MODULE(CLIPTextModelWithProjection);
 // The prompt embedding diffusers' pipelines feed the denoiser: clip_skip = 0 gives last_hidden_state;
 // clip_skip = k > 0 takes the output of layer N-k and applies final_layer_norm to it (as diffusers'
 // encode_prompt does with hidden_states[-(k + 1)]). Runs only the layers needed.
-at::Tensor clip_prompt_embedding(CLIPTextTransformerImpl& text_model, const at::Tensor& input_ids,
-                                 int64_t clip_skip, const at::Tensor& attention_mask = {});
+at::Tensor clip_prompt_embedding(CLIPTextTransformerImpl& text_model, const at::Tensor& input_ids, int64_t clip_skip,
+                                 const at::Tensor& attention_mask = {});
 
 }  // namespace a2a

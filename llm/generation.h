@@ -24,14 +24,15 @@ struct TokenSamplingOptions {
 struct GenerationOptions {
   TokenSamplingOptions sampling;
   int64_t max_new_tokens = 128;
-  std::vector<int64_t> stop_ids;         // generation ends after one of these (it is not part of the text)
+  std::vector<int64_t> stop_ids;          // generation ends after one of these (it is not part of the text)
   std::vector<std::string> stop_strings;  // generation ends when the text contains one; the text is cut before it
   uint64_t seed = 0;
 };
 
 // Applies the repetition penalty and, when sampling, temperature, top-k and top-p to logits [V] in
 // transformers' order and with its tie rules. Removed entries become -inf.
-at::Tensor process_logits(const at::Tensor& logits, const std::vector<int64_t>& history, const TokenSamplingOptions& options);
+at::Tensor process_logits(const at::Tensor& logits, const std::vector<int64_t>& history,
+                          const TokenSamplingOptions& options);
 
 // Chooses tokens from logits with its own seeded generator: same seed, same choices.
 class TokenSampler {

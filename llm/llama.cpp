@@ -8,14 +8,14 @@
 #include <limits>
 #include <set>
 
-#include "nn/attention.h"
+#include "base/error.h"
 #include "llm/llama2c.h"
 #include "llm/lora.h"
+#include "nn/attention.h"
 #include "weights/component_resolver.h"
+#include "weights/config_reader.h"
 #include "weights/hf_layout.h"
 #include "weights/safetensors.h"
-#include "base/error.h"
-#include "weights/config_reader.h"
 
 namespace a2a {
 
@@ -168,7 +168,8 @@ at::Tensor llama_rope_inverse_frequencies(const LlamaOptions& options) {
   at::Tensor scaled = inv_freq / s.factor;
   at::Tensor smooth = (old_context / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
   at::Tensor blended = (1 - smooth) * inv_freq / s.factor + smooth * inv_freq;
-  at::Tensor out = at::where(wavelen < high_freq_wavelen, inv_freq, at::where(wavelen > low_freq_wavelen, scaled, blended));
+  at::Tensor out =
+      at::where(wavelen < high_freq_wavelen, inv_freq, at::where(wavelen > low_freq_wavelen, scaled, blended));
   return out;
 }
 
@@ -182,7 +183,8 @@ LlamaKVCache::LlamaKVCache(const LlamaOptions& options, int64_t batch, int64_t c
   }
 }
 
-std::pair<at::Tensor, at::Tensor> LlamaKVCache::append(int64_t layer, const at::Tensor& keys, const at::Tensor& values) {
+std::pair<at::Tensor, at::Tensor> LlamaKVCache::append(int64_t layer, const at::Tensor& keys,
+                                                       const at::Tensor& values) {
   const int64_t count = keys.size(2);
   if (length_ + count > capacity_) {
     throw_input_error("context_overflow", "the KV cache holds " + std::to_string(capacity_) + " positions; " +
@@ -313,7 +315,8 @@ LlamaOutput LlamaModelImpl::forward(const at::Tensor& inputs_embeds, const Llama
   at::Tensor hidden = inputs_embeds;
   for (size_t i = 0; i < layers->size(); ++i) {
     if (call.output_hidden_states) out.hidden_states.push_back(hidden);
-    hidden = layers->ptr<LlamaDecoderLayerImpl>(i)->forward(hidden, cos, sin, mask, call.cache, static_cast<int64_t>(i));
+    hidden =
+        layers->ptr<LlamaDecoderLayerImpl>(i)->forward(hidden, cos, sin, mask, call.cache, static_cast<int64_t>(i));
   }
   hidden = norm(hidden);
   if (call.output_hidden_states) out.hidden_states.push_back(hidden);
@@ -326,13 +329,12 @@ LlamaOutput LlamaModelImpl::forward(const at::Tensor& inputs_embeds, const Llama
 LlamaForCausalLMImpl::LlamaForCausalLMImpl(const LlamaOptions& o) {
   model = register_module("model", LlamaModel(o));
   if (!o.tie_word_embeddings) {
-    lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(o.hidden_size, o.vocab_size).bias(false)));
+    lm_head = register_module("lm_head",
+                              torch::nn::Linear(torch::nn::LinearOptions(o.hidden_size, o.vocab_size).bias(false)));
   }
 }
 
-at::Tensor LlamaForCausalLMImpl::classifier_weight() {
-  return lm_head ? lm_head->weight : model->embed_tokens->weight;
-}
+at::Tensor LlamaForCausalLMImpl::classifier_weight() { return lm_head ? lm_head->weight : model->embed_tokens->weight; }
 
 at::Tensor LlamaForCausalLMImpl::embed(const at::Tensor& input_ids) {
   const int64_t vocab = model->embed_tokens->weight.size(0);
@@ -417,7 +419,8 @@ void load_transformers_llama(const std::string& folder, const std::string& devic
   if (lora_adapter.empty()) {
     load_weights(*loaded.model, files.weights, load);
   } else {
-    load_state_dict(*loaded.model, merge_lora(SafeTensorsCheckpoint::open(files.weights)->tensors(), lora_adapter), load);
+    load_state_dict(*loaded.model, merge_lora(SafeTensorsCheckpoint::open(files.weights)->tensors(), lora_adapter),
+                    load);
   }
 }
 

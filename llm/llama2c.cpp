@@ -36,8 +36,9 @@ Llama2cCheckpoint read_llama2c(const std::string& path) {
          ", vocab_size " + std::to_string(header[5]) + ", seq_len " + std::to_string(seq_len) + ")");
   const int64_t head_size = dim / heads;
   const int64_t kv_dim = kv_heads * head_size;
-  const int64_t floats = vocab * dim + layers * (2 * dim + dim * dim + 2 * dim * kv_dim + dim * dim + 3 * dim * hidden) +
-                         dim + seq_len * head_size + (shared_classifier ? 0 : vocab * dim);
+  const int64_t floats = vocab * dim +
+                         layers * (2 * dim + dim * dim + 2 * dim * kv_dim + dim * dim + 3 * dim * hidden) + dim +
+                         seq_len * head_size + (shared_classifier ? 0 : vocab * dim);
   const int64_t expected = static_cast<int64_t>(sizeof(header)) + floats * 4;
   if (file_size != expected)
     fail("the header describes " + std::to_string(expected) + " bytes but the file has " + std::to_string(file_size));

@@ -63,7 +63,8 @@ LlamaGeneration llama_generate(LlamaForCausalLM& model, const at::Tensor& prompt
   if (collect) states.push_back(summed_last_state(first, layers));
 
   hooks.feed = [&, cache](int64_t token) -> at::Tensor {
-    auto embedded = model->embed(at::full({1, 1}, token, at::TensorOptions().dtype(at::kLong).device(prompt_embeds.device())));
+    auto embedded =
+        model->embed(at::full({1, 1}, token, at::TensorOptions().dtype(at::kLong).device(prompt_embeds.device())));
     LlamaOutput out;
     if (options.use_cache) {
       if (cache->length() >= cache->capacity()) return {};
@@ -166,7 +167,9 @@ std::map<std::string, SignalOutput> extract_signal_outputs(const std::vector<Sig
   const int64_t available = predicting_states.defined() ? predicting_states.size(0) : 0;
   for (const auto& modality : modalities) {
     const int64_t k = static_cast<int64_t>(modality.ids.size());
-    auto member = [&](int64_t id) { return std::find(modality.ids.begin(), modality.ids.end(), id) != modality.ids.end(); };
+    auto member = [&](int64_t id) {
+      return std::find(modality.ids.begin(), modality.ids.end(), id) != modality.ids.end();
+    };
     // Spans: runs of this modality's tokens, split where the first token starts a new list.
     std::vector<std::pair<int64_t, int64_t>> spans;  // start, length
     for (int64_t i = 0; i < n;) {
@@ -188,15 +191,18 @@ std::map<std::string, SignalOutput> extract_signal_outputs(const std::vector<Sig
       const int64_t usable = std::min({length, k, available - start});
       if (!exact) {
         std::string what = length < k ? "partial (" + std::to_string(length) + " of " + std::to_string(k) + " tokens)"
-                           : length > k ? "too long (" + std::to_string(length) + " tokens, " + std::to_string(k) + " expected)"
-                                        : "garbled (tokens out of order)";
+                           : length > k
+                               ? "too long (" + std::to_string(length) + " tokens, " + std::to_string(k) + " expected)"
+                               : "garbled (tokens out of order)";
         if (repair == SignalRepair::Drop) {
-          if (warn) warn("dropped a " + what + " " + modality.name + " signal span at generated token " + std::to_string(start));
+          if (warn)
+            warn("dropped a " + what + " " + modality.name + " signal span at generated token " +
+                 std::to_string(start));
           continue;
         }
         if (warn)
-          warn("a " + what + " " + modality.name + " signal span at generated token " + std::to_string(start) + " was " +
-               (length > k ? "cut" : "padded") + " to " + std::to_string(k) + " rows");
+          warn("a " + what + " " + modality.name + " signal span at generated token " + std::to_string(start) +
+               " was " + (length > k ? "cut" : "padded") + " to " + std::to_string(k) + " rows");
       }
       if (usable <= 0) continue;
       auto states = predicting_states.narrow(0, start, usable);
@@ -213,7 +219,8 @@ std::map<std::string, SignalOutput> extract_signal_outputs(const std::vector<Sig
     SignalOutput out;
     out.hidden_states = at::stack(rows, 0);
     auto ids = at::tensor(modality.ids, at::kLong).to(embedding_weight.device());
-    out.input_embeds = embedding_weight.index_select(0, ids).unsqueeze(0).expand({out.hidden_states.size(0), k, -1}).contiguous();
+    out.input_embeds =
+        embedding_weight.index_select(0, ids).unsqueeze(0).expand({out.hidden_states.size(0), k, -1}).contiguous();
     if (any_padded) out.mask = at::stack(masks, 0);
     outputs[modality.name] = out;
   }

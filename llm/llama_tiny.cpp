@@ -4,7 +4,6 @@
 
 #include <cmath>
 
-
 namespace a2a {
 
 LlamaOptions tiny_llama_options(const TinyLlamaPreset& preset) {

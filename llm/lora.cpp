@@ -7,8 +7,8 @@
 #include <fstream>
 #include <map>
 
-#include "weights/safetensors.h"
 #include "base/error.h"
+#include "weights/safetensors.h"
 
 namespace a2a {
 
@@ -44,7 +44,8 @@ double lora_scale(const nlohmann::json& config, const std::string& module_name) 
   if (auto* v = pattern_value(config, "rank_pattern", module_name)) r = v->get<double>();
   if (auto* v = pattern_value(config, "alpha_pattern", module_name)) alpha = v->get<double>();
   if (r <= 0) throw_input_error("bad_lora", "LoRA rank must be positive for " + module_name);
-  const bool rslora = config.contains("use_rslora") && config["use_rslora"].is_boolean() && config["use_rslora"].get<bool>();
+  const bool rslora =
+      config.contains("use_rslora") && config["use_rslora"].is_boolean() && config["use_rslora"].get<bool>();
   return rslora ? alpha / std::sqrt(r) : alpha / r;
 }
 
@@ -93,10 +94,11 @@ TensorMap merge_lora(const TensorMap& base, const std::string& adapter_dir, Lora
     // A full tensor (modules_to_save) replaces the base weight.
     auto it = merged.find(key);
     if (it == merged.end())
-      throw_input_error("bad_lora", weights_path.string() + ": tensor '" + kv.first + "' matches no base weight ('" +
-                                        key + "')");
+      throw_input_error("bad_lora",
+                        weights_path.string() + ": tensor '" + kv.first + "' matches no base weight ('" + key + "')");
     if (it->second.sizes() != kv.second.sizes())
-      throw_input_error("bad_lora", weights_path.string() + ": '" + kv.first + "' has another shape than the base weight");
+      throw_input_error("bad_lora",
+                        weights_path.string() + ": '" + kv.first + "' has another shape than the base weight");
     it->second = kv.second.to(it->second.scalar_type());
     local.replaced.push_back(key);
   }

@@ -4,9 +4,9 @@
 
 #include <cmath>
 
+#include "base/error.h"
 #include "nn/attention.h"
 #include "weights/config_reader.h"
-#include "base/error.h"
 
 namespace a2a {
 
@@ -147,8 +147,8 @@ OutputProjectionImpl::OutputProjectionImpl(const OutputProjectionOptions& o) : o
 
 at::Tensor OutputProjectionImpl::forward(const at::Tensor& hidden_states, const at::Tensor& input_embeds) {
   if (hidden_states.dim() != 3 || hidden_states.size(2) != options.in_dim) {
-    throw_input_error("bad_projection_input", "the output projection expects hidden states [B, K, " +
-                                                  std::to_string(options.in_dim) + "]");
+    throw_input_error("bad_projection_input",
+                      "the output projection expects hidden states [B, K, " + std::to_string(options.in_dim) + "]");
   }
   if (options.mode == "linear") {
     auto out = model(hidden_states);

@@ -23,8 +23,8 @@ class ConfigReader;
 struct OutputProjectionOptions {
   int64_t in_dim = 4096;
   int64_t out_dim = 768;
-  int64_t num_input_tokens = 4;    // K signal tokens
-  int64_t num_output_tokens = 77;  // M conditioning rows
+  int64_t num_input_tokens = 4;      // K signal tokens
+  int64_t num_output_tokens = 77;    // M conditioning rows
   std::string mode = "transformer";  // linear | transformer
   int64_t hidden_dim = 512;
   int64_t nhead = 4;

@@ -7,18 +7,22 @@
 #include <memory>
 #include <sstream>
 
-#include "media/media_util.h"
 #include "base/error.h"
+#include "media/media_util.h"
 
 namespace a2a {
 
 bool audio_container_for_path(const std::string& path, AudioContainer* container) {
   const std::string ext = media_detail::lower_extension(path);
   AudioContainer c;
-  if (ext == ".wav" || ext == ".wave") c = AudioContainer::Wav;
-  else if (ext == ".flac") c = AudioContainer::Flac;
-  else if (ext == ".ogg" || ext == ".oga") c = AudioContainer::Ogg;
-  else return false;
+  if (ext == ".wav" || ext == ".wave")
+    c = AudioContainer::Wav;
+  else if (ext == ".flac")
+    c = AudioContainer::Flac;
+  else if (ext == ".ogg" || ext == ".oga")
+    c = AudioContainer::Ogg;
+  else
+    return false;
   if (container) *container = c;
   return true;
 }
@@ -63,13 +67,16 @@ AudioData read_audio(const std::string& path) {
   if (!file) {
     const int err = sf_error(nullptr);
     const std::string why = sf_strerror(nullptr);
-    if (err == SF_ERR_UNRECOGNISED_FORMAT) fail_audio("unsupported_format", path, "not a WAV, FLAC or OGG file (" + why + ")");
+    if (err == SF_ERR_UNRECOGNISED_FORMAT)
+      fail_audio("unsupported_format", path, "not a WAV, FLAC or OGG file (" + why + ")");
     if (err == SF_ERR_UNSUPPORTED_ENCODING) fail_audio("unsupported_format", path, why);
     fail_audio("corrupt_file", path, "cannot be opened: " + why);
   }
-  if (info.channels <= 0 || info.samplerate <= 0) fail_audio("corrupt_file", path, "header has no channels or sample rate");
+  if (info.channels <= 0 || info.samplerate <= 0)
+    fail_audio("corrupt_file", path, "header has no channels or sample rate");
   if (info.frames <= 0) fail_audio("empty_audio", path, "holds no samples");
-  if (info.frames > (int64_t(1) << 34) / info.channels) fail_audio("corrupt_file", path, "header declares an implausible length");
+  if (info.frames > (int64_t(1) << 34) / info.channels)
+    fail_audio("corrupt_file", path, "header declares an implausible length");
 
   std::vector<float> interleaved(static_cast<size_t>(info.frames) * info.channels);
   const sf_count_t got = sf_readf_float(file.get(), interleaved.data(), info.frames);
@@ -79,8 +86,8 @@ AudioData read_audio(const std::string& path) {
   }
   if (got < info.frames) {
     fail_audio("truncated_file", path,
-         "is truncated or corrupt: header declares " + std::to_string(info.frames) + " frames, only " +
-             std::to_string(got) + " could be decoded" + (problem.empty() ? "" : " (" + problem + ")"));
+               "is truncated or corrupt: header declares " + std::to_string(info.frames) + " frames, only " +
+                   std::to_string(got) + " could be decoded" + (problem.empty() ? "" : " (" + problem + ")"));
   }
   if (!problem.empty()) fail_audio("corrupt_file", path, "is corrupt: " + problem);
 
@@ -95,7 +102,8 @@ void write_audio(const std::string& path, const at::Tensor& samples, int64_t sam
                  const AudioWriteOptions& options) {
   AudioContainer container;
   if (!audio_container_for_path(path, &container)) {
-    throw_input_error("unsupported_format", "cannot write audio '" + path + "': the extension is not .wav, .flac or .ogg");
+    throw_input_error("unsupported_format",
+                      "cannot write audio '" + path + "': the extension is not .wav, .flac or .ogg");
   }
   at::Tensor ct = samples.detach().to(at::kCPU, at::kFloat);
   if (ct.dim() == 3 && ct.size(0) == 1) ct = ct[0];
@@ -115,9 +123,18 @@ void write_audio(const std::string& path, const at::Tensor& samples, int64_t sam
   AudioEncoding enc = options.encoding;
   int major = 0;
   switch (container) {
-    case AudioContainer::Wav: major = SF_FORMAT_WAV; if (enc == AudioEncoding::Default) enc = AudioEncoding::Pcm16; break;
-    case AudioContainer::Flac: major = SF_FORMAT_FLAC; if (enc == AudioEncoding::Default) enc = AudioEncoding::Pcm16; break;
-    case AudioContainer::Ogg: major = SF_FORMAT_OGG; if (enc == AudioEncoding::Default) enc = AudioEncoding::Vorbis; break;
+    case AudioContainer::Wav:
+      major = SF_FORMAT_WAV;
+      if (enc == AudioEncoding::Default) enc = AudioEncoding::Pcm16;
+      break;
+    case AudioContainer::Flac:
+      major = SF_FORMAT_FLAC;
+      if (enc == AudioEncoding::Default) enc = AudioEncoding::Pcm16;
+      break;
+    case AudioContainer::Ogg:
+      major = SF_FORMAT_OGG;
+      if (enc == AudioEncoding::Default) enc = AudioEncoding::Vorbis;
+      break;
   }
   int subtype = 0;
   switch (enc) {
@@ -133,8 +150,9 @@ void write_audio(const std::string& path, const at::Tensor& samples, int64_t sam
   info.channels = static_cast<int>(ct.size(0));
   info.format = major | subtype;
   if (!sf_format_check(&info)) {
-    throw_input_error("unsupported_format", "cannot write audio '" + path + "': this container cannot hold the "
-                                            "requested encoding (float is WAV only, Vorbis is OGG only)");
+    throw_input_error("unsupported_format", "cannot write audio '" + path +
+                                                "': this container cannot hold the "
+                                                "requested encoding (float is WAV only, Vorbis is OGG only)");
   }
   if (enc != AudioEncoding::Float32) ct = ct.clamp(-1.0, 1.0);
   auto interleaved = at::nan_to_num(ct, 0.0).t().contiguous();

@@ -17,11 +17,11 @@ struct AudioData {
 
 enum class AudioContainer { Wav, Flac, Ogg };
 enum class AudioEncoding {
-  Pcm16,   // WAV, FLAC
-  Pcm24,   // WAV, FLAC
-  Float32, // WAV only
-  Vorbis,  // OGG only
-  Default  // per container: WAV PCM16, FLAC PCM16, OGG Vorbis
+  Pcm16,    // WAV, FLAC
+  Pcm24,    // WAV, FLAC
+  Float32,  // WAV only
+  Vorbis,   // OGG only
+  Default   // per container: WAV PCM16, FLAC PCM16, OGG Vorbis
 };
 
 bool audio_container_for_path(const std::string& path, AudioContainer* container);

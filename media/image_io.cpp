@@ -6,8 +6,8 @@
 
 #include <cstring>
 
-#include "media/media_util.h"
 #include "base/error.h"
+#include "media/media_util.h"
 
 namespace a2a {
 
@@ -16,11 +16,16 @@ using media_detail::lower_extension;
 bool image_format_for_path(const std::string& path, ImageFormat* format) {
   const std::string ext = lower_extension(path);
   ImageFormat f;
-  if (ext == ".png") f = ImageFormat::Png;
-  else if (ext == ".jpg" || ext == ".jpeg") f = ImageFormat::Jpeg;
-  else if (ext == ".bmp") f = ImageFormat::Bmp;
-  else if (ext == ".webp") f = ImageFormat::WebP;
-  else return false;
+  if (ext == ".png")
+    f = ImageFormat::Png;
+  else if (ext == ".jpg" || ext == ".jpeg")
+    f = ImageFormat::Jpeg;
+  else if (ext == ".bmp")
+    f = ImageFormat::Bmp;
+  else if (ext == ".webp")
+    f = ImageFormat::WebP;
+  else
+    return false;
   if (format) *format = f;
   return true;
 }
@@ -47,12 +52,16 @@ uint16_t read_le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1]
 
 bool sniff_format(const std::vector<uint8_t>& b, ImageFormat* format) {
   static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-  if (b.size() >= 8 && std::memcmp(b.data(), png_sig, 8) == 0) *format = ImageFormat::Png;
-  else if (b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) *format = ImageFormat::Jpeg;
-  else if (b.size() >= 2 && b[0] == 'B' && b[1] == 'M') *format = ImageFormat::Bmp;
+  if (b.size() >= 8 && std::memcmp(b.data(), png_sig, 8) == 0)
+    *format = ImageFormat::Png;
+  else if (b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF)
+    *format = ImageFormat::Jpeg;
+  else if (b.size() >= 2 && b[0] == 'B' && b[1] == 'M')
+    *format = ImageFormat::Bmp;
   else if (b.size() >= 12 && std::memcmp(b.data(), "RIFF", 4) == 0 && std::memcmp(b.data() + 8, "WEBP", 4) == 0)
     *format = ImageFormat::WebP;
-  else return false;
+  else
+    return false;
   return true;
 }
 
@@ -83,7 +92,7 @@ void check_jpeg(const std::vector<uint8_t>& b, const std::string& path) {
     while (pos < n && b[pos] == 0xFF) ++pos;  // fill bytes
     if (pos >= n) fail_image("truncated_file", path, "JPEG is truncated (no end-of-image marker)");
     const uint8_t marker = b[pos++];
-    if (marker == 0xD9) return;                                  // EOI
+    if (marker == 0xD9) return;                                          // EOI
     if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no length
     if (pos + 2 > n) fail_image("truncated_file", path, "JPEG is truncated inside a segment header");
     const size_t length = (size_t(b[pos]) << 8) | b[pos + 1];
@@ -111,8 +120,8 @@ void check_bmp(const std::vector<uint8_t>& b, const std::string& path) {
   const uint32_t offset = read_le32(&b[10]);
   if (declared != 0 && declared > b.size()) {
     fail_image("truncated_file", path,
-         "BMP is truncated: header declares " + std::to_string(declared) + " bytes, file has " +
-             std::to_string(b.size()));
+               "BMP is truncated: header declares " + std::to_string(declared) + " bytes, file has " +
+                   std::to_string(b.size()));
   }
   if (offset >= b.size()) fail_image("truncated_file", path, "BMP is truncated before its pixel data");
   const uint32_t dib = read_le32(&b[14]);
@@ -127,8 +136,8 @@ void check_bmp(const std::vector<uint8_t>& b, const std::string& path) {
       const uint64_t need = uint64_t(offset) + row * uint64_t(height < 0 ? -height : height);
       if (need > b.size()) {
         fail_image("truncated_file", path,
-             "BMP is truncated: its pixel data needs " + std::to_string(need) + " bytes, file has " +
-                 std::to_string(b.size()));
+                   "BMP is truncated: its pixel data needs " + std::to_string(need) + " bytes, file has " +
+                       std::to_string(b.size()));
       }
     }
   }
@@ -138,8 +147,8 @@ void check_webp(const std::vector<uint8_t>& b, const std::string& path) {
   const uint64_t declared = uint64_t(read_le32(&b[4])) + 8;
   if (declared > b.size()) {
     fail_image("truncated_file", path,
-         "WebP is truncated: RIFF header declares " + std::to_string(declared) + " bytes, file has " +
-             std::to_string(b.size()));
+               "WebP is truncated: RIFF header declares " + std::to_string(declared) + " bytes, file has " +
+                   std::to_string(b.size()));
   }
 }
 
@@ -162,7 +171,7 @@ at::Tensor read_image(const std::string& path) {
   ImageFormat format;
   if (!sniff_format(bytes, &format)) {
     fail_image("unsupported_format", path,
-         "not a PNG, JPEG, BMP or WebP file (first bytes: " + hex_prefix(bytes) + ")");
+               "not a PNG, JPEG, BMP or WebP file (first bytes: " + hex_prefix(bytes) + ")");
   }
   switch (format) {
     case ImageFormat::Png: check_png(bytes, path); break;
@@ -178,7 +187,8 @@ at::Tensor read_image(const std::string& path) {
     fail_image("corrupt_file", path, std::string(image_format_name(format)) + " could not be decoded: " + e.what());
   }
   if (decoded.empty()) {
-    fail_image("corrupt_file", path, std::string(image_format_name(format)) + " data is corrupt and could not be decoded");
+    fail_image("corrupt_file", path,
+               std::string(image_format_name(format)) + " data is corrupt and could not be decoded");
   }
 
   double scale;
@@ -193,8 +203,7 @@ at::Tensor read_image(const std::string& path) {
     case 1: cv::cvtColor(decoded, rgb, cv::COLOR_GRAY2RGB); break;
     case 3: cv::cvtColor(decoded, rgb, cv::COLOR_BGR2RGB); break;
     case 4: cv::cvtColor(decoded, rgb, cv::COLOR_BGRA2RGB); break;  // alpha dropped (see header)
-    default:
-      fail_image("unsupported_format", path, "unsupported channel count " + std::to_string(decoded.channels()));
+    default: fail_image("unsupported_format", path, "unsupported channel count " + std::to_string(decoded.channels()));
   }
   cv::Mat as_float;
   rgb.convertTo(as_float, CV_32FC3, scale);

@@ -27,9 +27,9 @@ const char* image_format_name(ImageFormat format);
 at::Tensor read_image(const std::string& path);
 
 struct ImageWriteOptions {
-  int bit_depth = 8;     // 8, or 16 for PNG
-  int jpeg_quality = 95;  // 0..100
-  int webp_quality = 101; // 1..100 lossy, above 100 lossless
+  int bit_depth = 8;       // 8, or 16 for PNG
+  int jpeg_quality = 95;   // 0..100
+  int webp_quality = 101;  // 1..100 lossy, above 100 lossless
 };
 
 // Writes [3, H, W] or [1, 3, H, W] (also [1, H, W] grayscale) float in [0, 1] (values are clamped)

@@ -25,7 +25,7 @@ float bilinear_filter(float x) {
 float bicubic_filter(float x) {
   const float a = -0.5f;  // Keys' kernel, as torch and PIL use
   x = std::abs(x);
-  if (x < 1.0) return std::fma(std::fma(a + 2, x, -(a + 3)) * x, x, 1.0f);  // ((a+2)x - (a+3)) x x + 1
+  if (x < 1.0) return std::fma(std::fma(a + 2, x, -(a + 3)) * x, x, 1.0f);              // ((a+2)x - (a+3)) x x + 1
   if (x < 2.0) return std::fma(std::fma(std::fma(a, x, -5 * a), x, 8 * a), x, -4 * a);  // ((ax - 5a) x + 8a) x - 4a
   return 0.0;
 }
@@ -123,8 +123,8 @@ at::Tensor resize_antialiased(const at::Tensor& images, int64_t out_h, int64_t o
     throw_input_error("bad_shape", "resize expects [..., H, W], got " + std::string(c10::str(images.sizes())));
   }
   if (out_h <= 0 || out_w <= 0) {
-    throw_input_error("bad_size", "resize to " + std::to_string(out_h) + "x" + std::to_string(out_w) +
-                                      " is not a positive size");
+    throw_input_error("bad_size",
+                      "resize to " + std::to_string(out_h) + "x" + std::to_string(out_w) + " is not a positive size");
   }
   const int64_t h = images.size(-2), w = images.size(-1);
   if (h == 0 || w == 0) throw_input_error("bad_shape", "cannot resize an empty image");
@@ -160,7 +160,8 @@ at::Tensor center_crop(const at::Tensor& images, int64_t crop_h, int64_t crop_w)
   at::Tensor x = images;
   int64_t h = x.size(-2), w = x.size(-1);
   if (crop_h > h || crop_w > w) {
-    // torchvision pads (left, top, right, bottom) = ((cw - w) // 2, (ch - h) // 2, (cw - w + 1) // 2, (ch - h + 1) // 2)
+    // torchvision pads (left, top, right, bottom) = ((cw - w) // 2, (ch - h) // 2, (cw - w + 1) // 2, (ch - h + 1) //
+    // 2)
     const int64_t pad_w = std::max<int64_t>(crop_w - w, 0), pad_h = std::max<int64_t>(crop_h - h, 0);
     x = at::constant_pad_nd(x, {pad_w / 2, (pad_w + 1) / 2, pad_h / 2, (pad_h + 1) / 2}, 0.0);
     h = x.size(-2);
@@ -171,7 +172,8 @@ at::Tensor center_crop(const at::Tensor& images, int64_t crop_h, int64_t crop_w)
   return x.narrow(-2, at.top, crop_h).narrow(-1, at.left, crop_w);
 }
 
-at::Tensor normalize_channels(const at::Tensor& images, const std::vector<double>& mean, const std::vector<double>& std) {
+at::Tensor normalize_channels(const at::Tensor& images, const std::vector<double>& mean,
+                              const std::vector<double>& std) {
   if (images.dim() < 3) {
     throw_input_error("bad_shape", "normalize expects [..., C, H, W], got " + std::string(c10::str(images.sizes())));
   }
@@ -197,8 +199,10 @@ at::Tensor preprocess_image(const at::Tensor& images, const ImagePreprocessOptio
                                        std::string(c10::str(images.sizes())));
   }
   x = x.to(at::kFloat);
-  if (options.quantize_uint8) x = x.clamp(0.0, 1.0).mul(255.0f).round();
-  else x = x.mul(255.0f);
+  if (options.quantize_uint8)
+    x = x.clamp(0.0, 1.0).mul(255.0f).round();
+  else
+    x = x.mul(255.0f);
   if (options.resize > 0) {
     int64_t out_h, out_w;
     shorter_side_resize_shape(x.size(2), x.size(3), options.resize, &out_h, &out_w);

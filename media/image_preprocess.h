@@ -31,12 +31,13 @@ CropOffsets center_crop_offsets(int64_t h, int64_t w, int64_t crop_h, int64_t cr
 at::Tensor center_crop(const at::Tensor& images, int64_t crop_h, int64_t crop_w);
 
 // (x - mean[c]) / std[c] over the channel dimension (dim -3), in float32.
-at::Tensor normalize_channels(const at::Tensor& images, const std::vector<double>& mean, const std::vector<double>& std);
+at::Tensor normalize_channels(const at::Tensor& images, const std::vector<double>& mean,
+                              const std::vector<double>& std);
 
 struct ImagePreprocessOptions {
   int64_t resize = 224;  // shorter side; 0 = no resize
   ResizeFilter filter = ResizeFilter::Bicubic;
-  int64_t crop = 224;    // square center crop; 0 = no crop
+  int64_t crop = 224;                                              // square center crop; 0 = no crop
   std::vector<double> mean = {0.48145466, 0.4578275, 0.40821073};  // CLIP's
   std::vector<double> std = {0.26862954, 0.26130258, 0.27577711};
   // Work on 8-bit values as torchvision does on a uint8 image: round the input to 1/255 steps,

@@ -73,14 +73,15 @@ at::Tensor log_energy(const at::Tensor& frames, double energy_floor) {
 
 at::Tensor kaldi_mel_banks(int64_t num_bins, int64_t padded_window_size, double sample_frequency, double low_freq,
                            double high_freq) {
-  if (num_bins <= 3) throw_input_error("bad_fbank_option", "num_mel_bins must be at least 4, got " + std::to_string(num_bins));
+  if (num_bins <= 3)
+    throw_input_error("bad_fbank_option", "num_mel_bins must be at least 4, got " + std::to_string(num_bins));
   const double num_fft_bins = static_cast<double>(padded_window_size / 2);
   const double nyquist = 0.5 * sample_frequency;
   if (high_freq <= 0.0) high_freq += nyquist;
   if (!(low_freq >= 0.0 && low_freq < nyquist && high_freq > 0.0 && high_freq <= nyquist && low_freq < high_freq))
-    throw_input_error("bad_fbank_option", "need 0 <= low_freq < high_freq <= nyquist, got low_freq=" +
-                                              std::to_string(low_freq) + ", high_freq=" + std::to_string(high_freq) +
-                                              ", nyquist=" + std::to_string(nyquist));
+    throw_input_error("bad_fbank_option",
+                      "need 0 <= low_freq < high_freq <= nyquist, got low_freq=" + std::to_string(low_freq) +
+                          ", high_freq=" + std::to_string(high_freq) + ", nyquist=" + std::to_string(nyquist));
   const double fft_bin_width = sample_frequency / static_cast<double>(padded_window_size);
   const double mel_low = mel_scale(low_freq);
   const double mel_high = mel_scale(high_freq);
@@ -139,8 +140,8 @@ at::Tensor kaldi_fbank(const at::Tensor& waveform, const KaldiFbankOptions& opti
     auto previous = torch::cat({frames.slice(1, 0, 1), frames.slice(1, 0, -1)}, 1);
     frames = frames - options.preemphasis_coefficient * previous;
   }
-  frames = frames * feature_window(options.window_type, window_size, options.blackman_coeff, frames.options())
-                        .unsqueeze(0);
+  frames =
+      frames * feature_window(options.window_type, window_size, options.blackman_coeff, frames.options()).unsqueeze(0);
   if (padded_window_size != window_size)
     frames = torch::constant_pad_nd(frames, {0, padded_window_size - window_size}, 0);
   if (!options.raw_energy) energy = log_energy(frames, options.energy_floor);

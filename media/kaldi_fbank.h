@@ -16,26 +16,26 @@ namespace a2a::dsp {
 // Defaults are torchaudio.compliance.kaldi.fbank's (0.13).
 struct KaldiFbankOptions {
   double blackman_coeff = 0.42;
-  int64_t channel = -1;         // -1: expect mono and use channel 0
-  double dither = 0.0;          // Gaussian dither amplitude; 0 turns it off
-  double energy_floor = 1.0;    // floor on the log-energy column (0: none)
-  double frame_length = 25.0;   // milliseconds
-  double frame_shift = 10.0;    // milliseconds
-  double high_freq = 0.0;       // <= 0: offset from Nyquist
-  bool htk_compat = false;      // energy column last instead of first (with use_energy)
+  int64_t channel = -1;        // -1: expect mono and use channel 0
+  double dither = 0.0;         // Gaussian dither amplitude; 0 turns it off
+  double energy_floor = 1.0;   // floor on the log-energy column (0: none)
+  double frame_length = 25.0;  // milliseconds
+  double frame_shift = 10.0;   // milliseconds
+  double high_freq = 0.0;      // <= 0: offset from Nyquist
+  bool htk_compat = false;     // energy column last instead of first (with use_energy)
   double low_freq = 20.0;
-  double min_duration = 0.0;    // seconds; shorter input gives an empty result
+  double min_duration = 0.0;  // seconds; shorter input gives an empty result
   int64_t num_mel_bins = 23;
   double preemphasis_coefficient = 0.97;
-  bool raw_energy = true;       // energy before preemphasis and windowing
+  bool raw_energy = true;  // energy before preemphasis and windowing
   bool remove_dc_offset = true;
   bool round_to_power_of_two = true;
   double sample_frequency = 16000.0;
-  bool snip_edges = true;       // only frames that fit entirely; else reflect at the ends
-  bool subtract_mean = false;   // subtract each feature's mean over frames
-  bool use_energy = false;      // add a log-energy column
+  bool snip_edges = true;      // only frames that fit entirely; else reflect at the ends
+  bool subtract_mean = false;  // subtract each feature's mean over frames
+  bool use_energy = false;     // add a log-energy column
   bool use_log_fbank = true;
-  bool use_power = true;        // power spectrum (else magnitude)
+  bool use_power = true;              // power spectrum (else magnitude)
   std::string window_type = "povey";  // hamming | hanning | povey | rectangular | blackman
 };
 

@@ -22,8 +22,8 @@ ResampleKernel sinc_resample_kernel(int64_t orig_freq, int64_t new_freq, const R
                                     at::ScalarType dtype) {
   check_rates(orig_freq, new_freq);
   if (options.lowpass_filter_width < 1)
-    throw_input_error("bad_resample_option", "lowpass_filter_width must be positive, got " +
-                                                 std::to_string(options.lowpass_filter_width));
+    throw_input_error("bad_resample_option",
+                      "lowpass_filter_width must be positive, got " + std::to_string(options.lowpass_filter_width));
   if (!(options.rolloff > 0.0 && options.rolloff <= 1.0))
     throw_input_error("bad_resample_option", "rolloff must be in (0, 1], got " + std::to_string(options.rolloff));
   const int64_t gcd = std::gcd(orig_freq, new_freq);
@@ -39,8 +39,8 @@ ResampleKernel sinc_resample_kernel(int64_t orig_freq, int64_t new_freq, const R
   // y[j] = sum_i x[i] sinc(pi * orig * (i / orig - j / target)); output phase j uses filter row j and the
   // filters repeat every `target` outputs with the input shifted by `orig`: a conv1d with stride orig.
   const auto tensor_options = torch::TensorOptions().dtype(dtype);
-  auto idx = torch::arange(-width, width + orig, tensor_options).index({torch::indexing::None, torch::indexing::None}) /
-             orig;
+  auto idx =
+      torch::arange(-width, width + orig, tensor_options).index({torch::indexing::None, torch::indexing::None}) / orig;
   auto t = torch::arange(0, -target, -1, tensor_options)
                    .index({torch::indexing::Slice(), torch::indexing::None, torch::indexing::None}) /
                target +
@@ -83,8 +83,8 @@ at::Tensor resample(const at::Tensor& waveform, int64_t orig_freq, int64_t new_f
   auto padded = torch::constant_pad_nd(flat, {kernel.width, kernel.width + orig}, 0);
   auto resampled = torch::conv1d(padded.unsqueeze(1), kernel.weights.to(flat.device()), {}, orig);
   resampled = resampled.transpose(1, 2).reshape({num_wavs, -1});
-  const auto target_length =
-      static_cast<int64_t>(std::ceil(static_cast<double>(target) * static_cast<double>(length) / static_cast<double>(orig)));
+  const auto target_length = static_cast<int64_t>(
+      std::ceil(static_cast<double>(target) * static_cast<double>(length) / static_cast<double>(orig)));
   resampled = resampled.slice(-1, 0, target_length);
   shape.back() = resampled.size(-1);
   return resampled.reshape(shape);

@@ -15,7 +15,7 @@ struct ResampleOptions {
   int64_t lowpass_filter_width = 6;  // zero crossings of the sinc kept on each side
   double rolloff = 0.99;             // cutoff as a fraction of the lower Nyquist frequency
   ResamplingMethod method = ResamplingMethod::SincInterpHann;
-  std::optional<double> beta;        // Kaiser window shape; default 14.769656459379492
+  std::optional<double> beta;  // Kaiser window shape; default 14.769656459379492
 };
 
 struct ResampleKernel {

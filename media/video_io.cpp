@@ -13,9 +13,9 @@
 #include <set>
 #include <unordered_map>
 
+#include "base/error.h"
 #include "media/image_io.h"
 #include "media/media_util.h"
-#include "base/error.h"
 
 namespace a2a {
 
@@ -95,9 +95,12 @@ cv::VideoCapture open_capture(const std::string& path) {
 
 at::Tensor frame_to_tensor(const cv::Mat& bgr) {
   cv::Mat rgb, as_float;
-  if (bgr.channels() == 1) cv::cvtColor(bgr, rgb, cv::COLOR_GRAY2RGB);
-  else if (bgr.channels() == 4) cv::cvtColor(bgr, rgb, cv::COLOR_BGRA2RGB);
-  else cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  if (bgr.channels() == 1)
+    cv::cvtColor(bgr, rgb, cv::COLOR_GRAY2RGB);
+  else if (bgr.channels() == 4)
+    cv::cvtColor(bgr, rgb, cv::COLOR_BGRA2RGB);
+  else
+    cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
   const double scale = rgb.depth() == CV_16U ? 1.0 / 65535.0 : 1.0 / 255.0;
   rgb.convertTo(as_float, CV_32FC3, scale);
   return at::from_blob(as_float.data, {as_float.rows, as_float.cols, 3}, at::kFloat).permute({2, 0, 1}).clone();
@@ -119,7 +122,8 @@ int64_t decode_indices(cv::VideoCapture& cap, const std::string& path, const std
     }
     if (!ok) break;
     if (index == wanted_sorted[next]) {
-      if (!cap.retrieve(mat) || mat.empty()) fail_video("corrupt_file", path, "frame " + std::to_string(index) + " cannot be decoded");
+      if (!cap.retrieve(mat) || mat.empty())
+        fail_video("corrupt_file", path, "frame " + std::to_string(index) + " cannot be decoded");
       (*frames)[index] = frame_to_tensor(mat);
       while (next < wanted_sorted.size() && wanted_sorted[next] == index) ++next;
     }
@@ -238,8 +242,9 @@ VideoData read_video_frames(const std::string& path, const std::vector<int64_t>&
   for (int64_t i : indices) {
     auto it = frames.find(i);
     if (it == frames.end()) {
-      fail_video("bad_index", path, "frame " + std::to_string(i) + " is past the end (the video has " +
-                                  std::to_string(decoded) + " frames)");
+      fail_video(
+          "bad_index", path,
+          "frame " + std::to_string(i) + " is past the end (the video has " + std::to_string(decoded) + " frames)");
     }
     ordered.push_back(it->second);
   }
@@ -265,7 +270,8 @@ std::vector<int64_t> uniform_frame_indices(int64_t frame_count, int64_t n) {
 
 VideoData sample_frames_uniform(const std::string& path, int64_t n) {
   if (n <= 0) throw_input_error("bad_option", "sampling video '" + path + "': the number of frames must be positive");
-  return read_indices_with_count_fix(path, [n](const VideoInfo& info) { return uniform_frame_indices(info.frame_count, n); });
+  return read_indices_with_count_fix(path,
+                                     [n](const VideoInfo& info) { return uniform_frame_indices(info.frame_count, n); });
 }
 
 std::vector<std::vector<int64_t>> uniform_clip_frame_indices(const VideoInfo& info, const ClipSampling& sampling) {
@@ -279,7 +285,8 @@ std::vector<std::vector<int64_t>> uniform_clip_frame_indices(const VideoInfo& in
   std::vector<std::vector<int64_t>> clips;
   for (int64_t k = 0; k < sampling.clips; ++k) {
     const double start = max_start * k / sampling.clips;
-    const int64_t first = std::min<int64_t>(static_cast<int64_t>(std::floor(start * info.fps + 1e-9)), info.frame_count - 1);
+    const int64_t first =
+        std::min<int64_t>(static_cast<int64_t>(std::floor(start * info.fps + 1e-9)), info.frame_count - 1);
     std::vector<int64_t> clip;
     for (int64_t i : uniform_frame_indices(clip_frames, per_clip)) {
       clip.push_back(std::min(first + i, info.frame_count - 1));
@@ -372,7 +379,8 @@ VideoWriteResult write_video(const std::string& path, const at::Tensor& frames_i
                              const VideoWriteOptions& options) {
   at::Tensor frames = checked_frames(frames_in, path);
   if (!(fps > 0.0) || !std::isfinite(fps)) {
-    throw_input_error("bad_fps", "cannot write video '" + path + "': frame rate " + std::to_string(fps) + " is not positive");
+    throw_input_error("bad_fps",
+                      "cannot write video '" + path + "': frame rate " + std::to_string(fps) + " is not positive");
   }
   const std::string ext = media_detail::lower_extension(path);
   VideoWriteResult result;
@@ -510,7 +518,8 @@ void write_gif(const std::string& path, const at::Tensor& frames_in, double fps)
     throw_input_error("bad_fps", "cannot write GIF '" + path + "': frame rate must be positive");
   }
   const int64_t t_count = frames.size(0), h = frames.size(2), w = frames.size(3);
-  if (h > 65535 || w > 65535) throw_input_error("bad_shape", "cannot write GIF '" + path + "': frames larger than 65535");
+  if (h > 65535 || w > 65535)
+    throw_input_error("bad_shape", "cannot write GIF '" + path + "': frames larger than 65535");
   // Palette index = r * 42 + g * 6 + b with 6 red, 7 green and 6 blue levels (252 colours).
   auto levels = at::tensor({5.0f, 6.0f, 5.0f}).view({1, 3, 1, 1});
   auto q = frames.mul(levels).round().to(at::kLong);

@@ -23,7 +23,7 @@ struct VideoInfo {
 struct VideoData {
   at::Tensor frames;  // [T, 3, H, W]
   double fps = 0.0;
-  VideoInfo info;     // of the whole file
+  VideoInfo info;  // of the whole file
 };
 
 // Opens the file and reads its frame count, rate and size. The count comes from the container's index

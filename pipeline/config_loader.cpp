@@ -58,7 +58,8 @@ struct Loader {
       *out = node.as<T>();
       return true;
     } catch (const YAML::Exception&) {
-      error("bad_value", what + " has the wrong type: '" + (node.IsScalar() ? node.Scalar() : std::string("...")) + "'", node);
+      error("bad_value", what + " has the wrong type: '" + (node.IsScalar() ? node.Scalar() : std::string("...")) + "'",
+            node);
       return false;
     }
   }
@@ -68,8 +69,7 @@ struct Loader {
 Json to_json(const YAML::Node& node) {
   switch (node.Type()) {
     case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      return nullptr;
+    case YAML::NodeType::Undefined: return nullptr;
     case YAML::NodeType::Sequence: {
       Json arr = Json::array();
       for (const auto& e : node) arr.push_back(to_json(e));
@@ -93,7 +93,8 @@ Json to_json(const YAML::Node& node) {
         if (end && *end == '\0' && errno == 0) return static_cast<int64_t>(i);
         errno = 0;
         double d = std::strtod(s.c_str(), &end);
-        bool numeric_start = std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' || s[0] == '+' || s[0] == '.';
+        bool numeric_start =
+            std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' || s[0] == '+' || s[0] == '.';
         if (end && *end == '\0' && errno == 0 && numeric_start) return d;
       }
       return s;
@@ -203,7 +204,8 @@ void convert_settings(Loader& L, const YAML::Node& root, GraphBuilder& b) {
   if (auto v = root["version"]) {
     int version = 0;
     if (L.scalar_as(v, "version", &version) && version != 1) {
-      L.error("bad_value", "unsupported config version " + std::to_string(version) + " (this build reads version 1)", v);
+      L.error("bad_value", "unsupported config version " + std::to_string(version) + " (this build reads version 1)",
+              v);
     }
   }
   std::string s;
@@ -258,7 +260,8 @@ void convert_input(Loader& L, const YAML::Node& key, const YAML::Node& decl, Gra
   ValueType type;
   if (!value_type_from_name(type_name, &type)) {
     std::vector<std::string> names = {"text", "tokens", "image", "audio", "video", "embedding", "latent", "tensor"};
-    L.error("bad_value", "graph input '" + name + "' has unknown type '" + type_name + "'" + did_you_mean(type_name, names),
+    L.error("bad_value",
+            "graph input '" + name + "' has unknown type '" + type_name + "'" + did_you_mean(type_name, names),
             type_node);
     return;
   }
@@ -296,7 +299,8 @@ void convert_stage_wires(Loader& L, const YAML::Node& wires, const std::string& 
   }
   for (auto w = wires.begin(); w != wires.end(); ++w) {
     std::string source;
-    if (L.scalar_string(w->second, "an input source", &source)) ref.wire(w->first.as<std::string>(""), source, L.at(w->second));
+    if (L.scalar_string(w->second, "an input source", &source))
+      ref.wire(w->first.as<std::string>(""), source, L.at(w->second));
   }
 }
 

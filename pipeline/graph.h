@@ -52,8 +52,8 @@ struct GraphSpec {
   std::string device = "cpu";
   std::string dtype = "float32";
   uint64_t seed = 0;
-  int threads = 0;  // 0 = all cores
-  int workers = 1;  // stages run concurrently when > 1
+  int threads = 0;          // 0 = all cores
+  int workers = 1;          // stages run concurrently when > 1
   int64_t cache_mb = 1024;  // the execution cache's budget in MiB; 0 keeps nothing
   std::vector<std::string> plugins;
   std::vector<GraphInput> inputs;

@@ -200,7 +200,8 @@ RunResult Pipeline::Impl::run(const RunRequest& request) {
   const auto run_start = std::chrono::steady_clock::now();
   const ExecutionPlan plan = plan_execution(graph.spec, request.outputs);
   RunState state(graph_inputs(request));
-  run_task_graph(plan.stages, graph.spec.workers, [&](const std::string& id) { execute(*graph.spec.stage(id), state); });
+  run_task_graph(plan.stages, graph.spec.workers,
+                 [&](const std::string& id) { execute(*graph.spec.stage(id), state); });
   RunResult result;
   result.stages = state.take_records();
   for (const auto* o : plan.outputs)

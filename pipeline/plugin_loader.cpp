@@ -68,8 +68,10 @@ void check_abi(const OpenedPlugin& plugin) {
   void* symbol = dlsym(plugin.handle, "a2a_plugin_abi_version");
   if (!symbol) {
     plugin.roll_back();
-    fail("plugin_symbol_missing", "'" + path + "' is not an any2any plugin: it does not export "
-                                  "a2a_plugin_abi_version() (add A2A_PLUGIN_EXPORT_ABI_VERSION() to one of its sources)");
+    fail("plugin_symbol_missing",
+         "'" + path +
+             "' is not an any2any plugin: it does not export "
+             "a2a_plugin_abi_version() (add A2A_PLUGIN_EXPORT_ABI_VERSION() to one of its sources)");
   }
   const int version = reinterpret_cast<int (*)()>(symbol)();
   if (version != kPluginAbiVersion) {

@@ -33,7 +33,5 @@ std::vector<std::string> loaded_plugins();
 
 }  // namespace a2a
 
-#define A2A_PLUGIN_EXPORT_ABI_VERSION()                                                  \
-  extern "C" __attribute__((visibility("default"))) int a2a_plugin_abi_version() { \
-    return ::a2a::kPluginAbiVersion;                                                \
-  }
+#define A2A_PLUGIN_EXPORT_ABI_VERSION() \
+  extern "C" __attribute__((visibility("default"))) int a2a_plugin_abi_version() { return ::a2a::kPluginAbiVersion; }

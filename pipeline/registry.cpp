@@ -26,8 +26,7 @@ void StageRegistry::add(StageInfo info) {
   }
   std::lock_guard<std::mutex> lock(impl_->mutex);
   if (impl_->stages.count(info.type)) {
-    throw Error(ErrorKind::Config, "duplicate_stage_type",
-                "stage type '" + info.type + "' is already registered");
+    throw Error(ErrorKind::Config, "duplicate_stage_type", "stage type '" + info.type + "' is already registered");
   }
   std::string name = info.type;
   impl_->stages[name] = std::make_shared<const StageInfo>(std::move(info));
@@ -99,8 +98,7 @@ ParamSpec ranged_param(std::string name, ParamType type, Json default_value, std
   p.max = max;
   return p;
 }
-ParamSpec choice_param(std::string name, std::string default_value, std::vector<std::string> choices,
-                       std::string doc) {
+ParamSpec choice_param(std::string name, std::string default_value, std::vector<std::string> choices, std::string doc) {
   ParamSpec p = param_spec(std::move(name), ParamType::String, Json(std::move(default_value)), std::move(doc));
   p.choices = std::move(choices);
   return p;

@@ -33,7 +33,7 @@ class StageRegistry {
   void add(StageInfo info);
   const StageInfo* find(const std::string& type) const;
   std::vector<std::string> types() const;  // sorted
-  bool remove(const std::string& type);     // for tests and plugin unloading
+  bool remove(const std::string& type);    // for tests and plugin unloading
   // Registrations made by static registrars that failed (a duplicate name, say); cleared on read.
   // The plugin loader reports these after loading a library.
   std::vector<std::string> take_registration_errors();
@@ -52,8 +52,7 @@ struct StageRegistrar {
 };
 #define A2A_CONCAT_INNER(a, b) a##b
 #define A2A_CONCAT(a, b) A2A_CONCAT_INNER(a, b)
-#define A2A_REGISTER_STAGE(make_info) \
-  static ::a2a::StageRegistrar A2A_CONCAT(a2a_stage_registrar_, __LINE__)(make_info)
+#define A2A_REGISTER_STAGE(make_info) static ::a2a::StageRegistrar A2A_CONCAT(a2a_stage_registrar_, __LINE__)(make_info)
 
 // Convenience builders for stage schemas.
 PortSpec in_port(std::string name, ValueType type, std::string doc = "");

@@ -6,7 +6,7 @@
 namespace a2a {
 
 struct RuntimeOptions {
-  int threads = 0;             // 0 = the number of cores
+  int threads = 0;  // 0 = the number of cores
   bool require_openblas = true;
 };
 

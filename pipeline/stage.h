@@ -35,9 +35,9 @@ const char* param_type_name(ParamType type);
 struct ParamSpec {
   std::string name;
   ParamType type = ParamType::String;
-  Json default_value;            // null = no default (absent unless given)
-  bool required = false;         // must be given in the config
-  std::optional<double> min;     // numbers and each list element
+  Json default_value;         // null = no default (absent unless given)
+  bool required = false;      // must be given in the config
+  std::optional<double> min;  // numbers and each list element
   std::optional<double> max;
   std::vector<std::string> choices;  // strings: the allowed values
   std::string doc;
@@ -70,8 +70,7 @@ class CancellationToken {
 // Loaded modules shared between stages that name the same weights.
 class ModuleCache {
  public:
-  std::shared_ptr<void> get_or_create(const std::string& key,
-                                      const std::function<std::shared_ptr<void>()>& create);
+  std::shared_ptr<void> get_or_create(const std::string& key, const std::function<std::shared_ptr<void>()>& create);
   template <class T>
   std::shared_ptr<T> get(const std::string& key, const std::function<std::shared_ptr<T>()>& create) {
     return std::static_pointer_cast<T>(get_or_create(key, [&] { return std::static_pointer_cast<void>(create()); }));
@@ -90,7 +89,7 @@ struct ConfigureContext {
   std::string stage_id;
   std::string device = "cpu";  // "cpu", "cuda", "cuda:1"
   std::string dtype = "float32";
-  std::string base_dir;        // the config file's folder: relative paths resolve against it
+  std::string base_dir;  // the config file's folder: relative paths resolve against it
   ModuleCache* modules = nullptr;
   // The module stored under `key` in the shared cache, created once; without a cache, a new one.
   template <class T, class Create>

@@ -22,8 +22,12 @@ bool is_integer(const Json& v) { return v.is_number_integer() || v.is_number_uns
 // One parameter value against its spec: the normalised value, or nullopt with errors added.
 class ParamChecker {
  public:
-  ParamChecker(const ParamSpec& spec, const std::string& stage_id, const SourceLocation& where, std::vector<Error>& errors)
-      : spec_(spec), what_("parameter '" + spec.name + "' of stage '" + stage_id + "'"), where_(where), errors_(errors) {}
+  ParamChecker(const ParamSpec& spec, const std::string& stage_id, const SourceLocation& where,
+               std::vector<Error>& errors)
+      : spec_(spec),
+        what_("parameter '" + spec.name + "' of stage '" + stage_id + "'"),
+        where_(where),
+        errors_(errors) {}
 
   std::optional<Json> check(const Json& value) {
     switch (spec_.type) {
@@ -39,12 +43,10 @@ class ParamChecker {
         if (!in_range(value.get<double>())) return std::nullopt;
         return Json(value.get<double>());
       case ParamType::String:
-      case ParamType::Path:
-        return check_string(value);
+      case ParamType::Path: return check_string(value);
       case ParamType::IntList:
       case ParamType::FloatList:
-      case ParamType::StringList:
-        return check_list(value);
+      case ParamType::StringList: return check_list(value);
       case ParamType::Object:
         if (!value.is_object()) return type_error(value, "a mapping");
         return value;
@@ -199,7 +201,6 @@ struct ParamPass {
         normalised[ps.name] = (std::filesystem::path(base_dir) / path).lexically_normal().string();
     }
   }
-
 };
 
 // The passes of validate_graph, in order. Each pass reads what the earlier ones resolved (stage
@@ -245,7 +246,8 @@ class GraphValidator {
         fail("duplicate_stage_id", "stage id '" + s.id + "' is used more than once", s.where);
         broken_.insert(s.id);
       }
-      if (s.id == "inputs") fail("duplicate_stage_id", "'inputs' is reserved for graph inputs; rename the stage", s.where);
+      if (s.id == "inputs")
+        fail("duplicate_stage_id", "'inputs' is reserved for graph inputs; rename the stage", s.where);
     }
   }
 
@@ -258,7 +260,8 @@ class GraphValidator {
         fail("bad_value", "default of graph input '" + i.name + "' must be a scalar", i.where);
     }
     for (const auto& o : spec_.outputs)
-      if (!outputs.insert(o.name).second) fail("duplicate_output", "output '" + o.name + "' is declared more than once", o.where);
+      if (!outputs.insert(o.name).second)
+        fail("duplicate_output", "output '" + o.name + "' is declared more than once", o.where);
   }
 
   void check_settings() {
@@ -399,8 +402,10 @@ class GraphValidator {
     visit_state_[id] = 1;
     stack_.push_back(id);
     for (const auto& d : reads_from_[id]) {
-      if (visit_state_[d] == 1) report_cycle(d);
-      else if (visit_state_[d] == 0) visit(d);
+      if (visit_state_[d] == 1)
+        report_cycle(d);
+      else if (visit_state_[d] == 0)
+        visit(d);
     }
     stack_.pop_back();
     visit_state_[id] = 2;
@@ -440,9 +445,10 @@ class GraphValidator {
         fail("unknown_output_source", "output '" + o.name + "' reads from undeclared graph input '" + ref->node + "'",
              o.where);
     } else if (!spec_.stage(ref->node)) {
-      fail("unknown_output_source",
-           "output '" + o.name + "' reads from unknown stage '" + ref->node + "'" + did_you_mean(ref->node, stage_ids()),
-           o.where);
+      fail(
+          "unknown_output_source",
+          "output '" + o.name + "' reads from unknown stage '" + ref->node + "'" + did_you_mean(ref->node, stage_ids()),
+          o.where);
     } else if (ports_.count(ref->node) && !ports_.at(ref->node).output(ref->port)) {
       const auto outs = names_of(ports_.at(ref->node).outputs, [](const PortSpec& p) { return p.name; });
       fail("unknown_output_source",
@@ -498,13 +504,31 @@ std::string expand_environment(const std::string& text) {
 }
 
 const std::vector<std::string>& validation_codes() {
-  static const std::vector<std::string> codes = {
-      "yaml_syntax",        "unknown_key",           "duplicate_key",      "missing_key",        "bad_value",
-      "duplicate_stage_id", "duplicate_input",       "duplicate_output",   "bad_setting",
-      "unknown_stage_type", "unknown_param",         "param_type",         "param_out_of_range",
-      "param_not_allowed",  "missing_param",         "unknown_port",       "bad_source",
-      "unknown_source",     "required_input_unwired", "bad_ports",         "port_type_mismatch",
-      "cycle",              "unknown_output_source", "save_path_escapes", "duplicate_wiring"};
+  static const std::vector<std::string> codes = {"yaml_syntax",
+                                                 "unknown_key",
+                                                 "duplicate_key",
+                                                 "missing_key",
+                                                 "bad_value",
+                                                 "duplicate_stage_id",
+                                                 "duplicate_input",
+                                                 "duplicate_output",
+                                                 "bad_setting",
+                                                 "unknown_stage_type",
+                                                 "unknown_param",
+                                                 "param_type",
+                                                 "param_out_of_range",
+                                                 "param_not_allowed",
+                                                 "missing_param",
+                                                 "unknown_port",
+                                                 "bad_source",
+                                                 "unknown_source",
+                                                 "required_input_unwired",
+                                                 "bad_ports",
+                                                 "port_type_mismatch",
+                                                 "cycle",
+                                                 "unknown_output_source",
+                                                 "save_path_escapes",
+                                                 "duplicate_wiring"};
   return codes;
 }
 

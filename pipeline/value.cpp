@@ -16,8 +16,7 @@ struct Value::Payload::HashCache {
 };
 
 namespace {
-const char* const kTypeNames[] = {"text", "tokens", "image", "audio",
-                                  "video", "embedding", "latent", "tensor"};
+const char* const kTypeNames[] = {"text", "tokens", "image", "audio", "video", "embedding", "latent", "tensor"};
 }
 
 const char* value_type_name(ValueType type) { return kTypeNames[static_cast<int>(type)]; }
@@ -35,9 +34,9 @@ bool value_type_from_name(const std::string& name, ValueType* out) {
 ValueType value_type_from_name(const std::string& name) {
   ValueType type;
   if (!value_type_from_name(name, &type)) {
-    throw_config_error("unknown_value_type",
-                       "unknown value type '" + name +
-                           "' (expected text, tokens, image, audio, video, embedding, latent or tensor)");
+    throw_config_error(
+        "unknown_value_type",
+        "unknown value type '" + name + "' (expected text, tokens, image, audio, video, embedding, latent or tensor)");
   }
   return type;
 }
@@ -138,8 +137,8 @@ Value Value::tensor(at::Tensor tensor) {
 
 const std::string& Value::text() const {
   if (payload_->type != ValueType::Text) {
-    throw Error(ErrorKind::Internal, "value_type", std::string("asked for text of a ") +
-                                                       value_type_name(payload_->type) + " value");
+    throw Error(ErrorKind::Internal, "value_type",
+                std::string("asked for text of a ") + value_type_name(payload_->type) + " value");
   }
   return payload_->text;
 }

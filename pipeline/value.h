@@ -46,8 +46,8 @@ class Value {
   static Value tensor(at::Tensor tensor);
 
   ValueType type() const { return payload_->type; }
-  const std::string& text() const;      // Text only
-  const at::Tensor& tensor() const;     // every tensor-carrying type
+  const std::string& text() const;   // Text only
+  const at::Tensor& tensor() const;  // every tensor-carrying type
   const at::Tensor& mask() const { return payload_->mask; }
   int64_t sample_rate() const { return payload_->sample_rate; }
   double fps() const { return payload_->fps; }

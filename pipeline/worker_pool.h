@@ -10,7 +10,7 @@
 namespace a2a {
 
 struct TaskGraph {
-  std::vector<std::string> order;                          // every task, in the order ready ones start
+  std::vector<std::string> order;                         // every task, in the order ready ones start
   std::map<std::string, std::set<std::string>> upstream;  // task -> the tasks it waits for
 };
 

@@ -7,17 +7,17 @@
 
 #include <filesystem>
 
+#include "base/error.h"
 #include "diffusion/audioldm.h"
 #include "diffusion/guided_sampler.h"
 #include "diffusion/schedulers/scheduler.h"
 #include "diffusion/unet2d_condition.h"
-#include "weights/component_resolver.h"
-#include "weights/hf_layout.h"
 #include "nn/seeded_init.h"
-#include "base/error.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 #include "stages/diffusion_params.h"
+#include "weights/component_resolver.h"
+#include "weights/hf_layout.h"
 
 namespace a2a {
 namespace {
@@ -26,10 +26,10 @@ namespace fs = std::filesystem;
 
 // AudioLDM-s-full-v2's scheduler_config.json: used when the model comes without one.
 nlohmann::json audioldm_scheduler_config() {
-  return {{"_class_name", "DDIMScheduler"}, {"beta_end", 0.0195},       {"beta_schedule", "scaled_linear"},
-          {"beta_start", 0.0015},          {"clip_sample", false},     {"num_train_timesteps", 1000},
-          {"prediction_type", "epsilon"},  {"set_alpha_to_one", false}, {"steps_offset", 1},
-          {"thresholding", false},         {"trained_betas", nullptr}};
+  return {{"_class_name", "DDIMScheduler"}, {"beta_end", 0.0195},        {"beta_schedule", "scaled_linear"},
+          {"beta_start", 0.0015},           {"clip_sample", false},      {"num_train_timesteps", 1000},
+          {"prediction_type", "epsilon"},   {"set_alpha_to_one", false}, {"steps_offset", 1},
+          {"thresholding", false},          {"trained_betas", nullptr}};
 }
 
 // AudioLDM's UNet layout at toy width: no attention in the first block, cross_attention_dim equal to each
@@ -83,7 +83,8 @@ class AudioDiffusionStage : public Stage {
         unet->eval();
         return unet.ptr();
       };
-      const std::string key = "audio_unet:tiny:" + std::to_string(class_dim) + ":" + std::to_string(seed) + ":" + device_;
+      const std::string key =
+          "audio_unet:tiny:" + std::to_string(class_dim) + ":" + std::to_string(seed) + ":" + device_;
       unet_ = ctx.shared_module<UNet2DConditionModelImpl>(key, create);
       // The vae stages' tiny mel preset has two blocks; the hifigan stage's tiny preset keeps AudioLDM's
       // 64 bins and 10 ms frames.
@@ -155,8 +156,9 @@ class AudioDiffusionStage : public Stage {
       negative = class_vector(value->tensor(), "negative_conditioning", width);
       if (negative.size(0) == 1 && prompts > 1) negative = negative.expand({prompts, -1});
       if (negative.size(0) != prompts) {
-        throw_input_error("bad_shape", "audio_diffusion: negative_conditioning has " + std::to_string(negative.size(0)) +
-                                           " rows, conditioning " + std::to_string(prompts));
+        throw_input_error("bad_shape", "audio_diffusion: negative_conditioning has " +
+                                           std::to_string(negative.size(0)) + " rows, conditioning " +
+                                           std::to_string(prompts));
       }
     } else {
       negative = at::zeros_like(conditioning);
@@ -195,9 +197,9 @@ class AudioDiffusionStage : public Stage {
     at::Tensor v = embedding.to(at::kFloat);
     if (v.dim() == 3 && v.size(1) == 1) v = v.squeeze(1);
     if (v.dim() != 2 || v.size(1) != width) {
-      throw_input_error("bad_shape", "audio_diffusion: " + port + " " + c10::str(embedding.sizes()) + " must be [B, 1, " +
+      throw_input_error("bad_shape", "audio_diffusion: " + port + " " + c10::str(embedding.sizes()) +
+                                         " must be [B, 1, " + std::to_string(width) + "] or [B, " +
                                          std::to_string(width) +
-                                         "] or [B, " + std::to_string(width) +
                                          "] (the UNet's projection_class_embeddings_input_dim)");
     }
     return v;
@@ -228,21 +230,24 @@ StageInfo audio_diffusion_info() {
                  "folder; empty = tiny built-in preset"),
   };
   for (auto& spec : diffusion_param_specs(audio_sampling_defaults())) info.params.push_back(std::move(spec));
-  info.params.insert(info.params.end(), {
-      ranged_param("duration", ParamType::Float, 0.0, 0.0, 3600.0,
-                   "seconds of audio; 0 = the UNet's sample_size · vae_scale_factor frames (5.12 s for AudioLDM)"),
-      ranged_param("mel_bins", ParamType::Int, 0, 0, 4096, "mel bins of the spectrogram; 0 = the vocoder's model_in_dim "
-                                                           "(64 without a vocoder config)"),
-      ranged_param("hop_length", ParamType::Int, 0, 0, 65536,
-                   "waveform samples per mel frame; 0 = prod(vocoder upsample_rates) (160 without one)"),
-      ranged_param("sampling_rate", ParamType::Int, 0, 0, 1000000, "0 = the vocoder's (16000 without one)"),
-      ranged_param("vae_scale_factor", ParamType::Int, 0, 0, 64,
-                   "mel pixels per latent pixel; 0 = from vae/config.json (4 without one, 2 for the tiny preset, "
-                   "matching vae_decode's tiny mel preset)"),
-      ranged_param("tiny_class_embed_dim", ParamType::Int, 32, 1, 8192,
-                   "the tiny preset's conditioning width (the tiny CLAP encoder's projection_dim)"),
-      ranged_param("tiny_seed", ParamType::Int, 0, 0, 2147483647.0, "seed of the tiny preset's weights"),
-  });
+  info.params.insert(
+      info.params.end(),
+      {
+          ranged_param("duration", ParamType::Float, 0.0, 0.0, 3600.0,
+                       "seconds of audio; 0 = the UNet's sample_size · vae_scale_factor frames (5.12 s for AudioLDM)"),
+          ranged_param("mel_bins", ParamType::Int, 0, 0, 4096,
+                       "mel bins of the spectrogram; 0 = the vocoder's model_in_dim "
+                       "(64 without a vocoder config)"),
+          ranged_param("hop_length", ParamType::Int, 0, 0, 65536,
+                       "waveform samples per mel frame; 0 = prod(vocoder upsample_rates) (160 without one)"),
+          ranged_param("sampling_rate", ParamType::Int, 0, 0, 1000000, "0 = the vocoder's (16000 without one)"),
+          ranged_param("vae_scale_factor", ParamType::Int, 0, 0, 64,
+                       "mel pixels per latent pixel; 0 = from vae/config.json (4 without one, 2 for the tiny preset, "
+                       "matching vae_decode's tiny mel preset)"),
+          ranged_param("tiny_class_embed_dim", ParamType::Int, 32, 1, 8192,
+                       "the tiny preset's conditioning width (the tiny CLAP encoder's projection_dim)"),
+          ranged_param("tiny_seed", ParamType::Int, 0, 0, 2147483647.0, "seed of the tiny preset's weights"),
+      });
   info.ports.inputs = {
       in_port("conditioning", ValueType::Embedding, "[B, 1, D] or [B, D] conditioning vector"),
       optional_in_port("negative_conditioning", ValueType::Embedding,

@@ -4,16 +4,16 @@
 
 #include <filesystem>
 
+#include "base/error.h"
 #include "diffusion/audioldm.h"
 #include "encoders/clap_text_model.h"
-#include "tokenizers/byte_tokenizer.h"
-#include "weights/component_resolver.h"
-#include "weights/hf_layout.h"
 #include "nn/seeded_init.h"
-#include "tokenizers/tokenizer.h"
-#include "base/error.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
+#include "tokenizers/byte_tokenizer.h"
+#include "tokenizers/tokenizer.h"
+#include "weights/component_resolver.h"
+#include "weights/hf_layout.h"
 
 namespace a2a {
 namespace {
@@ -60,8 +60,9 @@ std::shared_ptr<ClapTextEncoder> load_encoder(const std::string& model_path, con
   ComponentRequest request;
   request.component = "text_encoder";
   request.who = "clap_text_encoder";
-  request.hint = "give a transformers ClapTextModelWithProjection folder or an AudioLDM pipeline folder with "
-                 "text_encoder/ and tokenizer/";
+  request.hint =
+      "give a transformers ClapTextModelWithProjection folder or an AudioLDM pipeline folder with "
+      "text_encoder/ and tokenizer/";
   const ResolvedComponent files = resolve_component(model_path, request);
   const std::string& model_dir = files.folder;
   auto encoder = std::make_shared<ClapTextEncoder>();
@@ -168,8 +169,9 @@ StageInfo clap_text_encoder_info() {
                  "pipeline folder (text_encoder/, tokenizer/); empty = tiny built-in preset"),
       param_spec("tokenizer", ParamType::Path, "",
                  "tokenizer folder (tokenizer.json, or vocab.json + merges.txt) when not beside the model"),
-      ranged_param("max_length", ParamType::Int, 512, 3, 8192, "tokens per prompt including <s> and </s>; longer "
-                                                               "prompts are truncated"),
+      ranged_param("max_length", ParamType::Int, 512, 3, 8192,
+                   "tokens per prompt including <s> and </s>; longer "
+                   "prompts are truncated"),
       param_spec("normalize", ParamType::Bool, true, "L2-normalise the embedding (AudioLDM does)"),
       ranged_param("tiny_seed", ParamType::Int, 0, 0, 2147483647.0, "seed of the tiny preset's weights"),
   };

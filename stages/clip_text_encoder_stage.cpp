@@ -4,16 +4,16 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "encoders/clip_text_model.h"
-#include "tokenizers/byte_tokenizer.h"
-#include "weights/component_resolver.h"
-#include "weights/hf_layout.h"
-#include "weights/safetensors.h"
-#include "tokenizers/clip_tokenizer.h"
 #include "base/error.h"
+#include "encoders/clip_text_model.h"
 #include "nn/seeded_init.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
+#include "tokenizers/byte_tokenizer.h"
+#include "tokenizers/clip_tokenizer.h"
+#include "weights/component_resolver.h"
+#include "weights/hf_layout.h"
+#include "weights/safetensors.h"
 
 namespace a2a {
 namespace {
@@ -60,8 +60,9 @@ std::shared_ptr<ClipTextEncoder> load_encoder(const std::string& model_path, con
   ComponentRequest request;
   request.component = "text_encoder";
   request.who = "clip_text_encoder";
-  request.hint = "give a transformers CLIP text model folder or a diffusers pipeline folder with text_encoder/ and "
-                 "tokenizer/";
+  request.hint =
+      "give a transformers CLIP text model folder or a diffusers pipeline folder with text_encoder/ and "
+      "tokenizer/";
   const ResolvedComponent files = resolve_component(model_path, request);
   // The pipeline folder when one was given, else the model folder itself.
   const fs::path root = files.pipeline_root.empty() ? fs::path(files.folder) : fs::path(files.pipeline_root);
@@ -203,7 +204,8 @@ class ClipTextEncoderStage : public Stage {
         clip_skip_ > 0
             ? text_model.final_layer_norm(result.hidden_states[text_model.config.num_hidden_layers - clip_skip_])
             : result.last_hidden_state;
-    at::Tensor pooled = encoder_->text_projection ? encoder_->text_projection(result.pooler_output) : result.pooler_output;
+    at::Tensor pooled =
+        encoder_->text_projection ? encoder_->text_projection(result.pooler_output) : result.pooler_output;
     return {embedding.to(torch::kCPU, torch::kFloat), mask, pooled.to(torch::kCPU, torch::kFloat)};
   }
 
@@ -226,12 +228,14 @@ StageInfo clip_text_encoder_info() {
       param_spec("model", ParamType::Path, "",
                  "transformers CLIP text model folder (config.json, model.safetensors, vocab.json, merges.txt) or a "
                  "diffusers pipeline folder (text_encoder/, tokenizer/); empty = tiny built-in preset"),
-      param_spec("tokenizer", ParamType::Path, "", "tokenizer folder (vocab.json + merges.txt) when not beside the model; with the tiny preset it "
+      param_spec("tokenizer", ParamType::Path, "",
+                 "tokenizer folder (vocab.json + merges.txt) when not beside the model; with the tiny preset it "
                  "replaces the byte-level tokenizer"),
       ranged_param("clip_skip", ParamType::Int, 0, 0, 48,
                    "skip the last k layers: the output of layer N-k through final_layer_norm (diffusers' clip_skip)"),
       ranged_param("max_length", ParamType::Int, 77, 2, 1024, "tokens per prompt, padded and truncated"),
-      ranged_param("tiny_hidden_size", ParamType::Int, 32, 4, 4096, "width of the tiny preset (its cross-attention dim)"),
+      ranged_param("tiny_hidden_size", ParamType::Int, 32, 4, 4096,
+                   "width of the tiny preset (its cross-attention dim)"),
       ranged_param("tiny_seed", ParamType::Int, 0, 0, 2147483647.0, "seed of the tiny preset's weights"),
   };
   info.ports.inputs = {in_port("text", ValueType::Text, "the prompt"),

@@ -3,8 +3,8 @@
 // center-cropped and normalised with the given mean and std.
 #include <torch/torch.h>
 
-#include "media/image_preprocess.h"
 #include "base/error.h"
+#include "media/image_preprocess.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 
@@ -16,7 +16,8 @@ class ImagePreprocessStage : public Stage {
   void configure(const Json& params, const ConfigureContext&) override {
     options_.resize = param_int(params, "size");
     options_.crop = param_int(params, "crop_size");
-    options_.filter = param_string(params, "interpolation") == "bilinear" ? ResizeFilter::Bilinear : ResizeFilter::Bicubic;
+    options_.filter =
+        param_string(params, "interpolation") == "bilinear" ? ResizeFilter::Bilinear : ResizeFilter::Bicubic;
     options_.mean = params.at("mean").get<std::vector<double>>();
     options_.std = params.at("std").get<std::vector<double>>();
     options_.quantize_uint8 = param_bool(params, "quantize_uint8");
@@ -31,8 +32,8 @@ class ImagePreprocessStage : public Stage {
     const Value& image = input(inputs, "image");
     const at::Tensor& t = image.tensor();
     if (t.dim() != 4 || t.size(1) != 3 || t.size(2) == 0 || t.size(3) == 0) {
-      throw_input_error("bad_shape", "image_preprocess (stage '" + ctx.stage_id + "'): expected an image [B, 3, H, W], got " +
-                                         image.describe());
+      throw_input_error("bad_shape", "image_preprocess (stage '" + ctx.stage_id +
+                                         "'): expected an image [B, 3, H, W], got " + image.describe());
     }
     at::Tensor pixels = preprocess_image(t.to(at::kCPU), options_).to(t.device());
     // The resized and cropped image before normalisation, for viewing or saving.

@@ -1,14 +1,14 @@
 // latent_diffusion: the denoising loop of Stable Diffusion-style pipelines around a UNet2DConditionModel.
 // Text-to-image from pure noise, or image-to-image from an init latent and a strength.
+#include "base/error.h"
 #include "diffusion/guided_sampler.h"
 #include "diffusion/schedulers/scheduler.h"
 #include "diffusion/unet2d_condition.h"
-#include "weights/component_resolver.h"
-#include "weights/hf_layout.h"
-#include "base/error.h"
 #include "nn/seeded_init.h"
 #include "pipeline/registry.h"
 #include "stages/diffusion_params.h"
+#include "weights/component_resolver.h"
+#include "weights/hf_layout.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -22,10 +22,12 @@ namespace fs = std::filesystem;
 
 // Stable Diffusion 1.5's scheduler_config.json: the configuration used when a UNet comes without one.
 nlohmann::json stable_diffusion_scheduler_config() {
-  return {{"_class_name", "PNDMScheduler"}, {"beta_end", 0.012},      {"beta_schedule", "scaled_linear"},
-          {"beta_start", 0.00085},         {"num_train_timesteps", 1000}, {"set_alpha_to_one", false},
-          {"skip_prk_steps", true},        {"steps_offset", 1},       {"trained_betas", nullptr},
-          {"clip_sample", false},          {"timestep_spacing", "leading"}, {"prediction_type", "epsilon"}};
+  return {{"_class_name", "PNDMScheduler"},   {"beta_end", 0.012},
+          {"beta_schedule", "scaled_linear"}, {"beta_start", 0.00085},
+          {"num_train_timesteps", 1000},      {"set_alpha_to_one", false},
+          {"skip_prk_steps", true},           {"steps_offset", 1},
+          {"trained_betas", nullptr},         {"clip_sample", false},
+          {"timestep_spacing", "leading"},    {"prediction_type", "epsilon"}};
 }
 
 // The tiny preset: Stable Diffusion 1.x's layout at toy width (two blocks of 32 and 64 channels, one
@@ -57,8 +59,9 @@ ModelLayout locate_model(const fs::path& root) {
   ComponentRequest request;
   request.component = "unet";
   request.who = "latent_diffusion";
-  request.hint = "give a diffusers pipeline folder with unet/ or a UNet folder (config.json + "
-                 "diffusion_pytorch_model.safetensors or its sharded index)";
+  request.hint =
+      "give a diffusers pipeline folder with unet/ or a UNet folder (config.json + "
+      "diffusion_pytorch_model.safetensors or its sharded index)";
   layout.unet = resolve_component(root.string(), request);
   const fs::path pipeline_root = layout.unet.pipeline_root.empty() ? fs::path(layout.unet.folder).parent_path()
                                                                    : fs::path(layout.unet.pipeline_root);
@@ -120,8 +123,8 @@ class LatentDiffusionStage : public Stage {
         unet->eval();
         return unet.ptr();
       };
-      const std::string key = "unet:tiny:" + std::to_string(cross_attention_dim) + ":" + std::to_string(seed) + ":" +
-                              device_;
+      const std::string key =
+          "unet:tiny:" + std::to_string(cross_attention_dim) + ":" + std::to_string(seed) + ":" + device_;
       unet_ = ctx.shared_module<UNet2DConditionModelImpl>(key, create);
       // The vae stages' tiny preset has two blocks.
       vae_scale_factor = 2;
@@ -130,8 +133,7 @@ class LatentDiffusionStage : public Stage {
       const std::string unet_path = layout.unet.folder;
       auto create = [&] { return load_unet(layout.unet, device_); };
       unet_ = ctx.shared_module<UNet2DConditionModelImpl>("unet:" + unet_path + ":" + device_, create);
-      if (!layout.scheduler_config.empty())
-        scheduler_config = read_scheduler_config(layout.scheduler_config.string());
+      if (!layout.scheduler_config.empty()) scheduler_config = read_scheduler_config(layout.scheduler_config.string());
       if (!layout.vae_config.empty()) vae_scale_factor = vae_scale_factor_from(layout.vae_config);
     }
     const std::string config_override = param_string(params, "scheduler_config");
@@ -246,16 +248,18 @@ StageInfo latent_diffusion_info() {
                  "diffusion_pytorch_model.safetensors); empty = tiny built-in preset"),
   };
   for (auto& spec : diffusion_param_specs(latent_sampling_defaults())) info.params.push_back(std::move(spec));
-  info.params.insert(info.params.end(), {
-      ranged_param("width", ParamType::Int, 512, 8, 8192, "image width in pixels, a multiple of 8"),
-      ranged_param("height", ParamType::Int, 512, 8, 8192, "image height in pixels, a multiple of 8"),
-      ranged_param("vae_scale_factor", ParamType::Int, 0, 0, 64,
-                   "pixels per latent pixel; 0 = from the pipeline's vae/config.json (8 without one, 2 for the "
-                   "tiny preset, matching the vae stages' tiny preset)"),
-      ranged_param("tiny_cross_attention_dim", ParamType::Int, 32, 4, 4096,
-                   "the tiny preset's conditioning width (the tiny text encoder's width)"),
-      ranged_param("tiny_seed", ParamType::Int, 0, 0, 2147483647.0, "seed of the tiny preset's weights"),
-  });
+  info.params.insert(
+      info.params.end(),
+      {
+          ranged_param("width", ParamType::Int, 512, 8, 8192, "image width in pixels, a multiple of 8"),
+          ranged_param("height", ParamType::Int, 512, 8, 8192, "image height in pixels, a multiple of 8"),
+          ranged_param("vae_scale_factor", ParamType::Int, 0, 0, 64,
+                       "pixels per latent pixel; 0 = from the pipeline's vae/config.json (8 without one, 2 for the "
+                       "tiny preset, matching the vae stages' tiny preset)"),
+          ranged_param("tiny_cross_attention_dim", ParamType::Int, 32, 4, 4096,
+                       "the tiny preset's conditioning width (the tiny text encoder's width)"),
+          ranged_param("tiny_seed", ParamType::Int, 0, 0, 2147483647.0, "seed of the tiny preset's weights"),
+      });
   info.ports.inputs = {
       in_port("conditioning", ValueType::Embedding, "[B, N, cross_attention_dim] prompt embedding"),
       optional_in_port("negative_conditioning", ValueType::Embedding,

@@ -9,14 +9,14 @@
 #include <memory>
 #include <sstream>
 
+#include "base/error.h"
 #include "llm/chat_template.h"
 #include "llm/llama.h"
 #include "llm/llama_generate.h"
 #include "llm/llama_tiny.h"
-#include "tokenizers/tokenizer.h"
-#include "base/error.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
+#include "tokenizers/tokenizer.h"
 
 namespace a2a {
 namespace {
@@ -64,11 +64,13 @@ std::vector<std::pair<std::string, std::vector<std::string>>> declared_signals(c
     throw_config_error("bad_signal_tokens", "llm: 'signal_tokens' must map a modality name to a token list");
   for (const auto& kv : signals.items()) {
     if (!kv.value().is_array() || kv.value().empty())
-      throw_config_error("bad_signal_tokens", "llm: signal_tokens '" + kv.key() + "' must be a non-empty list of tokens");
+      throw_config_error("bad_signal_tokens",
+                         "llm: signal_tokens '" + kv.key() + "' must be a non-empty list of tokens");
     std::vector<std::string> tokens;
     for (const auto& t : kv.value()) {
       if (!t.is_string() || t.get<std::string>().empty())
-        throw_config_error("bad_signal_tokens", "llm: signal_tokens '" + kv.key() + "' holds a non-string or empty token");
+        throw_config_error("bad_signal_tokens",
+                           "llm: signal_tokens '" + kv.key() + "' holds a non-string or empty token");
       tokens.push_back(t.get<std::string>());
     }
     out.emplace_back(kv.key(), tokens);
@@ -94,8 +96,9 @@ std::string default_tokenizer_path(const std::string& model_path, int64_t vocab_
   const fs::path dir = model.parent_path();
   for (const std::string& name : {std::string("tokenizer.bin"), "tok" + std::to_string(vocab_size) + ".bin"})
     if (fs::exists(dir / name)) return (dir / name).string();
-  throw_input_error("tokenizer_not_found", "llm: no tokenizer beside " + model_path + " (looked for tokenizer.bin and tok" +
-                                               std::to_string(vocab_size) + ".bin); set the tokenizer parameter");
+  throw_input_error("tokenizer_not_found", "llm: no tokenizer beside " + model_path +
+                                               " (looked for tokenizer.bin and tok" + std::to_string(vocab_size) +
+                                               ".bin); set the tokenizer parameter");
 }
 
 std::shared_ptr<LlmBundle> build_bundle(const Json& params, const ConfigureContext& ctx, const std::string& model_path,
@@ -104,8 +107,8 @@ std::shared_ptr<LlmBundle> build_bundle(const Json& params, const ConfigureConte
   if (!model_path.empty()) {
     auto loaded = load_llama(model_path, ctx.device, lora_path);
     bundle->model = loaded.model;
-    const std::string tok = tokenizer_path.empty() ? default_tokenizer_path(model_path, loaded.options.vocab_size)
-                                                   : tokenizer_path;
+    const std::string tok =
+        tokenizer_path.empty() ? default_tokenizer_path(model_path, loaded.options.vocab_size) : tokenizer_path;
     bundle->tokenizer = load_tokenizer(tok, param_string(params, "tokenizer_family"));
     bundle->description = model_path + " (" + loaded.format + ")";
   } else {
@@ -162,21 +165,25 @@ class LlmStage : public Stage {
     bundle_ = ctx.shared_module<LlmBundle>(key, create);
     // Configure has no warning channel: the first run reports it.
     if (model_path.empty() && !tiny)
-      pending_warning_ = "no model given; using the tiny built-in preset (random weights, byte tokenizer); set "
-                         "preset: tiny to choose it without this warning";
+      pending_warning_ =
+          "no model given; using the tiny built-in preset (random weights, byte tokenizer); set "
+          "preset: tiny to choose it without this warning";
 
     slots_ = media_slots(params);
     const std::string chat = param_string(params, "chat_template");
     template_ = chat.find("{user}") != std::string::npos ? custom_chat_template(chat) : builtin_chat_template(chat);
-    if (params.contains("system") && !params["system"].is_null()) template_.default_system = params["system"].get<std::string>();
+    if (params.contains("system") && !params["system"].is_null())
+      template_.default_system = params["system"].get<std::string>();
     repair_ = signal_repair_from_name(param_string(params, "signal_repair"));
     signal_layers_ = params.at("signal_layers").get<std::vector<int64_t>>();
-    if (signal_layers_.empty()) throw_config_error("bad_signal_layers", "llm: signal_layers must name at least one layer");
+    if (signal_layers_.empty())
+      throw_config_error("bad_signal_layers", "llm: signal_layers must name at least one layer");
     const int64_t hidden_count = bundle_->model->options().num_hidden_layers + 1;
     for (auto layer : signal_layers_)
       if (layer >= hidden_count || layer < -hidden_count)
-        throw_config_error("bad_signal_layers", "llm: signal layer " + std::to_string(layer) + " is outside the model's " +
-                                                    std::to_string(hidden_count) + " hidden states");
+        throw_config_error("bad_signal_layers", "llm: signal layer " + std::to_string(layer) +
+                                                    " is outside the model's " + std::to_string(hidden_count) +
+                                                    " hidden states");
   }
 
   PortValues run(const PortValues& inputs, RunContext& ctx) override {
@@ -212,7 +219,8 @@ class LlmStage : public Stage {
     };
     if (param_bool(params_, "add_bos") && tokenizer.bos_id()) {
       prompt_ids.push_back(*tokenizer.bos_id());
-      pieces.push_back(model->embed(at::full({1, 1}, *tokenizer.bos_id(), at::TensorOptions().dtype(at::kLong).device(device))));
+      pieces.push_back(
+          model->embed(at::full({1, 1}, *tokenizer.bos_id(), at::TensorOptions().dtype(at::kLong).device(device))));
     }
     size_t pos = 0;
     while (pos <= prompt.size()) {
@@ -351,9 +359,10 @@ StagePorts llm_ports(const Json& params) {
   ports.outputs.push_back(out_port("tokens", ValueType::Tokens, "[1, n] the generated token ids"));
   if (params.contains("signal_tokens") && params["signal_tokens"].is_object()) {
     for (const auto& kv : params["signal_tokens"].items()) {
-      ports.outputs.push_back(out_port(kv.key(), ValueType::Embedding,
-                                       "[S, K, hidden] states before each of the modality's signal tokens (one row per "
-                                       "span), aux input_embeds [S, K, hidden]; absent when the model did not emit them"));
+      ports.outputs.push_back(
+          out_port(kv.key(), ValueType::Embedding,
+                   "[S, K, hidden] states before each of the modality's signal tokens (one row per "
+                   "span), aux input_embeds [S, K, hidden]; absent when the model did not emit them"));
     }
   }
   return ports;
@@ -373,12 +382,14 @@ StageInfo llm_info() {
                  "empty = the tiny preset, with a warning"),
       choice_param("preset", "none", {"none", "tiny"},
                    "tiny: a small model with seeded random weights and a byte tokenizer (leave model empty)"),
-      param_spec("tokenizer", ParamType::Path, "",
-                 "tokenizer file or folder (tokenizer.json, tokenizer.model, llama2.c .bin); default: beside the model"),
+      param_spec(
+          "tokenizer", ParamType::Path, "",
+          "tokenizer file or folder (tokenizer.json, tokenizer.model, llama2.c .bin); default: beside the model"),
       param_spec("tokenizer_family", ParamType::String, "", "tokenizer family when the files are ambiguous"),
       param_spec("lora", ParamType::Path, "", "PEFT LoRA adapter folder merged into the weights at load"),
-      param_spec("chat_template", ParamType::String, "none",
-                 "none, vicuna_v0 (NExT-GPT), vicuna_v1.1, llama2, llama3, chatml, or a pattern with {system} and {user}"),
+      param_spec(
+          "chat_template", ParamType::String, "none",
+          "none, vicuna_v0 (NExT-GPT), vicuna_v1.1, llama2, llama3, chatml, or a pattern with {system} and {user}"),
       param_spec("system", ParamType::String, nullptr, "system text (default: the template's own)"),
       param_spec("add_bos", ParamType::Bool, true, "start the prompt with the tokenizer's BOS token"),
       ranged_param("max_new_tokens", ParamType::Int, 128, 1, 1 << 20, "most tokens to generate"),
@@ -386,13 +397,15 @@ StageInfo llm_info() {
       ranged_param("temperature", ParamType::Float, 1.0, 0.0, 100.0, "sampling temperature (0 = greedy)"),
       ranged_param("top_k", ParamType::Int, 0, 0, 1 << 20, "keep the k most likely tokens (0 = off)"),
       ranged_param("top_p", ParamType::Float, 1.0, 0.0, 1.0, "nucleus sampling mass (1 = off)"),
-      ranged_param("repetition_penalty", ParamType::Float, 1.0, 0.01, 100.0, "transformers' repetition penalty (1 = off)"),
+      ranged_param("repetition_penalty", ParamType::Float, 1.0, 0.01, 100.0,
+                   "transformers' repetition penalty (1 = off)"),
       ranged_param("seed", ParamType::Int, -1, -1, 9.2e18, "sampling seed; -1 = the pipeline's seed for this stage"),
       param_spec("stop_at_eos", ParamType::Bool, true, "stop at the tokenizer's and the model's EOS ids"),
       param_spec("stop_ids", ParamType::IntList, Json::array(), "more token ids that end generation"),
       param_spec("stop_strings", ParamType::StringList, Json::array(),
                  "text that ends generation (the output is cut before it); added to the template's"),
-      param_spec("use_cache", ParamType::Bool, true, "decode with the KV cache (false re-runs the whole sequence per token)"),
+      param_spec("use_cache", ParamType::Bool, true,
+                 "decode with the KV cache (false re-runs the whole sequence per token)"),
       param_spec("media", ParamType::Object, Json::object(),
                  "modality -> marker (\"<image>\") or {marker, begin, end}: one optional embedding input per modality"),
       param_spec("media_begin", ParamType::String, "", "text before every medium's rows (NExT-GPT: <Img>)"),

@@ -7,12 +7,12 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/atomic_file.h"
+#include "base/error.h"
 #include "media/audio_io.h"
 #include "media/image_io.h"
 #include "media/media_util.h"
 #include "media/video_io.h"
-#include "base/atomic_file.h"
-#include "base/error.h"
 
 namespace a2a {
 
@@ -97,7 +97,9 @@ SavedFile save_one(const Value& value, int64_t item, const std::string& path, Me
         write_audio(temp, value.tensor()[item], value.sample_rate());
         AudioContainer container;
         audio_container_for_path(path, &container);
-        saved.format = container == AudioContainer::Wav ? "WAV PCM16" : container == AudioContainer::Flac ? "FLAC PCM16" : "OGG Vorbis";
+        saved.format = container == AudioContainer::Wav    ? "WAV PCM16"
+                       : container == AudioContainer::Flac ? "FLAC PCM16"
+                                                           : "OGG Vorbis";
         break;
       }
       case MediaKind::Video: {
@@ -106,7 +108,8 @@ SavedFile save_one(const Value& value, int64_t item, const std::string& path, Me
         saved.note = r.note;
         if (r.path != temp) {
           // The frame folder fallback: name the folder after the requested file.
-          const std::string folder = (fs::path(path).parent_path() / (fs::path(path).stem().string() + "_frames")).string();
+          const std::string folder =
+              (fs::path(path).parent_path() / (fs::path(path).stem().string() + "_frames")).string();
           move_into_place(r.path, folder);
           saved.path = folder;
           saved.note = "no MP4 encoder is available: wrote PNG frames to '" + folder + "' instead";
@@ -151,12 +154,14 @@ Value load_media_value(const std::string& path, ValueType type) {
   const MediaKind kind = media_kind_for_path(path);
   if (kind != wanted) {
     const std::string ext = media_detail::lower_extension(path);
-    throw_input_error("wrong_media_kind",
-                      "cannot load '" + path + "' as a " + value_type_name(type) + " input: " +
-                          (kind == MediaKind::Unknown ? "the extension '" + ext + "' is not a known media type"
-                                                      : std::string(kind == MediaKind::Video || kind == MediaKind::Text ? "it is a " : "it is an ") +
-                                                            media_kind_name(kind) + " file") +
-                          " (expected " + extensions_for(wanted) + ")");
+    throw_input_error(
+        "wrong_media_kind",
+        "cannot load '" + path + "' as a " + value_type_name(type) + " input: " +
+            (kind == MediaKind::Unknown
+                 ? "the extension '" + ext + "' is not a known media type"
+                 : std::string(kind == MediaKind::Video || kind == MediaKind::Text ? "it is a " : "it is an ") +
+                       media_kind_name(kind) + " file") +
+            " (expected " + extensions_for(wanted) + ")");
   }
   switch (wanted) {
     case MediaKind::Image: return Value::image(read_image(path).unsqueeze(0));
@@ -180,14 +185,15 @@ std::vector<SavedFile> save_value(const Value& value, const std::string& path) {
   const std::string ext = media_detail::lower_extension(path);
   if (wanted == MediaKind::Unknown) {
     throw_input_error("unsupported_output_type", "cannot save a " + std::string(value_type_name(value.type())) +
-                                                     " value to '" + path + "': only image, audio, video and text values "
+                                                     " value to '" + path +
+                                                     "': only image, audio, video and text values "
                                                      "can be saved as media files");
   }
   if (kind != wanted) {
-    throw_input_error("wrong_media_kind", "cannot save a " + std::string(value_type_name(value.type())) +
-                                              " value to '" + path + "': use " + extensions_for(wanted) +
-                                              (ext.empty() ? std::string(" (the name has no extension)")
-                                                           : " (not '" + ext + "')"));
+    throw_input_error("wrong_media_kind",
+                      "cannot save a " + std::string(value_type_name(value.type())) + " value to '" + path + "': use " +
+                          extensions_for(wanted) +
+                          (ext.empty() ? std::string(" (the name has no extension)") : " (not '" + ext + "')"));
   }
   std::error_code ec;
   const fs::path parent = fs::path(path).parent_path();

@@ -8,12 +8,12 @@
 #include <filesystem>
 #include <sstream>
 
-#include "llm/output_projection.h"
-#include "weights/safetensors.h"
-#include "weights/state_dict.h"
 #include "base/error.h"
+#include "llm/output_projection.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
+#include "weights/safetensors.h"
+#include "weights/state_dict.h"
 
 namespace a2a {
 namespace {
@@ -33,8 +33,7 @@ TensorMap tensors_under(const std::string& path, const std::string& prefix) {
   for (auto& kv : load_safetensors(path)) {
     if (kv.first.rfind(prefix, 0) == 0) out[kv.first.substr(prefix.size())] = kv.second;
   }
-  if (out.empty())
-    throw_input_error("weights_mismatch", path + " holds no tensor under the prefix '" + prefix + "'");
+  if (out.empty()) throw_input_error("weights_mismatch", path + " holds no tensor under the prefix '" + prefix + "'");
   return out;
 }
 
@@ -81,9 +80,11 @@ class InputProjectionStage : public Stage {
   void configure(const Json& params, const ConfigureContext& ctx) override {
     const int64_t in = param_int(params, "in_dim"), out = param_int(params, "out_dim");
     device_ = ctx.device;
-    const std::string key = "input_projection:" + params.dump() + ":" + ctx.resolve_path(param_string(params, "weights")) + ":" + ctx.device;
+    const std::string key = "input_projection:" + params.dump() + ":" +
+                            ctx.resolve_path(param_string(params, "weights")) + ":" + ctx.device;
     auto create = [&] {
-      auto linear = std::make_shared<torch::nn::LinearImpl>(torch::nn::LinearOptions(in, out).bias(param_bool(params, "bias")));
+      auto linear =
+          std::make_shared<torch::nn::LinearImpl>(torch::nn::LinearOptions(in, out).bias(param_bool(params, "bias")));
       load_or_initialize(*linear, params, ctx, "input_projection");
       return linear;
     };
@@ -128,7 +129,8 @@ StageInfo input_projection_info() {
       ranged_param("tiny_seed", ParamType::Int, 0, 0, 2147483647.0, "seed of the random weights"),
   };
   // Tensor accepts any tensor-carrying value: an embedding [B, N, in] or a pooled tensor [B, in].
-  info.ports.inputs = {in_port("embedding", ValueType::Tensor, "[B, N, in_dim] embedding or [B, in_dim] pooled vectors")};
+  info.ports.inputs = {
+      in_port("embedding", ValueType::Tensor, "[B, N, in_dim] embedding or [B, in_dim] pooled vectors")};
   info.ports.outputs = {out_port("embedding", ValueType::Embedding, "[B, N, out_dim], mask kept")};
   info.create = [] { return std::make_unique<InputProjectionStage>(); };
   return info;
@@ -151,7 +153,8 @@ class OutputProjectionStage : public Stage {
     options.num_encoder_layers = options.num_decoder_layers = param_int(params, "layers");
     options.dim_feedforward = 4 * options.hidden_dim;
     device_ = ctx.device;
-    const std::string key = "output_projection:" + params.dump() + ":" + ctx.resolve_path(param_string(params, "weights")) + ":" + ctx.device;
+    const std::string key = "output_projection:" + params.dump() + ":" +
+                            ctx.resolve_path(param_string(params, "weights")) + ":" + ctx.device;
     auto create = [&] {
       auto projection = std::make_shared<OutputProjectionImpl>(options);
       load_or_initialize(*projection, params, ctx, "output_projection");
@@ -169,14 +172,17 @@ class OutputProjectionStage : public Stage {
       throw_input_error("bad_signal", "output_projection: expected signal states [S, K, " + std::to_string(o.in_dim) +
                                           "]; got " + shape_of(hidden));
     if (o.mode == "transformer" && hidden.size(1) != o.num_input_tokens)
-      ctx.warning("output_projection: " + std::to_string(hidden.size(1)) + " signal rows where the projection was "
-                  "trained on " + std::to_string(o.num_input_tokens));
+      ctx.warning("output_projection: " + std::to_string(hidden.size(1)) +
+                  " signal rows where the projection was "
+                  "trained on " +
+                  std::to_string(o.num_input_tokens));
     at::Tensor input_embeds;
     auto aux = value.aux().find("input_embeds");
     if (aux != value.aux().end()) {
       input_embeds = aux->second;
     } else if (o.mode == "transformer") {
-      ctx.warning("output_projection: the signal carries no input_embeds aux tensor; projecting the hidden states alone");
+      ctx.warning(
+          "output_projection: the signal carries no input_embeds aux tensor; projecting the hidden states alone");
     }
     const auto device = at::Device(device_);
     auto y = projection_->forward(hidden.to(device, at::kFloat),
@@ -207,7 +213,8 @@ StageInfo output_projection_info() {
       ranged_param("in_dim", ParamType::Int, 4096, 1, 1 << 20, "LLM width"),
       ranged_param("out_dim", ParamType::Int, 768, 1, 1 << 20, "decoder conditioning width (SD 1.5: 768)"),
       ranged_param("num_input_tokens", ParamType::Int, 4, 1, 4096, "K signal tokens (image 4, video 24, audio 8)"),
-      ranged_param("num_output_tokens", ParamType::Int, 77, 1, 4096, "M conditioning rows (77 for CLIP-conditioned decoders)"),
+      ranged_param("num_output_tokens", ParamType::Int, 77, 1, 4096,
+                   "M conditioning rows (77 for CLIP-conditioned decoders)"),
       ranged_param("hidden_dim", ParamType::Int, 512, 1, 1 << 16, "transformer width"),
       ranged_param("nhead", ParamType::Int, 4, 1, 256, "attention heads"),
       ranged_param("layers", ParamType::Int, 4, 1, 64, "encoder and decoder layers each"),

@@ -7,9 +7,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include "base/error.h"
 #include "media/kaldi_fbank.h"
 #include "media/resample.h"
-#include "base/error.h"
 #include "pipeline/registry.h"
 #include "vocoders/griffin_lim.h"
 #include "vocoders/spectrogram.h"
@@ -81,7 +81,7 @@ class ResampleStage : public Stage {
     options_.lowpass_filter_width = param_int(params, "lowpass_filter_width");
     options_.rolloff = param_float(params, "rolloff");
     options_.method = param_string(params, "method") == "sinc_interp_kaiser" ? dsp::ResamplingMethod::SincInterpKaiser
-                                                                              : dsp::ResamplingMethod::SincInterpHann;
+                                                                             : dsp::ResamplingMethod::SincInterpHann;
   }
 
   PortValues run(const PortValues& inputs, RunContext&) override {
@@ -151,13 +151,14 @@ StageInfo mel_spectrogram_info() {
       "periodic Hann window), optionally in dB (AmplitudeToDB).";
   info.params = join(stft_params(), mel_params());
   info.params.push_back(ranged_param("n_mels", ParamType::Int, 80, 1, 4096, "mel bands"));
-  info.params.push_back(ranged_param("power", ParamType::Float, 2.0, 1e-3, 8.0, "exponent of |STFT|: 2 power, 1 magnitude"));
+  info.params.push_back(
+      ranged_param("power", ParamType::Float, 2.0, 1e-3, 8.0, "exponent of |STFT|: 2 power, 1 magnitude"));
   info.params.push_back(param_spec("to_db", ParamType::Bool, false, "convert to decibels (20 / power * log10)"));
   info.params.push_back(ranged_param("top_db", ParamType::Float, 80.0, 0.0, std::nullopt,
                                      "with to_db: floor at (max - top_db) per spectrogram; 0: no floor"));
   info.ports.inputs = {in_port("audio", ValueType::Audio, "audio [B, C, T]; channels are averaged")};
-  info.ports.outputs = {out_port("mel", ValueType::Tensor,
-                                 "mel spectrogram [B, n_mels, frames], aux 'sample_rate' (0-d int64)")};
+  info.ports.outputs = {
+      out_port("mel", ValueType::Tensor, "mel spectrogram [B, n_mels, frames], aux 'sample_rate' (0-d int64)")};
   info.create = [] { return std::make_unique<MelSpectrogramStage>(); };
   return info;
 }
@@ -256,8 +257,8 @@ StageInfo griffin_lim_info() {
   info.params.push_back(ranged_param("n_iter", ParamType::Int, 32, 0, 10000, "iterations"));
   info.params.push_back(ranged_param("momentum", ParamType::Float, 0.99, 0.0, 0.999999, "fast Griffin-Lim momentum"));
   info.params.push_back(param_spec("rand_init", ParamType::Bool, false, "random initial phase (from the stage seed)"));
-  info.params.push_back(ranged_param("length", ParamType::Int, 0, 0, std::nullopt,
-                                     "output samples; 0: (frames - 1) * hop_length"));
+  info.params.push_back(
+      ranged_param("length", ParamType::Int, 0, 0, std::nullopt, "output samples; 0: (frames - 1) * hop_length"));
   info.params.push_back(ranged_param("sample_rate", ParamType::Int, 0, 0, std::nullopt,
                                      "output sample rate; 0: the input's 'sample_rate' aux (from mel_spectrogram)"));
   info.ports.inputs = {in_port("spectrogram", ValueType::Tensor, "[B, freq, frames] or [freq, frames]")};

@@ -38,7 +38,8 @@ struct DeclaredPort {
 std::vector<DeclaredPort> declared_ports(const Json& params, const std::string& key) {
   std::vector<DeclaredPort> out;
   const Json& ports = params.at(key);
-  if (!ports.is_object()) throw_config_error("bad_ports", "torchscript: '" + key + "' must map port names to value types");
+  if (!ports.is_object())
+    throw_config_error("bad_ports", "torchscript: '" + key + "' must map port names to value types");
   for (auto it = ports.begin(); it != ports.end(); ++it) {
     if (!it.value().is_string()) {
       throw_config_error("bad_ports", "torchscript: " + key + "." + it.key() + " must be a value type name");
@@ -57,7 +58,8 @@ std::vector<DeclaredPort> ordered_outputs(const Json& params) {
   for (const auto& name_json : order) {
     const std::string name = name_json.get<std::string>();
     auto it = std::find_if(outputs.begin(), outputs.end(), [&](const DeclaredPort& p) { return p.name == name; });
-    if (it == outputs.end()) throw_config_error("bad_ports", "torchscript: output_order names '" + name + "', which is not in outputs");
+    if (it == outputs.end())
+      throw_config_error("bad_ports", "torchscript: output_order names '" + name + "', which is not in outputs");
     ordered.push_back(*it);
   }
   if (ordered.size() != outputs.size()) {
@@ -69,11 +71,14 @@ std::vector<DeclaredPort> ordered_outputs(const Json& params) {
 StagePorts torchscript_ports(const Json& params) {
   StagePorts ports;
   for (const auto& p : declared_ports(params, "inputs")) {
-    if (p.type == ValueType::Text) throw_config_error("bad_ports", "torchscript: input '" + p.name + "' cannot be text: TorchScript methods take tensors");
+    if (p.type == ValueType::Text)
+      throw_config_error("bad_ports",
+                         "torchscript: input '" + p.name + "' cannot be text: TorchScript methods take tensors");
     ports.inputs.push_back(in_port(p.name, p.type));
   }
   for (const auto& p : ordered_outputs(params)) {
-    if (p.type == ValueType::Text) throw_config_error("bad_ports", "torchscript: output '" + p.name + "' cannot be text");
+    if (p.type == ValueType::Text)
+      throw_config_error("bad_ports", "torchscript: output '" + p.name + "' cannot be text");
     ports.outputs.push_back(out_port(p.name, p.type));
   }
   if (ports.outputs.empty()) throw_config_error("bad_ports", "torchscript: declare at least one output");
@@ -94,7 +99,8 @@ class TorchScriptStage : public Stage {
     device_ = torch::Device(ctx.device);
 
     std::error_code ec;
-    if (!fs::is_regular_file(path_, ec)) throw_input_error("file_not_found", "torchscript: file '" + path_ + "' does not exist");
+    if (!fs::is_regular_file(path_, ec))
+      throw_input_error("file_not_found", "torchscript: file '" + path_ + "' does not exist");
     auto load = [&] {
       try {
         auto m = std::make_shared<torch::jit::Module>(torch::jit::load(path_, device_));
@@ -149,21 +155,24 @@ class TorchScriptStage : public Stage {
     for (size_t i = 0; i < argument_inputs_.size(); ++i) {
       const std::string& port = argument_inputs_[i];
       const Value* v = port.empty() ? nullptr : optional_input(inputs, port);
-      if (v) stack.emplace_back(v->tensor().to(device_));
-      else stack.push_back(defaults_[i]);
+      if (v)
+        stack.emplace_back(v->tensor().to(device_));
+      else
+        stack.push_back(defaults_[i]);
     }
     c10::IValue result;
     try {
       result = module_->get_method(method_name_)(std::move(stack));
     } catch (const c10::Error& e) {
-      throw_input_error("torchscript_failed", "torchscript: " + method_name_ + "() of '" + path_ + "' failed in stage '" +
-                                                  ctx.stage_id + "': " + first_line(e.what_without_backtrace()));
+      throw_input_error("torchscript_failed", "torchscript: " + method_name_ + "() of '" + path_ +
+                                                  "' failed in stage '" + ctx.stage_id +
+                                                  "': " + first_line(e.what_without_backtrace()));
     }
     PortValues out;
     auto store = [&](const DeclaredPort& port, const c10::IValue& value) {
       if (!value.isTensor()) {
-        throw_input_error("torchscript_bad_output", "torchscript: output '" + port.name + "' of '" + path_ +
-                                                        "' is a " + value.tagKind() + ", not a tensor");
+        throw_input_error("torchscript_bad_output", "torchscript: output '" + port.name + "' of '" + path_ + "' is a " +
+                                                        value.tagKind() + ", not a tensor");
       }
       try {
         out[port.name] = to_value(port, value.toTensor());
@@ -174,8 +183,8 @@ class TorchScriptStage : public Stage {
     if (result.isTensor()) {
       if (outputs_.size() != 1) {
         throw_input_error("torchscript_bad_output", "torchscript: " + method_name_ + "() of '" + path_ +
-                                                        "' returned one tensor, but " + std::to_string(outputs_.size()) +
-                                                        " outputs are declared");
+                                                        "' returned one tensor, but " +
+                                                        std::to_string(outputs_.size()) + " outputs are declared");
       }
       store(outputs_[0], result);
     } else if (result.isTuple() || result.isList()) {
@@ -203,7 +212,8 @@ class TorchScriptStage : public Stage {
       }
     } else {
       throw_input_error("torchscript_bad_output", "torchscript: " + method_name_ + "() of '" + path_ + "' returned a " +
-                                                      result.tagKind() + "; return a tensor, a tuple or a Dict[str, Tensor]");
+                                                      result.tagKind() +
+                                                      "; return a tensor, a tuple or a Dict[str, Tensor]");
     }
     ctx.report_progress(1, 1);
     return out;
@@ -248,7 +258,8 @@ StageInfo torchscript_info() {
       "code: use only files from a trusted source.";
   ParamSpec path = param_spec("path", ParamType::Path, nullptr, "TorchScript file (torch.jit.save)");
   path.required = true;
-  ParamSpec inputs = param_spec("inputs", ParamType::Object, Json::object(), "input ports: {argument name: value type}");
+  ParamSpec inputs =
+      param_spec("inputs", ParamType::Object, Json::object(), "input ports: {argument name: value type}");
   ParamSpec outputs = param_spec("outputs", ParamType::Object, nullptr, "output ports: {name: value type}");
   outputs.required = true;
   info.params = {

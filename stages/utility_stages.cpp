@@ -77,7 +77,8 @@ StageInfo test_pattern_info() {
   StageInfo info;
   info.type = "test_pattern";
   info.description = "Generates a deterministic colour test image";
-  info.params = {ranged_param("width", ParamType::Int, 64, 1, 8192), ranged_param("height", ParamType::Int, 64, 1, 8192),
+  info.params = {ranged_param("width", ParamType::Int, 64, 1, 8192),
+                 ranged_param("height", ParamType::Int, 64, 1, 8192),
                  ranged_param("noise", ParamType::Float, 0.0, 0.0, 1.0, "std of seeded Gaussian noise")};
   info.ports.outputs = {out_port("image", ValueType::Image)};
   info.create = [] { return std::make_unique<TestPatternStage>(); };

@@ -3,13 +3,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "diffusion/autoencoder_kl.h"
-#include "weights/component_resolver.h"
-#include "weights/hf_layout.h"
 #include "base/error.h"
+#include "diffusion/autoencoder_kl.h"
 #include "nn/seeded_init.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
+#include "weights/component_resolver.h"
+#include "weights/hf_layout.h"
 
 namespace a2a {
 namespace {
@@ -95,8 +95,10 @@ class VaeEncodeStage : public Stage {
     const Value* image = optional_input(inputs, "image");
     const Value* sample = optional_input(inputs, "sample");
     if ((image == nullptr) == (sample == nullptr)) {
-      throw_input_error("bad_inputs", "vae_encode: give exactly one of `image` ([B,3,H,W] in [0,1]) and `sample` "
-                                      "(a [B," + std::to_string(o.in_channels) + ",H,W] tensor in model space)");
+      throw_input_error("bad_inputs",
+                        "vae_encode: give exactly one of `image` ([B,3,H,W] in [0,1]) and `sample` "
+                        "(a [B," +
+                            std::to_string(o.in_channels) + ",H,W] tensor in model space)");
     }
     at::Tensor x;
     if (image) {
@@ -141,8 +143,8 @@ class VaeDecodeStage : public Stage {
     if (param_bool(params, "tiling")) {
       VAETiling tiling;
       const int64_t size = param_int(params, "tile_size");
-      tiling.tile_latent_size = size > 0 ? size : std::max<int64_t>(1, vae_->options().sample_size /
-                                                                         vae_->options().downscale_factor());
+      tiling.tile_latent_size =
+          size > 0 ? size : std::max<int64_t>(1, vae_->options().sample_size / vae_->options().downscale_factor());
       tiling.overlap = param_float(params, "tile_overlap");
       tiling_ = tiling;
     }
@@ -201,8 +203,9 @@ StageInfo vae_decode_info() {
   info.params.push_back(param_spec("tiling", ParamType::Bool, false, "decode in overlapping tiles"));
   info.params.push_back(ranged_param("tile_size", ParamType::Int, 0, 0, 4096,
                                      "tile size in latent pixels; 0 = sample_size / downscale factor"));
-  info.params.push_back(ranged_param("tile_overlap", ParamType::Float, 0.25, 0.0, 0.9, "fraction of a tile shared "
-                                                                                         "with its neighbours"));
+  info.params.push_back(ranged_param("tile_overlap", ParamType::Float, 0.25, 0.0, 0.9,
+                                     "fraction of a tile shared "
+                                     "with its neighbours"));
   info.ports.inputs = {in_port("latent", ValueType::Latent, "[B,latent_channels,h,w], scaled")};
   info.ports.outputs = {out_port("image", ValueType::Image, "[B,3,H,W] in [0,1] (one channel repeated to three)"),
                         out_port("sample", ValueType::Tensor, "[B,out_channels,H,W] raw decoder output")};

@@ -6,14 +6,14 @@
 
 #include <filesystem>
 
-#include "diffusion/audioldm.h"
-#include "weights/component_resolver.h"
-#include "weights/hf_layout.h"
-#include "nn/seeded_init.h"
 #include "base/error.h"
+#include "diffusion/audioldm.h"
+#include "nn/seeded_init.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 #include "vocoders/hifigan.h"
+#include "weights/component_resolver.h"
+#include "weights/hf_layout.h"
 
 namespace a2a {
 namespace {
@@ -83,7 +83,8 @@ class HifiGanStage : public Stage {
     if (mel.dim() != 3 || mel.size(2) != config.model_in_dim) {
       throw_input_error("bad_shape", "hifigan: spectrogram " + c10::str(input(inputs, "spectrogram").tensor().sizes()) +
                                          " must be [B, 1, frames, " + std::to_string(config.model_in_dim) +
-                                         "] or [B, frames, " + std::to_string(config.model_in_dim) + "] (mel bins last)");
+                                         "] or [B, frames, " + std::to_string(config.model_in_dim) +
+                                         "] (mel bins last)");
     }
     at::Tensor waveform = vocoder_->forward(mel.to(torch::Device(device_))).to(torch::kCPU);
     if (duration_ > 0) {

@@ -81,7 +81,8 @@ int run_shipped_config(const std::string& config, const std::string& out_dir, co
   std::filesystem::remove_all(out_dir);
   std::filesystem::create_directories(out_dir);
   const std::string command = env + " " + std::string(A2A_BINARY_DIR) + "/a2a run " + std::string(A2A_SOURCE_DIR) +
-                              "/configs/" + config + " " + options + " --output-dir " + out_dir + " 2>" + out_dir + ".log";
+                              "/configs/" + config + " " + options + " --output-dir " + out_dir + " 2>" + out_dir +
+                              ".log";
   return std::system(command.c_str());
 }
 

@@ -105,16 +105,17 @@ void register_test_stages() {
   static std::once_flag once;
   std::call_once(once, [] {
     auto& r = StageRegistry::global();
-    r.add(make_info<SourceStage>("t_source", {}, {out_port("out", ValueType::Tensor), out_port("noise", ValueType::Tensor)},
+    r.add(make_info<SourceStage>("t_source", {},
+                                 {out_port("out", ValueType::Tensor), out_port("noise", ValueType::Tensor)},
                                  {ranged_param("value", ParamType::Float, 1.0, -100.0, 100.0),
                                   ranged_param("size", ParamType::Int, 4, 1, 1000000)}));
     r.add(make_info<AddStage>("t_add", {in_port("a", ValueType::Tensor), optional_in_port("b", ValueType::Tensor)},
                               {out_port("out", ValueType::Tensor)}, {param_spec("offset", ParamType::Float, 0.0)}));
     r.add(make_info<GateStage>("t_gate", {in_port("in", ValueType::Tensor)}, {out_port("out", ValueType::Tensor)},
                                {param_spec("open", ParamType::Bool, true)}));
-    r.add(make_info<SlowStage>("t_slow", {in_port("in", ValueType::Tensor)}, {out_port("out", ValueType::Tensor)},
-                               {ranged_param("steps", ParamType::Int, 10, 1, 100000),
-                                ranged_param("step_ms", ParamType::Int, 1, 0, 10000)}));
+    r.add(make_info<SlowStage>(
+        "t_slow", {in_port("in", ValueType::Tensor)}, {out_port("out", ValueType::Tensor)},
+        {ranged_param("steps", ParamType::Int, 10, 1, 100000), ranged_param("step_ms", ParamType::Int, 1, 0, 10000)}));
     r.add(make_info<TextStage>("t_text", {in_port("text", ValueType::Text)}, {out_port("text", ValueType::Text)}, {}));
     r.add(make_info<ImageSinkStage>("t_image_sink", {in_port("image", ValueType::Image)},
                                     {out_port("out", ValueType::Tensor)}, {}));

@@ -27,7 +27,7 @@ struct StageRun {
   std::vector<int64_t> progress;  // `done` of every progress call
 };
 
-StageRun run_stage(Stage& stage, const PortValues& inputs, uint64_t seed = 1,
-                   const CancellationToken* cancel = nullptr, const std::string& stage_id = "stage");
+StageRun run_stage(Stage& stage, const PortValues& inputs, uint64_t seed = 1, const CancellationToken* cancel = nullptr,
+                   const std::string& stage_id = "stage");
 
 }  // namespace a2a::test

@@ -24,7 +24,8 @@ TEST_CASE("atomic file: a failing writer leaves the old file and no temporary be
   CHECK(files == 1);
 }
 
-TEST_CASE("atomic file: bytes create their folders; a missing folder is write_failed for the fd writer", "[atomic_file]") {
+TEST_CASE("atomic file: bytes create their folders; a missing folder is write_failed for the fd writer",
+          "[atomic_file]") {
   const std::string dir = a2a::test::fresh_dir("atomic_folders");
   a2a::write_file_atomically(dir + "/a/b/c.txt", std::string("deep"));
   CHECK(a2a::test::read_text(dir + "/a/b/c.txt") == "deep");

@@ -7,16 +7,16 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/error.h"
 #include "diffusion/audioldm.h"
 #include "diffusion/guided_sampler.h"
 #include "diffusion/schedulers/scheduler.h"
 #include "diffusion/unet2d_condition.h"
-#include "weights/hf_layout.h"
-#include "base/error.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 #include "stage_runner.h"
 #include "test_support.h"
+#include "weights/hf_layout.h"
 
 using namespace a2a;
 
@@ -44,7 +44,9 @@ at::Tensor reference_latents(UNet2DConditionModelImpl& unet, const nlohmann::jso
   options.guidance_scale = guidance_scale;
   options.latent_shape = std::move(shape);
   at::Tensor labels = at::cat({negative.view({1, -1}), cond.view({1, -1})}, 0);
-  Denoiser denoiser = [&](const at::Tensor& x, const at::Tensor& t) { return unet.forward(x, t, at::Tensor(), labels); };
+  Denoiser denoiser = [&](const at::Tensor& x, const at::Tensor& t) {
+    return unet.forward(x, t, at::Tensor(), labels);
+  };
   return run_guided_sampling(*scheduler, denoiser, options, at::detail::createCPUGenerator(seed));
 }
 
@@ -90,26 +92,32 @@ TEST_CASE("audio_diffusion's tiny preset runs AudioLDM's guided loop on the clas
   const int64_t width = *unet.options().projection_class_embeddings_input_dim;
   at::Tensor cond = random_vector(width, 1), negative = random_vector(width, 2);
   RunContext run;
-  auto out = stage->run({{"conditioning", Value::embedding(cond)}, {"negative_conditioning", Value::embedding(negative)}}, run);
+  auto out = stage->run(
+      {{"conditioning", Value::embedding(cond)}, {"negative_conditioning", Value::embedding(negative)}}, run);
   const at::Tensor latent = out.at("latent").tensor();
   // 16 mel frames of 64 bins; the tiny VAE halves both.
   REQUIRE(latent.sizes() == at::IntArrayRef({1, unet.options().in_channels, 8, 32}));
 
   // The audio_diffusion stage's default scheduler is AudioLDM's DDIM configuration.
-  nlohmann::json ddim = {{"_class_name", "DDIMScheduler"}, {"beta_end", 0.0195},       {"beta_schedule", "scaled_linear"},
-                         {"beta_start", 0.0015},          {"clip_sample", false},     {"num_train_timesteps", 1000},
-                         {"prediction_type", "epsilon"},  {"set_alpha_to_one", false}, {"steps_offset", 1}};
+  nlohmann::json ddim = {
+      {"_class_name", "DDIMScheduler"}, {"beta_end", 0.0195},        {"beta_schedule", "scaled_linear"},
+      {"beta_start", 0.0015},           {"clip_sample", false},      {"num_train_timesteps", 1000},
+      {"prediction_type", "epsilon"},   {"set_alpha_to_one", false}, {"steps_offset", 1}};
   at::Tensor expected = reference_latents(unet, ddim, cond, negative, latent.sizes().vec(), 2, 2.5, 5);
   A2A_CHECK_CLOSE(latent, expected, 1e-5);
 
   // The conditioning matters.
-  at::Tensor other = stage->run({{"conditioning", Value::embedding(negative)}, {"negative_conditioning", Value::embedding(negative)}}, run)
-                         .at("latent")
-                         .tensor();
+  at::Tensor other =
+      stage
+          ->run({{"conditioning", Value::embedding(negative)}, {"negative_conditioning", Value::embedding(negative)}},
+                run)
+          .at("latent")
+          .tensor();
   CHECK_FALSE(torch::allclose(other, latent));
 
   // A [B, D] vector (an LLM's output projection) works like [B, 1, D]; batch_size repeats each row.
-  auto batched = make_audio_stage("audio_diffusion", {{"steps", 2}, {"duration", duration}, {"seed", 5}, {"batch_size", 2}}, &cache);
+  auto batched = make_audio_stage("audio_diffusion",
+                                  {{"steps", 2}, {"duration", duration}, {"seed", 5}, {"batch_size", 2}}, &cache);
   CHECK(batched->module() == stage->module());
   at::Tensor two = batched->run({{"conditioning", Value::tensor(cond.view({1, width}))}}, run).at("latent").tensor();
   CHECK(two.size(0) == 2);
@@ -118,7 +126,8 @@ TEST_CASE("audio_diffusion's tiny preset runs AudioLDM's guided loop on the clas
   CHECK_THROWS_AS(make_audio_stage("audio_diffusion", {{"duration", 0.001}}, &cache), a2a::Error);
 }
 
-TEST_CASE("audio_diffusion reads an AudioLDM pipeline folder: unet, vae factor, vocoder bins, scheduler", "[audio_diffusion]") {
+TEST_CASE("audio_diffusion reads an AudioLDM pipeline folder: unet, vae factor, vocoder bins, scheduler",
+          "[audio_diffusion]") {
   A2A_REQUIRE_FIXTURE("audioldm_unet2d_condition/diffusion_pytorch_model.safetensors");
   A2A_REQUIRE_FIXTURE("hf_layouts/audioldm-s-full-v2/model_index.json");
   torch::NoGradGuard no_grad;
@@ -137,7 +146,8 @@ TEST_CASE("audio_diffusion reads an AudioLDM pipeline folder: unet, vae factor, 
 
   ModuleCache cache;
   const double duration = 0.32;
-  auto stage = make_audio_stage("audio_diffusion", {{"model", folder.string()}, {"steps", 2}, {"duration", duration}, {"seed", 3}}, &cache);
+  auto stage = make_audio_stage(
+      "audio_diffusion", {{"model", folder.string()}, {"steps", 2}, {"duration", duration}, {"seed", 3}}, &cache);
   auto& unet = dynamic_cast<UNet2DConditionModelImpl&>(*stage->module());
   const int64_t width = *unet.options().projection_class_embeddings_input_dim;
   at::Tensor cond = random_vector(width, 4), negative = random_vector(width, 5);
@@ -150,15 +160,20 @@ TEST_CASE("audio_diffusion reads an AudioLDM pipeline folder: unet, vae factor, 
   CHECK(geometry.vae_scale_factor == 4);
   REQUIRE(latent.sizes().vec() == geometry.latent_shape(1, unet.options().in_channels, duration));
   auto scheduler_config = read_scheduler_config((folder / "scheduler" / "scheduler_config.json").string());
-  A2A_CHECK_CLOSE(latent, reference_latents(unet, scheduler_config, cond, negative, latent.sizes().vec(), 2, 2.5, 3), 1e-5);
+  A2A_CHECK_CLOSE(latent, reference_latents(unet, scheduler_config, cond, negative, latent.sizes().vec(), 2, 2.5, 3),
+                  1e-5);
 
   // The UNet folder alone inside the pipeline folder finds the same geometry.
-  auto from_unet = make_audio_stage("audio_diffusion", {{"model", (folder / "unet").string()}, {"steps", 2}, {"duration", duration}, {"seed", 3}}, &cache);
+  auto from_unet = make_audio_stage(
+      "audio_diffusion", {{"model", (folder / "unet").string()}, {"steps", 2}, {"duration", duration}, {"seed", 3}},
+      &cache);
   CHECK(from_unet->module() == stage->module());
-  A2A_CHECK_CLOSE(from_unet->run({{"conditioning", Value::embedding(cond)}, {"negative_conditioning", Value::embedding(negative)}}, run)
-                      .at("latent")
-                      .tensor(),
-                  latent, 0.0);
+  A2A_CHECK_CLOSE(
+      from_unet
+          ->run({{"conditioning", Value::embedding(cond)}, {"negative_conditioning", Value::embedding(negative)}}, run)
+          .at("latent")
+          .tensor(),
+      latent, 0.0);
 
   CHECK_THROWS_AS(make_audio_stage("audio_diffusion", {{"model", (folder / "vae").string()}}, &cache), a2a::Error);
 }
@@ -176,9 +191,15 @@ TEST_CASE("AudioLDM's mel image can finish with Griffin-Lim instead of HiFi-GAN"
   A2A_CHECK_CLOSE(magnitude, log_mel.squeeze(1).exp().transpose(1, 2), 1e-6);
 
   auto griffin_lim = make_audio_stage("griffin_lim",
-                                {{"n_fft", 1024}, {"hop_length", 160}, {"sample_rate", 16000}, {"f_max", 8000.0},
-                                 {"mel_scale", "slaney"}, {"norm", "slaney"}, {"power", 1.0}, {"n_iter", 2}},
-                                &cache);
+                                      {{"n_fft", 1024},
+                                       {"hop_length", 160},
+                                       {"sample_rate", 16000},
+                                       {"f_max", 8000.0},
+                                       {"mel_scale", "slaney"},
+                                       {"norm", "slaney"},
+                                       {"power", 1.0},
+                                       {"n_iter", 2}},
+                                      &cache);
   auto audio = griffin_lim->run({{"spectrogram", Value::tensor(magnitude)}}, run).at("audio");
   CHECK(audio.sample_rate() == 16000);
   CHECK(audio.tensor().size(2) == (frames - 1) * 160);

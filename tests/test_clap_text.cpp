@@ -7,23 +7,22 @@
 #include <map>
 #include <sstream>
 
-#include "encoders/clap_text_model.h"
-#include "weights/safetensors.h"
-#include "weights/state_dict.h"
-#include "tokenizers/tokenizer.h"
 #include "base/error.h"
+#include "encoders/clap_text_model.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 #include "stage_runner.h"
 #include "test_support.h"
+#include "tokenizers/tokenizer.h"
+#include "weights/safetensors.h"
+#include "weights/state_dict.h"
 
 using namespace a2a;
 
 namespace {
 
-using a2a::test::read_key_list;
 using a2a::test::first_difference;
-
+using a2a::test::read_key_list;
 
 std::unique_ptr<Stage> make_clap_stage(const std::string& type, Json given, ModuleCache* cache) {
   return a2a::test::configure_stage(type, given, cache).stage;
@@ -138,7 +137,8 @@ TEST_CASE("clap_text_encoder's tiny preset gives unit-norm embeddings, masked pa
   std::vector<int64_t> mask(ids.size(), 1);
   ids.resize(20, 1);
   mask.resize(20, 0);
-  auto padded = model.forward(torch::tensor(ids, torch::kLong).view({1, 20}), torch::tensor(mask, torch::kLong).view({1, 20}));
+  auto padded =
+      model.forward(torch::tensor(ids, torch::kLong).view({1, 20}), torch::tensor(mask, torch::kLong).view({1, 20}));
   at::Tensor reference = padded.text_embeds / padded.text_embeds.norm();
   A2A_CHECK_CLOSE(embedding.view({-1}), reference.view({-1}), 1e-5);
   CHECK(real == 15);
@@ -169,7 +169,8 @@ TEST_CASE("clap_text_encoder loads a transformers folder with its RoBERTa tokeni
   fs::remove_all(folder);
   fs::create_directories(folder / "text_encoder");
   fs::create_directories(folder / "tokenizer");
-  fs::copy_file(test::fixture_path("clap_text_model_with_projection/config.json"), folder / "text_encoder" / "config.json");
+  fs::copy_file(test::fixture_path("clap_text_model_with_projection/config.json"),
+                folder / "text_encoder" / "config.json");
   fs::create_symlink(test::fixture_path("clap_text_model_with_projection/model.safetensors"),
                      folder / "text_encoder" / "model.safetensors");
   fs::create_symlink(test::fixture_path("tokenizers/roberta/tokenizer.json"), folder / "tokenizer" / "tokenizer.json");
@@ -189,5 +190,6 @@ TEST_CASE("clap_text_encoder loads a transformers folder with its RoBERTa tokeni
   auto out = stage->run({{"text", Value::text(prompt)}}, run);
   auto reference = model.forward(torch::tensor(ids, torch::kLong).view({1, -1})).text_embeds;
   A2A_CHECK_CLOSE(out.at("embedding").tensor().view({-1}), (reference / reference.norm()).view({-1}), 1e-5);
-  CHECK_THROWS_AS(make_clap_stage("clap_text_encoder", {{"model", folder.string()}, {"max_length", 100}}, &cache), a2a::Error);
+  CHECK_THROWS_AS(make_clap_stage("clap_text_encoder", {{"model", folder.string()}, {"max_length", 100}}, &cache),
+                  a2a::Error);
 }

@@ -68,7 +68,8 @@ TEST_CASE("config and input errors exit 1 with FILE:LINE:COL", "[cli]") {
   auto unknown_input = run_a2a("run " + cfg + " --input nope=1 --output-dir " + a2a::test::scratch_dir() + "/o1");
   CHECK(unknown_input.code == 1);
   CHECK(run_a2a("run " + cfg + " --set stages.ghost.x=1").code == 1);
-  std::string escape = write_config("escape.yaml", std::string(kTextConfig) + "  leak: {from: fmt.text, save: ../../x.txt}\n");
+  std::string escape =
+      write_config("escape.yaml", std::string(kTextConfig) + "  leak: {from: fmt.text, save: ../../x.txt}\n");
   auto e = run_a2a("validate " + escape);
   CHECK(e.code == 1);
   CHECK(e.output.find("error[save_path_escapes]") != std::string::npos);

@@ -6,29 +6,27 @@
 #include <map>
 #include <sstream>
 
-#include "encoders/clip_text_model.h"
-#include "tokenizers/unicode.h"
-#include "weights/safetensors.h"
-#include "weights/state_dict.h"
 #include "base/error.h"
+#include "encoders/clip_text_model.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 #include "test_support.h"
+#include "tokenizers/unicode.h"
+#include "weights/safetensors.h"
+#include "weights/state_dict.h"
 
 using namespace a2a;
 
 namespace {
 
-using a2a::test::read_key_list;
 using a2a::test::first_difference;
-
+using a2a::test::read_key_list;
 
 std::map<std::string, std::vector<int64_t>> parameter_shapes(torch::nn::Module& module) {
   std::map<std::string, std::vector<int64_t>> out;
   for (const auto& p : module.named_parameters()) out[p.key()] = p.value().sizes().vec();
   return out;
 }
-
 
 struct ClipFixture {
   CLIPTextConfig config;
@@ -109,8 +107,7 @@ TEST_CASE("CLIPTextModelWithProjection projects the pooled state", "[clip_text]"
   torch::NoGradGuard no_grad;
   auto f = load_clip_fixture("clip_text_model");
   CLIPTextModelWithProjection model(f.config);
-  REQUIRE(model->text_projection->weight.sizes() ==
-          at::IntArrayRef({f.config.projection_dim, f.config.hidden_size}));
+  REQUIRE(model->text_projection->weight.sizes() == at::IntArrayRef({f.config.projection_dim, f.config.hidden_size}));
   TensorMap weights = f.weights;
   torch::manual_seed(3);
   auto projection = torch::randn({f.config.projection_dim, f.config.hidden_size});
@@ -181,9 +178,9 @@ TEST_CASE("CLIP text model rejects bad inputs with clear errors", "[clip_text]")
   config.num_hidden_layers = 1;
   config.max_position_embeddings = 4;
   CLIPTextModel model(config);
-  CHECK_THROWS_AS(model(torch::zeros({1, 5}, torch::kLong)), a2a::Error);  // too long
+  CHECK_THROWS_AS(model(torch::zeros({1, 5}, torch::kLong)), a2a::Error);     // too long
   CHECK_THROWS_AS(model(torch::full({1, 3}, 10, torch::kLong)), a2a::Error);  // out of vocabulary
-  CHECK_THROWS_AS(model(torch::zeros({3}, torch::kLong)), a2a::Error);  // not [B, L]
+  CHECK_THROWS_AS(model(torch::zeros({3}, torch::kLong)), a2a::Error);        // not [B, L]
   nlohmann::json bad = {{"hidden_size", 10}, {"num_attention_heads", 3}};
   CHECK_THROWS_AS(CLIPTextConfig::from_json(bad), a2a::Error);
 }

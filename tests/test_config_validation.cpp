@@ -37,7 +37,8 @@ void expect_error(const std::vector<Error>& errors, const std::string& code, int
   CHECK(e->where().line == line);
   CHECK(e->where().column == col);
   if (!fragment.empty()) CHECK(e->message().find(fragment) != std::string::npos);
-  CHECK(e->formatted().rfind("p.yaml:" + std::to_string(line) + ":" + std::to_string(col) + ": error[" + code + "]: ", 0) == 0);
+  CHECK(e->formatted().rfind("p.yaml:" + std::to_string(line) + ":" + std::to_string(col) + ": error[" + code + "]: ",
+                             0) == 0);
 }
 
 // A stage type with a choice parameter `mode` (fast, slow) and a required string `name`.
@@ -152,7 +153,8 @@ TEST_CASE("port errors: unknown port, bad and unknown sources, unwired required 
   expect_error(errors, "bad_source", 6, 30);
   expect_error(errors, "unknown_source", 9, 17, "did you mean 'out'");
   expect_error(errors, "required_input_unwired", 4, 5, "'a'");
-  size_t unknown_sources = std::count_if(errors.begin(), errors.end(), [](const Error& e) { return e.code() == "unknown_source"; });
+  size_t unknown_sources =
+      std::count_if(errors.begin(), errors.end(), [](const Error& e) { return e.code() == "unknown_source"; });
   CHECK(unknown_sources == 3);  // src.outt, ghost.out, inputs.missing
 }
 
@@ -185,7 +187,8 @@ TEST_CASE("output errors: unknown source and a save path outside the output dir"
       "  d: {from: src.out, save: /tmp/x.png}\n"
       "  e: {from: src.out, save: sub/../ok.png}\n");
   expect_error(errors, "unknown_output_source", 5, 13);
-  size_t escapes = std::count_if(errors.begin(), errors.end(), [](const Error& e) { return e.code() == "save_path_escapes"; });
+  size_t escapes =
+      std::count_if(errors.begin(), errors.end(), [](const Error& e) { return e.code() == "save_path_escapes"; });
   CHECK(escapes == 2);
   const Error* unknown = nullptr;
   for (const auto& e : errors)
@@ -218,7 +221,8 @@ TEST_CASE("validation collects every error in one report", "[validation]") {
 
 TEST_CASE("set overrides change stage params, inputs and top-level scalars", "[validation]") {
   test::register_test_stages();
-  GraphBuilder b = parse_graph_yaml(kValid, "p.yaml", {"stages.src.value=5", "inputs.x=a cat", "seed=9", "stages.add.params.offset=1.5"});
+  GraphBuilder b = parse_graph_yaml(kValid, "p.yaml",
+                                    {"stages.src.value=5", "inputs.x=a cat", "seed=9", "stages.add.params.offset=1.5"});
   ValidatedGraph g = b.build();
   CHECK(g.spec.stage("src")->params["value"].get<double>() == 5.0);
   CHECK(g.spec.stage("add")->params["offset"].get<double>() == 1.5);
@@ -244,10 +248,26 @@ TEST_CASE("environment expansion in string values", "[validation]") {
 TEST_CASE("every documented validation code is exercised", "[validation]") {
   // The list the README documents; this test file covers each code above.
   const auto& codes = validation_codes();
-  for (const char* c : {"yaml_syntax", "unknown_key", "missing_key", "bad_value", "duplicate_stage_id", "bad_setting",
-                        "unknown_stage_type", "unknown_param", "param_type", "param_out_of_range", "param_not_allowed",
-                        "missing_param", "unknown_port", "bad_source", "unknown_source", "required_input_unwired",
-                        "port_type_mismatch", "cycle", "unknown_output_source", "save_path_escapes"}) {
+  for (const char* c : {"yaml_syntax",
+                        "unknown_key",
+                        "missing_key",
+                        "bad_value",
+                        "duplicate_stage_id",
+                        "bad_setting",
+                        "unknown_stage_type",
+                        "unknown_param",
+                        "param_type",
+                        "param_out_of_range",
+                        "param_not_allowed",
+                        "missing_param",
+                        "unknown_port",
+                        "bad_source",
+                        "unknown_source",
+                        "required_input_unwired",
+                        "port_type_mismatch",
+                        "cycle",
+                        "unknown_output_source",
+                        "save_path_escapes"}) {
     CHECK(std::find(codes.begin(), codes.end(), c) != codes.end());
   }
 }
@@ -301,17 +321,22 @@ TEST_CASE("every documented validation code is triggered by a config", "[validat
       {"unknown_param", "stages:\n" + src + "    params: {bogus: 1}\noutputs: {}\n"},
       {"param_type", "stages:\n" + src + "    params: {size: many}\noutputs: {}\n"},
       {"param_out_of_range", "stages:\n" + src + "    params: {value: 1000}\noutputs: {}\n"},
-      {"param_not_allowed", "stages:\n  - id: c\n    type: t_choice2\n    params: {mode: fsat, name: n}\noutputs: {}\n"},
+      {"param_not_allowed",
+       "stages:\n  - id: c\n    type: t_choice2\n    params: {mode: fsat, name: n}\noutputs: {}\n"},
       {"missing_param", "stages:\n  - id: c\n    type: t_choice2\noutputs: {}\n"},
-      {"unknown_port", "stages:\n" + src + "  - id: add\n    type: t_add\n    inputs: {a: src.out, zz: src.out}\noutputs: {}\n"},
+      {"unknown_port",
+       "stages:\n" + src + "  - id: add\n    type: t_add\n    inputs: {a: src.out, zz: src.out}\noutputs: {}\n"},
       {"duplicate_wiring",
-       "stages:\n" + src + "  - id: add\n    type: t_add\n    inputs:\n      a: src.out\n      a: src.out\noutputs: {}\n"},
+       "stages:\n" + src +
+           "  - id: add\n    type: t_add\n    inputs:\n      a: src.out\n      a: src.out\noutputs: {}\n"},
       {"bad_source", "stages:\n" + src + "  - id: add\n    type: t_add\n    inputs: {a: nowhere}\noutputs: {}\n"},
       {"unknown_source", "stages:\n  - id: add\n    type: t_add\n    inputs: {a: ghost.out}\noutputs: {}\n"},
       {"required_input_unwired", "stages:\n  - id: add\n    type: t_add\noutputs: {}\n"},
       {"bad_ports", "stages:\n  - id: d\n    type: t_dynamic_ports\n    params: {count: 0}\noutputs: {}\n"},
-      {"port_type_mismatch", "inputs:\n  w: text\nstages:\n  - id: sink\n    type: t_image_sink\n    inputs: {image: inputs.w}\noutputs: {}\n"},
-      {"cycle", "stages:\n  - id: p\n    type: t_add\n    inputs: {a: q.out}\n  - id: q\n    type: t_add\n    inputs: {a: p.out}\noutputs: {}\n"},
+      {"port_type_mismatch",
+       "inputs:\n  w: text\nstages:\n  - id: sink\n    type: t_image_sink\n    inputs: {image: inputs.w}\noutputs: {}\n"},
+      {"cycle",
+       "stages:\n  - id: p\n    type: t_add\n    inputs: {a: q.out}\n  - id: q\n    type: t_add\n    inputs: {a: p.out}\noutputs: {}\n"},
       {"unknown_output_source", "stages:\n" + src + "outputs:\n  y: ghost.out\n"},
       {"save_path_escapes", "stages:\n" + src + "outputs:\n  y: {from: src.out, save: ../../x.pt}\n"},
   };

@@ -48,7 +48,7 @@ TEST_CASE("e2e: configs/text_to_audio.yaml writes a 16 kHz WAV of the requested 
   a2a::AudioData short_audio = a2a::read_audio((shorter / "audio.wav").string());
   CHECK(short_audio.samples.size(1) == 5120);
   const fs::path again = base / "again";
-  REQUIRE(run_text_to_audio(again, "MODEL= SCHEDULER=",
-                            "--set stages.denoise.duration=0.32 --set stages.vocode.duration=0.32") == 0);
+  REQUIRE(run_text_to_audio(
+              again, "MODEL= SCHEDULER=", "--set stages.denoise.duration=0.32 --set stages.vocode.duration=0.32") == 0);
   CHECK(torch::equal(a2a::read_audio((again / "audio.wav").string()).samples, short_audio.samples));
 }

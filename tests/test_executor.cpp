@@ -84,7 +84,8 @@ TEST_CASE("the cache reuses unchanged stages and recomputes changed ones", "[exe
   for (const auto& s : second.stages) CHECK(s.status == StageRecord::Status::Cached);
   CHECK(test::run_count("add1") == 1);
   CHECK(torch::equal(first.outputs.at("out1").tensor(), second.outputs.at("out1").tensor()));
-  CHECK(std::count_if(events.begin(), events.end(), [](const StageEvent& e) { return e.kind == StageEvent::Kind::Cached; }) == 4);
+  CHECK(std::count_if(events.begin(), events.end(),
+                      [](const StageEvent& e) { return e.kind == StageEvent::Kind::Cached; }) == 4);
 
   // Changing the last stage's parameter recomputes only that stage.
   p.set_param("add2", "offset", 20.0);
@@ -248,7 +249,8 @@ TEST_CASE("values share tensor data when copied", "[values]") {
   CHECK(Value::audio(torch::zeros({1, 1, 10}), 8000).sample_rate() == 8000);
 }
 
-TEST_CASE("the execution cache keeps a byte budget over 50 parameter variants, evicting the least recent", "[executor][cache]") {
+TEST_CASE("the execution cache keeps a byte budget over 50 parameter variants, evicting the least recent",
+          "[executor][cache]") {
   test::register_test_stages();
   const int64_t floats = 32 * 1024;  // two outputs of 128 KiB each: 256 KiB an entry
   const size_t entry_bytes = 2 * floats * sizeof(float);

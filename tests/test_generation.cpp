@@ -2,13 +2,13 @@
 
 #include <cmath>
 
+#include "base/error.h"
 #include "llm/chat_template.h"
 #include "llm/generation.h"
 #include "llm/llama.h"
 #include "llm/llama_generate.h"
-#include "weights/safetensors.h"
-#include "base/error.h"
 #include "test_support.h"
+#include "weights/safetensors.h"
 
 namespace {
 
@@ -149,7 +149,8 @@ TEST_CASE("chat templates: built-in formats and custom patterns", "[generation]"
   CHECK(a2a::builtin_chat_template("llama2").apply("Hi") == "[INST] Hi [/INST]");
   auto v11 = a2a::builtin_chat_template("vicuna_v1.1");
   CHECK(v11.apply("Hi").rfind("A chat between a curious user", 0) == 0);
-  CHECK(v11.apply("Hi").size() - v11.apply("Hi").rfind(" USER: Hi ASSISTANT:") == std::string(" USER: Hi ASSISTANT:").size());
+  CHECK(v11.apply("Hi").size() - v11.apply("Hi").rfind(" USER: Hi ASSISTANT:") ==
+        std::string(" USER: Hi ASSISTANT:").size());
   CHECK(a2a::builtin_chat_template("llama3").apply("Hi") ==
         "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
   CHECK(a2a::builtin_chat_template("chatml").apply("Hi", "S") ==
@@ -179,10 +180,14 @@ TEST_CASE("signal spans: completed spans carry the states before each token", "[
   // past max_new_tokens.
   const auto& free_tokens = free_run.result.tokens;
   int64_t start = 4;
-  while (start > 1 && std::find(free_tokens.begin(), free_tokens.begin() + start, free_tokens[start]) != free_tokens.begin() + start) --start;
-  REQUIRE(std::find(free_tokens.begin(), free_tokens.begin() + start, free_tokens[start]) == free_tokens.begin() + start);
+  while (start > 1 &&
+         std::find(free_tokens.begin(), free_tokens.begin() + start, free_tokens[start]) != free_tokens.begin() + start)
+    --start;
+  REQUIRE(std::find(free_tokens.begin(), free_tokens.begin() + start, free_tokens[start]) ==
+          free_tokens.begin() + start);
   const int64_t vocab = model->options().vocab_size;
-  a2a::SignalModality image{"image", {"[IMG0]", "[IMG1]", "[IMG2]"}, {free_run.result.tokens[start], vocab - 1, vocab - 2}};
+  a2a::SignalModality image{
+      "image", {"[IMG0]", "[IMG1]", "[IMG2]"}, {free_run.result.tokens[start], vocab - 1, vocab - 2}};
   if (image.ids[0] == vocab - 1 || image.ids[0] == vocab - 2) image.ids = {image.ids[0], vocab - 3, vocab - 4};
   std::vector<std::string> warnings;
   a2a::GenerationHooks hooks;
@@ -194,8 +199,9 @@ TEST_CASE("signal spans: completed spans carry the states before each token", "[
   CHECK(std::vector<int64_t>(tokens.begin() + start, tokens.end()) == image.ids);
   CHECK(warnings.size() == 2);  // the model did not choose the two imposed tokens
 
-  auto signals = a2a::extract_signal_outputs({image}, tokens, run.predicting_states, model->model->embed_tokens->weight,
-                                             a2a::SignalRepair::Complete, [&](const std::string& w) { warnings.push_back(w); });
+  auto signals =
+      a2a::extract_signal_outputs({image}, tokens, run.predicting_states, model->model->embed_tokens->weight,
+                                  a2a::SignalRepair::Complete, [&](const std::string& w) { warnings.push_back(w); });
   REQUIRE(signals.count("image") == 1);
   const auto& out = signals.at("image");
   REQUIRE(out.hidden_states.sizes() == at::IntArrayRef({1, 3, model->options().hidden_size}));
@@ -242,7 +248,8 @@ TEST_CASE("signal spans: partial and garbled spans are padded, cut or dropped wi
   // Too long and out of order: cut to K rows.
   warnings.clear();
   std::vector<int64_t> garbled = {10, 12, 11, 11, 4};
-  auto cut = a2a::extract_signal_outputs({image}, garbled, states.narrow(0, 0, 5), embedding, a2a::SignalRepair::Pad, warn);
+  auto cut =
+      a2a::extract_signal_outputs({image}, garbled, states.narrow(0, 0, 5), embedding, a2a::SignalRepair::Pad, warn);
   REQUIRE(cut.at("image").hidden_states.sizes() == at::IntArrayRef({1, 3, hidden}));
   CHECK(warnings.size() == 1);
   CHECK(warnings[0].find("cut") != std::string::npos);
@@ -250,6 +257,7 @@ TEST_CASE("signal spans: partial and garbled spans are padded, cut or dropped wi
   // Nothing emitted at all: no outputs, no warnings.
   warnings.clear();
   CHECK(a2a::extract_signal_outputs({image, audio}, {1, 2, 3}, states.narrow(0, 0, 3), embedding,
-                                    a2a::SignalRepair::Pad, warn).empty());
+                                    a2a::SignalRepair::Pad, warn)
+            .empty());
   CHECK(warnings.empty());
 }

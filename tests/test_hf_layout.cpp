@@ -2,11 +2,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/error.h"
+#include "test_support.h"
 #include "weights/checkpoint_inspect.h"
 #include "weights/hf_layout.h"
 #include "weights/safetensors.h"
-#include "base/error.h"
-#include "test_support.h"
 
 namespace fs = std::filesystem;
 
@@ -123,9 +123,11 @@ TEST_CASE("typed config getters read real configs and name what is wrong", "[hf_
   auto wrong = expect_layout_error([&] { config.get<int>("act_fn", 0); }, "bad_config");
   CHECK(wrong.message().find(path) != std::string::npos);
   CHECK(wrong.message().find("'act_fn' must be an integer, not the string") != std::string::npos);
-  auto list = expect_layout_error([&] { config.get<std::vector<std::string>>("block_out_channels", {}); }, "bad_config");
+  auto list =
+      expect_layout_error([&] { config.get<std::vector<std::string>>("block_out_channels", {}); }, "bad_config");
   CHECK(list.message().find("'block_out_channels[0]' must be a string") != std::string::npos);
-  auto length = expect_layout_error([&] { config.get_per_block<int64_t>("block_out_channels", channels.size() + 1, 0); }, "bad_config");
+  auto length = expect_layout_error(
+      [&] { config.get_per_block<int64_t>("block_out_channels", channels.size() + 1, 0); }, "bad_config");
   CHECK(length.message().find("entries") != std::string::npos);
   expect_layout_error([&] { config.require<int>("no_such_field"); }, "bad_config");
 
@@ -133,15 +135,19 @@ TEST_CASE("typed config getters read real configs and name what is wrong", "[hf_
       "sub": {"hidden_size": "big"}, "nested": [[1, 3, 5], [1, 3, 5]]})"),
                               "synthetic.json");
   CHECK(synthetic.get<int>("a", 0) == 16000);  // a whole number written as a float
-  CHECK(expect_layout_error([&] { synthetic.get<int>("b", 0); }, "bad_config").message().find("'b' must be an integer, not 1.5") !=
+  CHECK(expect_layout_error([&] { synthetic.get<int>("b", 0); }, "bad_config")
+            .message()
+            .find("'b' must be an integer, not 1.5") != std::string::npos);
+  CHECK(expect_layout_error([&] { synthetic.get<int>("c", 0); }, "bad_config").message().find("not null") !=
         std::string::npos);
-  CHECK(expect_layout_error([&] { synthetic.get<int>("c", 0); }, "bad_config").message().find("not null") != std::string::npos);
   CHECK_FALSE(synthetic.get_optional<int>("c").has_value());
-  CHECK(expect_layout_error([&] { synthetic.get<double>("d", 0); }, "bad_config").message().find("not true") != std::string::npos);
+  CHECK(expect_layout_error([&] { synthetic.get<double>("d", 0); }, "bad_config").message().find("not true") !=
+        std::string::npos);
   CHECK(expect_layout_error([&] { synthetic.child("sub").require<int>("hidden_size"); }, "bad_config")
             .message()
             .find("'sub.hidden_size'") != std::string::npos);
-  CHECK(synthetic.get<std::vector<std::vector<int>>>("nested", {}) == std::vector<std::vector<int>>{{1, 3, 5}, {1, 3, 5}});
+  CHECK(synthetic.get<std::vector<std::vector<int>>>("nested", {}) ==
+        std::vector<std::vector<int>>{{1, 3, 5}, {1, 3, 5}});
 }
 
 TEST_CASE("config.json errors name the file", "[hf_layout]") {
@@ -164,7 +170,8 @@ TEST_CASE("component weights: plain, fp16 variant, sharded, missing", "[hf_layou
   a2a::save_safetensors((unet / "diffusion_pytorch_model.fp16.safetensors").string(), {{"w", w.to(at::kHalf)}});
 
   CHECK(fs::path(a2a::find_weights_file(unet.string())).filename() == "diffusion_pytorch_model.safetensors");
-  CHECK(fs::path(a2a::find_weights_file(unet.string(), "fp16")).filename() == "diffusion_pytorch_model.fp16.safetensors");
+  CHECK(fs::path(a2a::find_weights_file(unet.string(), "fp16")).filename() ==
+        "diffusion_pytorch_model.fp16.safetensors");
   auto layout = a2a::detect_layout(unet.string(), "fp16");
   CHECK(layout.kind == a2a::LayoutKind::DiffusersModel);
   CHECK(layout.class_name == "UNet2DConditionModel");
@@ -260,7 +267,8 @@ TEST_CASE("inspect lists a reference checkpoint's tensors and totals", "[hf_layo
   CHECK(text.find("format: pt") != std::string::npos);
   CHECK(text.find("text_model.embeddings.token_embedding.weight") != std::string::npos);
   CHECK(text.find("[" + std::to_string(vocab) + ", " + std::to_string(hidden) + "]") != std::string::npos);
-  CHECK(text.find("totals: " + std::to_string(meta["state_dict_keys"].get<size_t>()) + " tensors") != std::string::npos);
+  CHECK(text.find("totals: " + std::to_string(meta["state_dict_keys"].get<size_t>()) + " tensors") !=
+        std::string::npos);
   for (const auto& t : c["tensors"]) CHECK(text.find(t["name"].get<std::string>()) != std::string::npos);
 
   // The folder: a transformers model with its config.
@@ -277,8 +285,9 @@ TEST_CASE("inspect lists a pipeline folder by component", "[hf_layout]") {
       "unet": ["diffusers", "UNet2DConditionModel"], "scheduler": ["diffusers", "DDIMScheduler"],
       "safety_checker": [null, null], "requires_safety_checker": false})");
   write_text(root / "unet/config.json", R"({"_class_name": "UNet2DConditionModel"})");
-  a2a::save_safetensors((root / "unet/diffusion_pytorch_model.fp16.safetensors").string(),
-                        {{"conv_in.weight", at::zeros({8, 4, 3, 3}, at::kHalf)}, {"conv_in.bias", at::zeros({8}, at::kHalf)}});
+  a2a::save_safetensors(
+      (root / "unet/diffusion_pytorch_model.fp16.safetensors").string(),
+      {{"conv_in.weight", at::zeros({8, 4, 3, 3}, at::kHalf)}, {"conv_in.bias", at::zeros({8}, at::kHalf)}});
   write_text(root / "scheduler/scheduler_config.json", R"({"_class_name": "DDIMScheduler"})");
 
   nlohmann::json j = a2a::inspect_checkpoint_json(dir, "fp16");

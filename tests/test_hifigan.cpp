@@ -5,22 +5,21 @@
 #include <map>
 #include <sstream>
 
-#include "weights/safetensors.h"
-#include "weights/state_dict.h"
 #include "base/error.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 #include "stage_runner.h"
 #include "test_support.h"
 #include "vocoders/hifigan.h"
+#include "weights/safetensors.h"
+#include "weights/state_dict.h"
 
 using namespace a2a;
 
 namespace {
 
-using a2a::test::read_key_list;
 using a2a::test::first_difference;
-
+using a2a::test::read_key_list;
 
 std::unique_ptr<Stage> make_hifigan_stage(Json given, ModuleCache* cache) {
   return a2a::test::configure_stage("hifigan", given, cache).stage;

@@ -1,9 +1,9 @@
 #include <ATen/ATen.h>
 
-#include "media/image_preprocess.h"
-#include "weights/safetensors.h"
 #include "base/error.h"
+#include "media/image_preprocess.h"
 #include "test_support.h"
+#include "weights/safetensors.h"
 
 namespace {
 
@@ -58,8 +58,8 @@ void check_preprocess_fixture(const std::string& folder) {
   }
   const int64_t total = ref.numel();
   INFO(folder << ": " << one_step << " of " << total << " values one uint8 step off, " << worse << " worse");
-  std::cout << folder << ": max abs error " << (ours - ref).abs().max().item<double>() << ", " << one_step
-            << " of " << total << " values one uint8 step off" << std::endl;
+  std::cout << folder << ": max abs error " << (ours - ref).abs().max().item<double>() << ", " << one_step << " of "
+            << total << " values one uint8 step off" << std::endl;
   CHECK(worse == 0);
   // The fixture allows values at x.5 to round the other way; with the reference's fused multiply-adds
   // reproduced there are none here, so allow only a handful.

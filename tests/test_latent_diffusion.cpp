@@ -1,13 +1,13 @@
 // The sampling loop (against the diffusers scheduler trajectories, guidance, img2img, determinism,
 // cancellation) and the latent_diffusion stage (tiny preset, UNet and pipeline folders, validation).
+#include "base/error.h"
 #include "diffusion/guided_sampler.h"
 #include "diffusion/schedulers/scheduler.h"
 #include "diffusion/unet2d_condition.h"
-#include "weights/safetensors.h"
-#include "base/error.h"
 #include "pipeline/registry.h"
 #include "stage_runner.h"
 #include "test_support.h"
+#include "weights/safetensors.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -20,10 +20,14 @@ namespace fs = std::filesystem;
 using a2a::test::fixture_path;
 
 const char* kDiffusionSchedulerFixtures[] = {
-    "scheduler_ddpm",          "scheduler_ddim",
-    "scheduler_pndm",          "scheduler_euler",
-    "scheduler_euler_ancestral", "scheduler_dpmsolver_multistep",
-    "scheduler_dpmsolver_multistep_karras", "scheduler_flow_match_euler",
+    "scheduler_ddpm",
+    "scheduler_ddim",
+    "scheduler_pndm",
+    "scheduler_euler",
+    "scheduler_euler_ancestral",
+    "scheduler_dpmsolver_multistep",
+    "scheduler_dpmsolver_multistep_karras",
+    "scheduler_flow_match_euler",
 };
 
 // The recorded diffusers trajectory replayed through run_guided_sampling: the denoiser returns the
@@ -51,8 +55,8 @@ void run_loop_on_fixture(const std::string& folder) {
     CHECK(timestep.scalar_type() == outputs.at("timesteps").scalar_type());
     CHECK(timestep.item<double>() == outputs.at("timesteps")[calls].item<double>());
     const std::string expected_input = outputs.count("scaled_model_input_" + index) ? "scaled_model_input_" + index
-                                       : calls == 0                                ? "sample_0"
-                                                                                   : "prev_sample_" + std::to_string(calls - 1);
+                                       : calls == 0                                 ? "sample_0"
+                                                    : "prev_sample_" + std::to_string(calls - 1);
     A2A_CHECK_CLOSE(latent_input, outputs.at(expected_input), 1e-5);
     ++calls;
     return inputs.at("model_output_" + index);
@@ -69,8 +73,8 @@ void run_loop_on_fixture(const std::string& folder) {
 }
 
 nlohmann::json sd_scheduler_config() {
-  return {{"beta_schedule", "scaled_linear"}, {"beta_start", 0.00085}, {"beta_end", 0.012},
-          {"steps_offset", 1},               {"skip_prk_steps", true}, {"clip_sample", false}};
+  return {{"beta_schedule", "scaled_linear"}, {"beta_start", 0.00085}, {"beta_end", 0.012}, {"steps_offset", 1},
+          {"skip_prk_steps", true},           {"clip_sample", false}};
 }
 
 // A denoiser with a simple, state-free rule so that runs can be compared.
@@ -162,8 +166,9 @@ TEST_CASE("sampling loop: image-to-image starts part-way with the noised init la
   too_weak.num_inference_steps = 10;
   too_weak.init_latent = at::zeros({1, 4, 4, 4});
   too_weak.strength = 0.05;
-  CHECK_THROWS_AS(a2a::run_guided_sampling(*scheduler, toy_prediction, too_weak, at::make_generator<at::CPUGeneratorImpl>(0)),
-                  a2a::Error);
+  CHECK_THROWS_AS(
+      a2a::run_guided_sampling(*scheduler, toy_prediction, too_weak, at::make_generator<at::CPUGeneratorImpl>(0)),
+      a2a::Error);
 }
 
 TEST_CASE("sampling loop: same seed, same latents bit for bit; cancellation stops it", "[latent_diffusion]") {
@@ -175,7 +180,8 @@ TEST_CASE("sampling loop: same seed, same latents bit for bit; cancellation stop
     options.latent_shape = {1, 4, 4, 4};
     auto run = [&](uint64_t seed) {
       auto scheduler = a2a::make_scheduler(name, sd_scheduler_config());
-      return a2a::run_guided_sampling(*scheduler, toy_prediction, options, at::make_generator<at::CPUGeneratorImpl>(seed));
+      return a2a::run_guided_sampling(*scheduler, toy_prediction, options,
+                                      at::make_generator<at::CPUGeneratorImpl>(seed));
     };
     at::Tensor a = run(11);
     CHECK(at::equal(a, run(11)));
@@ -193,8 +199,9 @@ TEST_CASE("sampling loop: same seed, same latents bit for bit; cancellation stop
     CHECK(done == progress_calls);
   };
   options.is_cancelled = [&] { return progress_calls == 3; };
-  CHECK_THROWS_AS(a2a::run_guided_sampling(*scheduler, toy_prediction, options, at::make_generator<at::CPUGeneratorImpl>(0)),
-                  a2a::Error);
+  CHECK_THROWS_AS(
+      a2a::run_guided_sampling(*scheduler, toy_prediction, options, at::make_generator<at::CPUGeneratorImpl>(0)),
+      a2a::Error);
   CHECK(progress_calls == 3);
 }
 
@@ -236,8 +243,8 @@ TEST_CASE("latent_diffusion stage: tiny preset, shapes, seeds, progress, validat
   // The negative conditioning takes part.
   CHECK_FALSE(at::equal(latent, run_denoise(*stage, {{"conditioning", inputs.at("conditioning")}})));
 
-  auto run_seeded = configured_stage({{"steps", 1}, {"width", 16}, {"height", 16}, {"batch_size", 2},
-                                      {"scheduler", "euler_ancestral"}});
+  auto run_seeded = configured_stage(
+      {{"steps", 1}, {"width", 16}, {"height", 16}, {"batch_size", 2}, {"scheduler", "euler_ancestral"}});
   at::Tensor a = run_denoise(*run_seeded, inputs, 1);
   CHECK(a.sizes() == at::IntArrayRef({2, 4, 8, 8}));
   CHECK(at::equal(a, run_denoise(*run_seeded, inputs, 1)));
@@ -264,7 +271,7 @@ TEST_CASE("latent_diffusion stage: tiny preset, shapes, seeds, progress, validat
   CHECK_THROWS_AS(configured_stage({{"width", 30}}), a2a::Error);
   CHECK_THROWS_AS(run_denoise(*stage, {{"conditioning", embedding(1, 6, 24, 0.0)}}), a2a::Error);
   CHECK_THROWS_AS(run_denoise(*stage, {{"conditioning", inputs.at("conditioning")},
-                                     {"negative_conditioning", embedding(1, 5, 32, 0.0)}}),
+                                       {"negative_conditioning", embedding(1, 5, 32, 0.0)}}),
                   a2a::Error);
   CHECK_THROWS_AS(configured_stage({{"model", "/nonexistent/model"}}), a2a::Error);
 }
@@ -285,8 +292,12 @@ TEST_CASE("latent_diffusion stage: a diffusers pipeline folder configures UNet a
   a2a::UNet2DConditionOptions unet_options = a2a::UNet2DConditionOptions::from_json(unet_config);
   const int64_t cross_dim = unet_options.cross_attention_dim.front();
   const int64_t size = 8 * 2;  // no vae/ in the folder: 8 pixels per latent pixel
-  auto stage = configured_stage({{"model", root.string()}, {"steps", 2}, {"width", size}, {"height", size},
-                                 {"seed", 3}, {"guidance_scale", 4.0}});
+  auto stage = configured_stage({{"model", root.string()},
+                                 {"steps", 2},
+                                 {"width", size},
+                                 {"height", size},
+                                 {"seed", 3},
+                                 {"guidance_scale", 4.0}});
   CHECK(stage->module() != nullptr);
   a2a::PortValues inputs = {{"conditioning", embedding(1, 5, cross_dim, 0.0)},
                             {"negative_conditioning", embedding(1, 5, cross_dim, -0.3)}};
@@ -296,7 +307,8 @@ TEST_CASE("latent_diffusion stage: a diffusers pipeline folder configures UNet a
   // The same run by hand: the folder's DDIM scheduler, the UNet, guidance over [negative; positive].
   auto* unet = dynamic_cast<a2a::UNet2DConditionModelImpl*>(stage->module());
   REQUIRE(unet != nullptr);
-  auto scheduler = a2a::make_scheduler("", a2a::read_scheduler_config(fixture_path("scheduler_ddim/scheduler_config.json")));
+  auto scheduler =
+      a2a::make_scheduler("", a2a::read_scheduler_config(fixture_path("scheduler_ddim/scheduler_config.json")));
   at::Tensor states = at::cat({inputs.at("negative_conditioning").tensor(), inputs.at("conditioning").tensor()}, 0);
   a2a::SamplingOptions options;
   options.num_inference_steps = 2;
@@ -312,7 +324,12 @@ TEST_CASE("latent_diffusion stage: a diffusers pipeline folder configures UNet a
   CHECK(at::equal(latent, expected));
 
   // Another sampler on the same model.
-  auto euler = configured_stage({{"model", root.string()}, {"steps", 2}, {"width", size}, {"height", size},
-                                 {"seed", 3}, {"guidance_scale", 4.0}, {"scheduler", "euler"}});
+  auto euler = configured_stage({{"model", root.string()},
+                                 {"steps", 2},
+                                 {"width", size},
+                                 {"height", size},
+                                 {"seed", 3},
+                                 {"guidance_scale", 4.0},
+                                 {"scheduler", "euler"}});
   CHECK_FALSE(at::equal(run_denoise(*euler, inputs), latent));
 }

@@ -2,13 +2,13 @@
 
 #include <cmath>
 
+#include "base/error.h"
 #include "llm/llama.h"
 #include "llm/llama2c.h"
 #include "llm/llama_generate.h"
-#include "weights/safetensors.h"
-#include "tokenizers/tokenizer.h"
-#include "base/error.h"
 #include "test_support.h"
+#include "tokenizers/tokenizer.h"
+#include "weights/safetensors.h"
 
 using a2a::test::fixture_path;
 using a2a::test::read_json;
@@ -119,10 +119,17 @@ TEST_CASE("Llama cached and uncached generation give the same logits and ids", "
 }
 
 TEST_CASE("Llama options parse config.json, rope scaling follows transformers", "[llama]") {
-  nlohmann::json config = {{"hidden_size", 64},         {"num_attention_heads", 4}, {"num_key_value_heads", nullptr},
-                           {"rope_theta", 500000.0},    {"eos_token_id", {128001, 128009}},
-                           {"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
-                                             {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}}}};
+  nlohmann::json config = {{"hidden_size", 64},
+                           {"num_attention_heads", 4},
+                           {"num_key_value_heads", nullptr},
+                           {"rope_theta", 500000.0},
+                           {"eos_token_id", {128001, 128009}},
+                           {"rope_scaling",
+                            {{"rope_type", "llama3"},
+                             {"factor", 8.0},
+                             {"low_freq_factor", 1.0},
+                             {"high_freq_factor", 4.0},
+                             {"original_max_position_embeddings", 64}}}};
   auto o = a2a::LlamaOptions::from_json(config);
   CHECK(o.num_key_value_heads == 4);
   CHECK(o.eos_token_id == std::vector<int64_t>{128001, 128009});

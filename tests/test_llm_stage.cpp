@@ -5,16 +5,16 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/error.h"
 #include "llm/llama.h"
 #include "llm/llama_tiny.h"
-#include "weights/safetensors.h"
 #include "pipeline/config_loader.h"
-#include "base/error.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/registry.h"
 #include "pipeline/validation.h"
 #include "stage_runner.h"
 #include "test_support.h"
+#include "weights/safetensors.h"
 
 namespace {
 
@@ -24,7 +24,8 @@ a2a::Json filled_params(const a2a::StageInfo& info, const a2a::Json& given) {
   return a2a::validate_stage_params(info, info.type, given);
 }
 
-StageRun run_configured(const std::string& type, const a2a::Json& params, const a2a::PortValues& inputs, uint64_t seed = 1) {
+StageRun run_configured(const std::string& type, const a2a::Json& params, const a2a::PortValues& inputs,
+                        uint64_t seed = 1) {
   auto configured = a2a::test::configure_stage(type, params, nullptr, type);
   return a2a::test::run_stage(*configured.stage, inputs, seed, nullptr, type);
 }
@@ -69,10 +70,11 @@ TEST_CASE("llm stage: absent signal tokens leave their ports absent", "[llm_stag
 }
 
 TEST_CASE("llm stage: media embeddings land at their markers; wrong widths are named", "[llm_stage]") {
-  a2a::Json params = {{"max_new_tokens", 3},
-                      {"media", {{"image", "<image>"}, {"audio", {{"marker", "<audio>"}, {"begin", "<A>"}, {"end", "</A>"}}}}},
-                      {"media_begin", "<Img>"},
-                      {"media_end", "</Img>"}};
+  a2a::Json params = {
+      {"max_new_tokens", 3},
+      {"media", {{"image", "<image>"}, {"audio", {{"marker", "<audio>"}, {"begin", "<A>"}, {"end", "</A>"}}}}},
+      {"media_begin", "<Img>"},
+      {"media_end", "</Img>"}};
   const auto* info = a2a::StageRegistry::global().find("llm");
   auto ports = info->resolve_ports(filled_params(*info, params));
   REQUIRE(ports.input("image") != nullptr);
@@ -93,16 +95,19 @@ TEST_CASE("llm stage: media embeddings land at their markers; wrong widths are n
   for (int trial = 0; trial < 2; ++trial) {
     auto rows = at::randn({1, 3, 64}) * 4;
     a2a::RunContext ctx;
-    auto out = stage->run({{"prompt", a2a::Value::text("describe <image> please")}, {"image", a2a::Value::embedding(rows)}}, ctx);
+    auto out = stage->run(
+        {{"prompt", a2a::Value::text("describe <image> please")}, {"image", a2a::Value::embedding(rows)}}, ctx);
     torch::NoGradGuard no_grad;
     auto bos = model->embed(at::full({1, 1}, a2a::ByteTokenizer::kBos, at::kLong));
-    auto sequence = at::cat({bos, embed_text("describe "), embed_text("<Img>"), rows, embed_text("</Img>"), embed_text(" please")}, 1);
+    auto sequence = at::cat(
+        {bos, embed_text("describe "), embed_text("<Img>"), rows, embed_text("</Img>"), embed_text(" please")}, 1);
     auto logits = model->forward_embeds(sequence).logits;
     CHECK(out.at("tokens").tensor()[0][0].item<int64_t>() == logits[0][-1].argmax().item<int64_t>());
   }
 
   try {
-    run_configured("llm", params, {{"prompt", a2a::Value::text("x")}, {"audio", a2a::Value::embedding(at::randn({1, 2, 1024}))}});
+    run_configured("llm", params,
+                   {{"prompt", a2a::Value::text("x")}, {"audio", a2a::Value::embedding(at::randn({1, 2, 1024}))}});
     FAIL("no error");
   } catch (const a2a::Error& e) {
     CHECK(e.code() == "bad_media_embedding");
@@ -111,8 +116,7 @@ TEST_CASE("llm stage: media embeddings land at their markers; wrong widths are n
 }
 
 TEST_CASE("llm stage: an empty model uses the tiny preset with a warning", "[llm_stage]") {
-  auto run = run_configured("llm", {{"model", ""}, {"max_new_tokens", 2}},
-                       {{"prompt", a2a::Value::text("hi")}});
+  auto run = run_configured("llm", {{"model", ""}, {"max_new_tokens", 2}}, {{"prompt", a2a::Value::text("hi")}});
   REQUIRE(run.warnings.size() == 1);
   CHECK(run.warnings[0].find("tiny built-in preset") != std::string::npos);
   CHECK(run.outputs.count("text") == 1);
@@ -124,10 +128,10 @@ TEST_CASE("llm stage: stories260K through the stage gives llama2.c's greedy text
   const auto& item = expected["greedy"][0];
   const std::string prompt = item["prompt"].get<std::string>();
   auto run = run_configured("llm",
-                       {{"model", a2a::test::fixture_path("llama2c/stories260K.bin")},
-                        {"tokenizer", a2a::test::fixture_path("llama2c/tok512.bin")},
-                        {"max_new_tokens", 20}},
-                       {{"prompt", a2a::Value::text(prompt)}});
+                            {{"model", a2a::test::fixture_path("llama2c/stories260K.bin")},
+                             {"tokenizer", a2a::test::fixture_path("llama2c/tok512.bin")},
+                             {"max_new_tokens", 20}},
+                            {{"prompt", a2a::Value::text(prompt)}});
   const std::string text = run.outputs.at("text").text();
   CHECK(run.streamed == text);
   REQUIRE(text.size() > 10);
@@ -136,13 +140,16 @@ TEST_CASE("llm stage: stories260K through the stage gives llama2.c's greedy text
 }
 
 TEST_CASE("projection stages: input 1024 -> LLM width, output [S,K,D] -> [S,M,D']", "[llm_stage]") {
-  auto in = run_configured("input_projection", {{"in_dim", 16}, {"out_dim", 8}}, {{"embedding", a2a::Value::embedding(at::randn({1, 3, 16}))}});
+  auto in = run_configured("input_projection", {{"in_dim", 16}, {"out_dim", 8}},
+                           {{"embedding", a2a::Value::embedding(at::randn({1, 3, 16}))}});
   CHECK(in.outputs.at("embedding").tensor().sizes() == at::IntArrayRef({1, 3, 8}));
-  auto pooled = run_configured("input_projection", {{"in_dim", 16}, {"out_dim", 8}}, {{"embedding", a2a::Value::tensor(at::randn({2, 16}))}});
+  auto pooled = run_configured("input_projection", {{"in_dim", 16}, {"out_dim", 8}},
+                               {{"embedding", a2a::Value::tensor(at::randn({2, 16}))}});
   CHECK(pooled.outputs.at("embedding").tensor().sizes() == at::IntArrayRef({2, 1, 8}));
 
-  a2a::Json params = {{"in_dim", 8}, {"out_dim", 6}, {"num_input_tokens", 4}, {"num_output_tokens", 5},
-                      {"hidden_dim", 16}, {"nhead", 4}, {"layers", 1}};
+  a2a::Json params = {
+      {"in_dim", 8}, {"out_dim", 6}, {"num_input_tokens", 4}, {"num_output_tokens", 5}, {"hidden_dim", 16},
+      {"nhead", 4},  {"layers", 1}};
   auto signal = a2a::Value::embedding(at::randn({2, 4, 8})).with_aux("input_embeds", at::randn({2, 4, 8}));
   auto out = run_configured("output_projection", params, {{"signal", signal}});
   CHECK(out.outputs.at("embedding").tensor().sizes() == at::IntArrayRef({2, 5, 6}));
@@ -153,10 +160,14 @@ TEST_CASE("projection stage loads NExT-GPT's output projection weights", "[llm_s
   A2A_REQUIRE_FIXTURE("nextgpt/output_projection/model.safetensors");
   auto meta = a2a::test::read_json(a2a::test::fixture_path("nextgpt/output_projection/meta.json"));
   const auto& c = meta["config"];
-  a2a::Json params = {{"in_dim", c["in_dim"]},         {"out_dim", c["out_dim"]},
-                      {"num_input_tokens", c["num_input_tokens"]}, {"num_output_tokens", c["num_output_tokens"]},
-                      {"hidden_dim", c["hidden_dim"]}, {"nhead", c["nhead"]},
-                      {"layers", c["layers"]},         {"weights", a2a::test::fixture_path("nextgpt/output_projection/model.safetensors")}};
+  a2a::Json params = {{"in_dim", c["in_dim"]},
+                      {"out_dim", c["out_dim"]},
+                      {"num_input_tokens", c["num_input_tokens"]},
+                      {"num_output_tokens", c["num_output_tokens"]},
+                      {"hidden_dim", c["hidden_dim"]},
+                      {"nhead", c["nhead"]},
+                      {"layers", c["layers"]},
+                      {"weights", a2a::test::fixture_path("nextgpt/output_projection/model.safetensors")}};
   auto inputs = a2a::load_safetensors(a2a::test::fixture_path("nextgpt/output_projection/inputs.safetensors"));
   auto outputs = a2a::load_safetensors(a2a::test::fixture_path("nextgpt/output_projection/outputs.safetensors"));
   auto signal = a2a::Value::embedding(inputs.at("hidden_states")).with_aux("input_embeds", inputs.at("input_embeds"));

@@ -3,11 +3,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/error.h"
 #include "llm/llama.h"
 #include "llm/lora.h"
-#include "weights/safetensors.h"
-#include "base/error.h"
 #include "test_support.h"
+#include "weights/safetensors.h"
 
 namespace {
 
@@ -49,15 +49,17 @@ TEST_CASE("PEFT LoRA merges W + alpha/r * B A into the base weights", "[lora]") 
 
   const std::string adapter = a2a::test::scratch_dir() + "/lora_adapter";
   std::filesystem::create_directories(adapter);
-  write_safetensors(adapter + "/adapter_model.safetensors",
-                    {{"base_model.model." + q + ".lora_A.weight", qa},
-                     {"base_model.model." + q + ".lora_B.weight", qb},
-                     {"base_model.model." + v + ".lora_A.weight", va},
-                     {"base_model.model." + v + ".lora_B.weight", vb},
-                     {"base_model.model." + embed + ".lora_embedding_A", ea},
-                     {"base_model.model." + embed + ".lora_embedding_B", eb}});
-  nlohmann::json config = {{"peft_type", "LORA"}, {"r", r},      {"lora_alpha", 16},
-                           {"rank_pattern", {{"v_proj", 2}}},   {"target_modules", {"q_proj", "v_proj", "embed_tokens"}}};
+  write_safetensors(adapter + "/adapter_model.safetensors", {{"base_model.model." + q + ".lora_A.weight", qa},
+                                                             {"base_model.model." + q + ".lora_B.weight", qb},
+                                                             {"base_model.model." + v + ".lora_A.weight", va},
+                                                             {"base_model.model." + v + ".lora_B.weight", vb},
+                                                             {"base_model.model." + embed + ".lora_embedding_A", ea},
+                                                             {"base_model.model." + embed + ".lora_embedding_B", eb}});
+  nlohmann::json config = {{"peft_type", "LORA"},
+                           {"r", r},
+                           {"lora_alpha", 16},
+                           {"rank_pattern", {{"v_proj", 2}}},
+                           {"target_modules", {"q_proj", "v_proj", "embed_tokens"}}};
   std::ofstream(adapter + "/adapter_config.json") << config.dump();
 
   a2a::LoraMergeReport report;
@@ -66,7 +68,8 @@ TEST_CASE("PEFT LoRA merges W + alpha/r * B A into the base weights", "[lora]") 
   A2A_CHECK_CLOSE(merged.at(q + ".weight"), base.at(q + ".weight") + (16.0 / r) * qb.matmul(qa), 1e-6);
   A2A_CHECK_CLOSE(merged.at(v + ".weight"), base.at(v + ".weight") + (16.0 / 2) * vb.matmul(va), 1e-6);
   A2A_CHECK_CLOSE(merged.at(embed + ".weight"), base.at(embed + ".weight") + (16.0 / r) * eb.matmul(ea).t(), 1e-6);
-  A2A_CHECK_CLOSE(merged.at("model.layers.0.self_attn.k_proj.weight"), base.at("model.layers.0.self_attn.k_proj.weight"), 0.0);
+  A2A_CHECK_CLOSE(merged.at("model.layers.0.self_attn.k_proj.weight"),
+                  base.at("model.layers.0.self_attn.k_proj.weight"), 0.0);
 
   // Loading with the adapter gives the merged model.
   auto loaded = a2a::load_llama(base_dir, "cpu", adapter);

@@ -7,11 +7,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/error.h"
 #include "media/audio_io.h"
 #include "media/image_io.h"
-#include "stages/media_file.h"
-#include "base/error.h"
 #include "pipeline/value_io.h"
+#include "stages/media_file.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -249,13 +249,20 @@ TEST_CASE("media files load as graph values and save atomically by extension", "
 
   require_error([&] { a2a::load_media_value(dir + "/voice.flac", a2a::ValueType::Image); }, "wrong_media_kind",
                 dir + "/voice.flac");
-  require_error([&] { a2a::save_value(a2a::Value::audio(audio, 8000), dir + "/x.png"); }, "wrong_media_kind", dir + "/x.png");
-  require_error([&] { a2a::save_value(a2a::Value::latent(at::zeros({1, 4, 2, 2})), dir + "/z.png"); },
-                "unsupported_output_type", dir + "/z.png");
+  require_error([&] { a2a::save_value(a2a::Value::audio(audio, 8000), dir + "/x.png"); }, "wrong_media_kind",
+                dir + "/x.png");
+  require_error(
+      [&] {
+        a2a::save_value(a2a::Value::latent(at::zeros({1, 4, 2, 2})), dir + "/z.png");
+      },
+      "unsupported_output_type", dir + "/z.png");
   require_error([&] { a2a::save_value(a2a::Value::image(img), dir + "/no/such/dir/x.png"); }, "write_failed",
                 dir + "/no/such/dir/x.png");
   // A failed save leaves the previous file untouched.
-  require_error([&] { a2a::save_value(a2a::Value::image(at::zeros({1, 3, 0, 4})), dir + "/cat.png"); }, "bad_shape",
-                dir + "/cat.png");
+  require_error(
+      [&] {
+        a2a::save_value(a2a::Value::image(at::zeros({1, 3, 0, 4})), dir + "/cat.png");
+      },
+      "bad_shape", dir + "/cat.png");
   CHECK(at::allclose(a2a::read_image(dir + "/cat.png"), img[0], 0, 1e-6));
 }

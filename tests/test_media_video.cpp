@@ -4,10 +4,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "media/image_io.h"
-#include "stages/media_file.h"
-#include "media/video_io.h"
 #include "base/error.h"
+#include "media/image_io.h"
+#include "media/video_io.h"
+#include "stages/media_file.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -177,7 +177,11 @@ TEST_CASE("bad video files give clear errors", "[media_video]") {
     write_text(cut, bytes.substr(0, bytes.size() / 2));
     require_video_error([&] { a2a::read_video(cut); }, "truncated_file", cut);
   }
-  require_video_error([&] { a2a::write_video(dir + "/x.mp4", at::zeros({4, 16, 16}), 8.0); }, "bad_shape", dir + "/x.mp4");
+  require_video_error(
+      [&] {
+        a2a::write_video(dir + "/x.mp4", at::zeros({4, 16, 16}), 8.0);
+      },
+      "bad_shape", dir + "/x.mp4");
   require_video_error([&] { a2a::write_video(dir + "/x.mp4", frames, 0.0); }, "bad_fps", dir + "/x.mp4");
   require_video_error([&] { a2a::write_video(dir + "/x.flv", frames, 8.0); }, "unsupported_format", dir + "/x.flv");
 }

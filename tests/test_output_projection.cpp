@@ -1,9 +1,9 @@
 #include <torch/torch.h>
 
 #include "llm/output_projection.h"
+#include "test_support.h"
 #include "weights/safetensors.h"
 #include "weights/state_dict.h"
-#include "test_support.h"
 
 using a2a::test::fixture_path;
 
@@ -16,7 +16,8 @@ TEST_CASE("NExT-GPT output projection (transformer mode) matches its fixture", "
   a2a::OutputProjection projection(options);
   a2a::LoadOptions load;
   load.source = "nextgpt/output_projection";
-  auto report = a2a::load_state_dict(*projection, a2a::load_safetensors(fixture_path("nextgpt/output_projection/model.safetensors")), load);
+  auto report = a2a::load_state_dict(
+      *projection, a2a::load_safetensors(fixture_path("nextgpt/output_projection/model.safetensors")), load);
   CHECK(report.ok());
   projection->eval();
   auto inputs = a2a::load_safetensors(fixture_path("nextgpt/output_projection/inputs.safetensors"));

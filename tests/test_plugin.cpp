@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "media/image_io.h"
 #include "base/error.h"
+#include "media/image_io.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/plugin_loader.h"
 #include "pipeline/registry.h"
@@ -77,7 +77,6 @@ TEST_CASE("plugin errors: missing library, missing symbol, duplicate stage type"
   CHECK(std::find(loaded.begin(), loaded.end(), fs::canonical(copy).string()) == loaded.end());
 }
 
-
 namespace {
 
 int run_cli(const std::string& arguments, const std::string& log) {
@@ -103,9 +102,10 @@ TEST_CASE("a YAML pipeline loads the example plugin through the CLI", "[plugin]"
   ::setenv("A2A_PLUGIN_DIR", (std::string(A2A_BINARY_DIR) + "/plugins").c_str(), 1);
   const std::string out1 = (dir / "out1").string();
   const std::string log1 = (dir / "run1.log").string();
-  const int rc = run_cli("run " + std::string(A2A_SOURCE_DIR) + "/examples/plugin_stage/invert.yaml --quiet --input image=" +
-                             input + " --output-dir " + out1,
-                         log1);
+  const int rc =
+      run_cli("run " + std::string(A2A_SOURCE_DIR) +
+                  "/examples/plugin_stage/invert.yaml --quiet --input image=" + input + " --output-dir " + out1,
+              log1);
   INFO(read_all(log1));
   REQUIRE(rc == 0);
   auto inverted = a2a::read_image(out1 + "/inverted.png");
@@ -118,9 +118,9 @@ TEST_CASE("a YAML pipeline loads the example plugin through the CLI", "[plugin]"
                          "    inputs: {image: inputs.image}\noutputs:\n  image: {from: invert.image, save: half.png}\n";
   const std::string out2 = (dir / "out2").string();
   const std::string log2 = (dir / "run2.log").string();
-  const int rc2 = run_cli("run " + yaml + " --quiet --plugin " + kExamplePlugin + " --input image=" + input +
-                              " --output-dir " + out2,
-                          log2);
+  const int rc2 = run_cli(
+      "run " + yaml + " --quiet --plugin " + kExamplePlugin + " --input image=" + input + " --output-dir " + out2,
+      log2);
   INFO(read_all(log2));
   REQUIRE(rc2 == 0);
   auto half = a2a::read_image(out2 + "/half.png");
@@ -131,6 +131,7 @@ TEST_CASE("a YAML pipeline loads the example plugin through the CLI", "[plugin]"
   CHECK(run_cli("run " + yaml + " --input image=" + input + " --output-dir " + out2, log3) == 1);
   CHECK(read_all(log3).find("example_invert_image") != std::string::npos);
   const std::string log4 = (dir / "run4.log").string();
-  CHECK(run_cli("run " + yaml + " --plugin " + (dir / "libmissing.so").string() + " --input image=" + input, log4) == 1);
+  CHECK(run_cli("run " + yaml + " --plugin " + (dir / "libmissing.so").string() + " --input image=" + input, log4) ==
+        1);
   CHECK(read_all(log4).find("plugin_not_found") != std::string::npos);
 }

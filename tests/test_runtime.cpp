@@ -19,9 +19,7 @@ TEST_CASE("the BLAS check refuses the reference BLAS and names the fix", "[runti
   CHECK_NOTHROW(check_blas(openblas));
 }
 
-TEST_CASE("this process runs on OpenBLAS", "[runtime]") {
-  CHECK(blas_name().rfind("OpenBLAS", 0) == 0);
-}
+TEST_CASE("this process runs on OpenBLAS", "[runtime]") { CHECK(blas_name().rfind("OpenBLAS", 0) == 0); }
 
 TEST_CASE("intra-op threads follow the setting", "[runtime]") {
   int before = at::get_num_threads();

@@ -5,9 +5,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "weights/safetensors.h"
 #include "base/error.h"
 #include "test_support.h"
+#include "weights/safetensors.h"
 
 namespace fs = std::filesystem;
 
@@ -79,9 +79,9 @@ TEST_CASE("safetensors round trip of every dtype LibTorch has", "[safetensors]")
   CHECK(file->metadata().at("note") == "ünïcode");
   REQUIRE(file->records().size() == tensors.size());
   const std::map<std::string, std::string> expected_dtype = {
-      {"f64", "F64"}, {"f32", "F32"}, {"f16", "F16"}, {"bf16", "BF16"}, {"i64", "I64"},     {"i32", "I32"},
-      {"i16", "I16"}, {"i8", "I8"},   {"u8", "U8"},   {"bool", "BOOL"}, {"scalar", "F32"}, {"empty", "F32"},
-      {"transposed", "F32"}};
+      {"f64", "F64"},    {"f32", "F32"},   {"f16", "F16"},       {"bf16", "BF16"}, {"i64", "I64"},
+      {"i32", "I32"},    {"i16", "I16"},   {"i8", "I8"},         {"u8", "U8"},     {"bool", "BOOL"},
+      {"scalar", "F32"}, {"empty", "F32"}, {"transposed", "F32"}};
   for (const auto& [name, original] : tensors) {
     INFO(name);
     CHECK(file->record(name).dtype == expected_dtype.at(name));
@@ -173,7 +173,8 @@ TEST_CASE("safetensors refuses hostile and broken headers", "[safetensors]") {
     expect_open_error(p("array"), "bad_safetensors", "not a JSON object");
   }
   SECTION("offsets out of range") {
-    write_raw(p("range"), "{\"a\":{" + f32x2 + ",\"data_offsets\":[0,8]},\"b\":{" + f32x2 + ",\"data_offsets\":[8,16]}}", 12);
+    write_raw(p("range"),
+              "{\"a\":{" + f32x2 + ",\"data_offsets\":[0,8]},\"b\":{" + f32x2 + ",\"data_offsets\":[8,16]}}", 12);
     expect_open_error(p("range"), "bad_safetensors", "outside the 12-byte data block");
   }
   SECTION("begin after end") {
@@ -181,11 +182,13 @@ TEST_CASE("safetensors refuses hostile and broken headers", "[safetensors]") {
     expect_open_error(p("reversed"), "bad_safetensors", "'a' has data offsets [8, 0]");
   }
   SECTION("overlapping tensors") {
-    write_raw(p("overlap"), "{\"a\":{" + f32x2 + ",\"data_offsets\":[0,8]},\"b\":{" + f32x2 + ",\"data_offsets\":[4,12]}}", 12);
+    write_raw(p("overlap"),
+              "{\"a\":{" + f32x2 + ",\"data_offsets\":[0,8]},\"b\":{" + f32x2 + ",\"data_offsets\":[4,12]}}", 12);
     expect_open_error(p("overlap"), "bad_safetensors", "overlaps tensor 'a'");
   }
   SECTION("a gap between tensors") {
-    write_raw(p("gap"), "{\"a\":{" + f32x2 + ",\"data_offsets\":[0,8]},\"b\":{" + f32x2 + ",\"data_offsets\":[12,20]}}", 20);
+    write_raw(p("gap"), "{\"a\":{" + f32x2 + ",\"data_offsets\":[0,8]},\"b\":{" + f32x2 + ",\"data_offsets\":[12,20]}}",
+              20);
     expect_open_error(p("gap"), "bad_safetensors", "not contiguous");
   }
   SECTION("bytes after the last tensor") {
@@ -198,15 +201,18 @@ TEST_CASE("safetensors refuses hostile and broken headers", "[safetensors]") {
   }
   SECTION("shape whose size overflows") {
     write_raw(p("overflow"),
-              "{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4611686018427387904],\"data_offsets\":[0,8]}}", 8);
+              "{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4611686018427387904],\"data_offsets\":[0,8]}}",
+              8);
     expect_open_error(p("overflow"), "bad_safetensors", "overflows");
   }
   SECTION("duplicate tensor names") {
-    write_raw(p("dup"), "{\"a\":{" + f32x2 + ",\"data_offsets\":[0,8]},\"a\":{" + f32x2 + ",\"data_offsets\":[8,16]}}", 16);
+    write_raw(p("dup"), "{\"a\":{" + f32x2 + ",\"data_offsets\":[0,8]},\"a\":{" + f32x2 + ",\"data_offsets\":[8,16]}}",
+              16);
     expect_open_error(p("dup"), "bad_safetensors", "'a' appears twice");
   }
   SECTION("duplicate tensor names with overlapping spans") {
-    write_raw(p("dup2"), "{\"a\":{" + f32x2 + ",\"data_offsets\":[0,8]},\"a\":{" + f32x2 + ",\"data_offsets\":[0,8]}}", 8);
+    write_raw(p("dup2"), "{\"a\":{" + f32x2 + ",\"data_offsets\":[0,8]},\"a\":{" + f32x2 + ",\"data_offsets\":[0,8]}}",
+              8);
     expect_open_error(p("dup2"), "bad_safetensors", "'a' appears twice");
   }
   SECTION("duplicate metadata") {
@@ -252,8 +258,8 @@ TEST_CASE("safetensors refuses hostile and broken headers", "[safetensors]") {
     expect_open_error(p("dtype"), "bad_safetensors", "unknown dtype 'Q7'");
   }
   SECTION("values nested too deeply") {
-    std::string deep = "{\"a\":{" + f32x2 + ",\"data_offsets\":[0,8],\"x\":" + std::string(200, '[') +
-                       std::string(200, ']') + "}}";
+    std::string deep =
+        "{\"a\":{" + f32x2 + ",\"data_offsets\":[0,8],\"x\":" + std::string(200, '[') + std::string(200, ']') + "}}";
     write_raw(p("deep"), deep, 8);
     expect_open_error(p("deep"), "bad_safetensors", "nested too deeply");
   }
@@ -261,8 +267,9 @@ TEST_CASE("safetensors refuses hostile and broken headers", "[safetensors]") {
 
 TEST_CASE("safetensors lists dtypes LibTorch lacks and names the tensor when asked for it", "[safetensors]") {
   const std::string path = fresh_dir("foreign") + "/f8.safetensors";
-  write_raw(path, "{\"fp8_weight\":{\"dtype\":\"F8_E4M3\",\"shape\":[4],\"data_offsets\":[0,4]},"
-                  "\"u16\":{\"dtype\":\"U16\",\"shape\":[2],\"data_offsets\":[4,8]}}",
+  write_raw(path,
+            "{\"fp8_weight\":{\"dtype\":\"F8_E4M3\",\"shape\":[4],\"data_offsets\":[0,4]},"
+            "\"u16\":{\"dtype\":\"U16\",\"shape\":[2],\"data_offsets\":[4,8]}}",
             8);
   auto file = a2a::SafeTensorsFile::open(path);
   REQUIRE(file->records().size() == 2);

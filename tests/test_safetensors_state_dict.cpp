@@ -3,11 +3,11 @@
 
 #include <filesystem>
 
+#include "base/error.h"
+#include "test_support.h"
 #include "weights/hf_layout.h"
 #include "weights/safetensors.h"
 #include "weights/state_dict.h"
-#include "base/error.h"
-#include "test_support.h"
 
 namespace fs = std::filesystem;
 
@@ -155,7 +155,8 @@ TEST_CASE("legacy VAE attention keys convert to to_q/to_k/to_v/to_out.0", "[stat
   Decoder decoder(c);
   auto decoder_keys = a2a::rename_prefixes(legacy, {{"decoder.", ""}});
   decoder_keys.erase("text_model.encoder.layer.0.attention.self.key.weight");
-  CHECK_THROWS_WITH(a2a::load_state_dict(*decoder, decoder_keys), Catch::Contains("mid_block.attentions.0.query.weight"));
+  CHECK_THROWS_WITH(a2a::load_state_dict(*decoder, decoder_keys),
+                    Catch::Contains("mid_block.attentions.0.query.weight"));
   a2a::LoadOptions options;
   options.convert = a2a::convert_legacy_vae_attention;
   auto report = a2a::load_state_dict(*decoder, decoder_keys, options);
@@ -174,7 +175,8 @@ TEST_CASE("dtype and device conversion happen at load", "[state_dict]") {
   const std::string dir = fresh_dir("load_dtype");
   auto checkpoint = tiny_text_checkpoint();
   a2a::TensorMap half;
-  for (const auto& kv : checkpoint) half[kv.first] = at::isFloatingType(kv.second.scalar_type()) ? kv.second.to(at::kHalf) : kv.second;
+  for (const auto& kv : checkpoint)
+    half[kv.first] = at::isFloatingType(kv.second.scalar_type()) ? kv.second.to(at::kHalf) : kv.second;
   a2a::save_safetensors(dir + "/model.safetensors", half);
 
   TinyTextModel model;

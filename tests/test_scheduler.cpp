@@ -1,10 +1,10 @@
 // Parity of the schedulers with diffusers 0.29.2 trajectories (fixtures scheduler_*), plus the
 // timestep spacing rules of "Common Diffusion Noise Schedules and Sample Steps are Flawed" (Table 2).
+#include "base/error.h"
 #include "diffusion/schedulers/ddim_scheduler.h"
 #include "diffusion/schedulers/scheduler.h"
-#include "weights/safetensors.h"
-#include "base/error.h"
 #include "test_support.h"
+#include "weights/safetensors.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -13,10 +13,14 @@ namespace {
 using a2a::test::fixture_path;
 
 const char* kSchedulerFixtures[] = {
-    "scheduler_ddpm",          "scheduler_ddim",
-    "scheduler_pndm",          "scheduler_euler",
-    "scheduler_euler_ancestral", "scheduler_dpmsolver_multistep",
-    "scheduler_dpmsolver_multistep_karras", "scheduler_flow_match_euler",
+    "scheduler_ddpm",
+    "scheduler_ddim",
+    "scheduler_pndm",
+    "scheduler_euler",
+    "scheduler_euler_ancestral",
+    "scheduler_dpmsolver_multistep",
+    "scheduler_dpmsolver_multistep_karras",
+    "scheduler_flow_match_euler",
 };
 
 constexpr double kTrajectoryTolerance = 1e-5;
@@ -128,8 +132,8 @@ TEST_CASE("scheduler fixtures: trajectories match diffusers", "[scheduler]") {
 
 TEST_CASE("scheduler: timestep spacing follows Table 2 of Lin et al. (2023)", "[scheduler]") {
   // 1000 training steps, 10 sampling steps.
-  nlohmann::json config = {{"num_train_timesteps", 1000}, {"beta_schedule", "scaled_linear"},
-                           {"beta_start", 0.00085},       {"beta_end", 0.012}};
+  nlohmann::json config = {
+      {"num_train_timesteps", 1000}, {"beta_schedule", "scaled_linear"}, {"beta_start", 0.00085}, {"beta_end", 0.012}};
   SECTION("leading with steps_offset 1") {
     config["timestep_spacing"] = "leading";
     config["steps_offset"] = 1;
@@ -165,8 +169,8 @@ TEST_CASE("scheduler: timestep spacing follows Table 2 of Lin et al. (2023)", "[
 TEST_CASE("scheduler: configuration handling", "[scheduler]") {
   SECTION("a pipeline's config may be given to another sampler: the shared fields carry over") {
     nlohmann::json sd15 = {{"_class_name", "PNDMScheduler"}, {"beta_schedule", "scaled_linear"},
-                           {"beta_start", 0.00085},         {"beta_end", 0.012},
-                           {"skip_prk_steps", true},        {"steps_offset", 1},
+                           {"beta_start", 0.00085},          {"beta_end", 0.012},
+                           {"skip_prk_steps", true},         {"steps_offset", 1},
                            {"timestep_spacing", "leading"}};
     auto euler = a2a::make_scheduler("euler_ancestral", sd15);
     CHECK(euler->class_name() == "EulerAncestralDiscreteScheduler");
@@ -198,8 +202,8 @@ TEST_CASE("scheduler: configuration handling", "[scheduler]") {
 TEST_CASE("scheduler: prediction types agree on a known clean sample", "[scheduler]") {
   // For x_t = sqrt(a) x0 + sqrt(1 - a) eps, each prediction type's ideal output must give the same
   // pred_original_sample x0.
-  nlohmann::json config = {{"beta_schedule", "scaled_linear"}, {"beta_start", 0.00085}, {"beta_end", 0.012},
-                           {"clip_sample", false}};
+  nlohmann::json config = {
+      {"beta_schedule", "scaled_linear"}, {"beta_start", 0.00085}, {"beta_end", 0.012}, {"clip_sample", false}};
   at::Tensor x0 = at::linspace(-1, 1, 32).reshape({1, 2, 4, 4});
   at::Tensor eps = at::linspace(1, -0.5, 32).reshape({1, 2, 4, 4});
   for (const char* name : {"ddim", "ddpm"}) {
@@ -215,7 +219,7 @@ TEST_CASE("scheduler: prediction types agree on a known clean sample", "[schedul
       config["prediction_type"] = prediction;
       auto scheduler = a2a::make_scheduler(name, config);
       scheduler->set_timesteps(10);
-      at::Tensor ideal = std::string(prediction) == "epsilon" ? eps
+      at::Tensor ideal = std::string(prediction) == "epsilon"  ? eps
                          : std::string(prediction) == "sample" ? x0
                                                                : std::sqrt(a) * eps - std::sqrt(1 - a) * x0;
       auto generator = at::make_generator<at::CPUGeneratorImpl>(7);

@@ -117,8 +117,8 @@ TEST_CASE("sharded VAE folder equals the single file, directly and through vae_d
   const auto files = resolve(pipeline, "vae");
   a2a::AutoencoderKL sharded(a2a::AutoencoderKLOptions::from_config(files.config));
   load_into(sharded, files.weights);
-  a2a::AutoencoderKL single(a2a::AutoencoderKLOptions::from_config(a2a::ConfigReader::from_file(
-      a2a::test::fixture_path("autoencoder_kl/config.json"))));
+  a2a::AutoencoderKL single(a2a::AutoencoderKLOptions::from_config(
+      a2a::ConfigReader::from_file(a2a::test::fixture_path("autoencoder_kl/config.json"))));
   load_into(single, a2a::test::fixture_path("autoencoder_kl"));
 
   const std::string dir = a2a::test::fixture_path("autoencoder_kl");
@@ -222,6 +222,9 @@ TEST_CASE("component resolver: absent paths, configs and weights are input error
   std::ofstream(root / "unet" / "config.json") << "{}";
   expect([&] { resolve(root, "unet"); }, "missing_weights", (root / "unet").string());
   // The llm stage never swaps a missing model for random weights.
-  expect([&] { run_loaded_stage("llm", {{"model", (root / "absent.bin").string()}}, {{"prompt", a2a::Value::text("hi")}}); },
-         "missing_model", (root / "absent.bin").string());
+  expect(
+      [&] {
+        run_loaded_stage("llm", {{"model", (root / "absent.bin").string()}}, {{"prompt", a2a::Value::text("hi")}});
+      },
+      "missing_model", (root / "absent.bin").string());
 }

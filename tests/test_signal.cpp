@@ -5,13 +5,13 @@
 
 #include <regex>
 
+#include "base/error.h"
 #include "media/kaldi_fbank.h"
 #include "media/resample.h"
-#include "weights/safetensors.h"
-#include "base/error.h"
 #include "test_support.h"
 #include "vocoders/griffin_lim.h"
 #include "vocoders/spectrogram.h"
+#include "weights/safetensors.h"
 
 namespace {
 

@@ -2,8 +2,8 @@
 // kaldi_fbank.
 #include <torch/torch.h>
 
-#include "media/kaldi_fbank.h"
 #include "base/error.h"
+#include "media/kaldi_fbank.h"
 #include "pipeline/registry.h"
 #include "stage_runner.h"
 #include "test_support.h"
@@ -51,7 +51,8 @@ TEST_CASE("audio -> mel_spectrogram -> griffin_lim -> audio keeps the pitch", "[
     last_done = done;
     CHECK(total == 16);
   };
-  auto vocoder = make_signal_stage("griffin_lim", {{"n_fft", 512}, {"hop_length", 128}, {"from_db", true}, {"n_iter", 16}});
+  auto vocoder =
+      make_signal_stage("griffin_lim", {{"n_fft", 512}, {"hop_length", 128}, {"from_db", true}, {"n_iter", 16}});
   auto out = vocoder->run({{"spectrogram", mel}}, ctx).at("audio");
   CHECK(last_done == 16);
   REQUIRE(out.type() == a2a::ValueType::Audio);
@@ -72,7 +73,8 @@ TEST_CASE("audio -> mel_spectrogram -> griffin_lim -> audio keeps the pitch", "[
 
 TEST_CASE("griffin_lim stage reports wrong shapes and sample rates", "[signal]") {
   a2a::RunContext ctx;
-  auto linear = make_signal_stage("griffin_lim", {{"from_mel", false}, {"n_fft", 64}, {"hop_length", 16}, {"sample_rate", 8000}});
+  auto linear =
+      make_signal_stage("griffin_lim", {{"from_mel", false}, {"n_fft", 64}, {"hop_length", 16}, {"sample_rate", 8000}});
   auto bad = a2a::Value::tensor(torch::ones({1, 20, 5}));
   try {
     linear->run({{"spectrogram", bad}}, ctx);

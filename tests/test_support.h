@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -34,9 +34,7 @@ inline std::string fixtures_dir() {
 
 inline std::string fixture_path(const std::string& relative) { return fixtures_dir() + "/" + relative; }
 
-inline bool fixture_exists(const std::string& relative) {
-  return std::filesystem::exists(fixture_path(relative));
-}
+inline bool fixture_exists(const std::string& relative) { return std::filesystem::exists(fixture_path(relative)); }
 
 inline nlohmann::json read_json(const std::string& path) {
   std::ifstream in(path);
@@ -63,7 +61,7 @@ ShapeMap read_key_list(const std::string& path, const std::string& kind = "");
 std::string first_difference(const ShapeMap& ours, const ShapeMap& ref);
 
 struct CommandResult {
-  int code = -1;  // the exit status, or -1 when the command did not exit normally
+  int code = -1;       // the exit status, or -1 when the command did not exit normally
   std::string output;  // stdout and stderr together
 };
 
@@ -92,22 +90,21 @@ inline double scaled_error(const at::Tensor& ours, const at::Tensor& ref) {
 
 // Skips the current test (ctest reports it as skipped through the printed marker) when a fixture
 // is absent. Never a pass.
-#define A2A_REQUIRE_FIXTURE(relative)                                                          \
-  do {                                                                                         \
-    if (!::a2a::test::fixture_exists(relative)) {                                              \
-      std::cout << "A2A_SKIPPED: fixture " << ::a2a::test::fixture_path(relative) << " absent" \
-                << std::endl;                                                                  \
-      return;                                                                                  \
-    }                                                                                          \
+#define A2A_REQUIRE_FIXTURE(relative)                                                                        \
+  do {                                                                                                       \
+    if (!::a2a::test::fixture_exists(relative)) {                                                            \
+      std::cout << "A2A_SKIPPED: fixture " << ::a2a::test::fixture_path(relative) << " absent" << std::endl; \
+      return;                                                                                                \
+    }                                                                                                        \
   } while (0)
 
 // Checks shapes match and the scaled max abs error is within tol.
-#define A2A_CHECK_CLOSE(ours, ref, tol)                                                     \
-  do {                                                                                      \
-    auto a2a_ours_ = (ours);                                                                \
-    auto a2a_ref_ = (ref);                                                                  \
-    REQUIRE(a2a_ours_.sizes() == a2a_ref_.sizes());                                         \
-    double a2a_err_ = ::a2a::test::scaled_error(a2a_ours_, a2a_ref_);                       \
-    INFO("scaled max abs error " << a2a_err_ << " (bound " << (tol) << ")");                \
-    CHECK(a2a_err_ <= (tol));                                                               \
+#define A2A_CHECK_CLOSE(ours, ref, tol)                                      \
+  do {                                                                       \
+    auto a2a_ours_ = (ours);                                                 \
+    auto a2a_ref_ = (ref);                                                   \
+    REQUIRE(a2a_ours_.sizes() == a2a_ref_.sizes());                          \
+    double a2a_err_ = ::a2a::test::scaled_error(a2a_ours_, a2a_ref_);        \
+    INFO("scaled max abs error " << a2a_err_ << " (bound " << (tol) << ")"); \
+    CHECK(a2a_err_ <= (tol));                                                \
   } while (0)

@@ -1,7 +1,7 @@
 // CLIP tokenizer against OpenAI CLIP's ids (fixtures/tokenizers/clip/cases.json).
-#include "tokenizers/clip_tokenizer.h"
 #include "base/error.h"
 #include "test_support.h"
+#include "tokenizers/clip_tokenizer.h"
 
 namespace {
 
@@ -65,10 +65,12 @@ TEST_CASE("CLIP tokenizer: special ids, padding and added tokens", "[tokenizer]"
 
 TEST_CASE("CLIP clean-up follows ftfy and html.unescape", "[tokenizer]") {
   using a2a::ClipTokenizer;
-  CHECK(ClipTokenizer::clean_text("  \xEF\xBC\xAC\xEF\xBC\xAF\xEF\xBC\xB5\xEF\xBC\xA4\xE3\x80\x80NOISES ") == "loud noises");
+  CHECK(ClipTokenizer::clean_text("  \xEF\xBC\xAC\xEF\xBC\xAF\xEF\xBC\xB5\xEF\xBC\xA4\xE3\x80\x80NOISES ") ==
+        "loud noises");
   CHECK(ClipTokenizer::clean_text("\xEF\xAC\x81sh &amp;amp; &lt;chips&gt;") == "fish & <chips>");
   CHECK(ClipTokenizer::clean_text("\xE2\x80\x9Cquoted\xE2\x80\x9D \xE2\x80\x98x\xE2\x80\x99") == "\"quoted\" 'x'");
   // NFC composes e + U+0301.
   CHECK(ClipTokenizer::clean_text("Cafe\xCC\x81") == "caf\xC3\xA9");
-  CHECK(ClipTokenizer::clean_text("A\tB\nC\xC2\xA0" "D") == "a b c d");
+  CHECK(ClipTokenizer::clean_text("A\tB\nC\xC2\xA0"
+                                  "D") == "a b c d");
 }

@@ -1,7 +1,7 @@
 // llama2.c tokenizer (tok512.bin) against run.c's ids in fixtures/llama2c/expected.json.
-#include "tokenizers/llama2c_tokenizer.h"
 #include "base/error.h"
 #include "test_support.h"
+#include "tokenizers/llama2c_tokenizer.h"
 
 TEST_CASE("llama2.c tokenizer encodes like run.c", "[tokenizer]") {
   A2A_REQUIRE_FIXTURE("llama2c/tok512.bin");

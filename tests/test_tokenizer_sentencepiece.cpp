@@ -2,9 +2,9 @@
 // that unigram, user-defined pieces and whitespace normalisation are covered next to the Llama-2 vectors.
 #include <cstring>
 
-#include "tokenizers/sentencepiece_tokenizer.h"
 #include "base/error.h"
 #include "test_support.h"
+#include "tokenizers/sentencepiece_tokenizer.h"
 
 namespace {
 

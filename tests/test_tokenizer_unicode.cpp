@@ -1,23 +1,26 @@
 // Unicode helpers behind the tokenizers, checked against values Python gives.
+#include "test_support.h"
 #include "tokenizers/bpe_merges.h"
 #include "tokenizers/text_cleanup.h"
 #include "tokenizers/unicode.h"
-#include "test_support.h"
 
 TEST_CASE("NFC composes, reorders and leaves composed text alone", "[tokenizer]") {
   using a2a::unicode::nfc;
-  CHECK(nfc("e\xCC\x81") == "\xC3\xA9");                 // e + acute -> é
+  CHECK(nfc("e\xCC\x81") == "\xC3\xA9");  // e + acute -> é
   CHECK(nfc("\xC3\xA9") == "\xC3\xA9");
   CHECK(nfc("a\xCC\xA3\xCC\x87") == "\xE1\xBA\xA1\xCC\x87");  // a + dot below + dot above -> ạ + dot above
   CHECK(nfc("a\xCC\x87\xCC\xA3") == "\xE1\xBA\xA1\xCC\x87");  // canonical reordering first
   CHECK(nfc("\xE1\x84\x80\xE1\x85\xA1") == "\xEA\xB0\x80");   // Hangul L + V -> 가
-  CHECK(nfc("\xE2\x84\xAB") == "\xC3\x85");                 // Angstrom sign is a singleton -> Å
+  CHECK(nfc("\xE2\x84\xAB") == "\xC3\x85");                   // Angstrom sign is a singleton -> Å
   CHECK(nfc("plain ascii") == "plain ascii");
 }
 
 TEST_CASE("Python lower() and whitespace", "[tokenizer]") {
   using a2a::unicode::python_lower;
-  CHECK(python_lower("\xC3\x9C" "NICODE \xD0\x9F\xD0\xA0\xD0\x98") == "\xC3\xBC" "nicode \xD0\xBF\xD1\x80\xD0\xB8");
+  CHECK(python_lower("\xC3\x9C"
+                     "NICODE \xD0\x9F\xD0\xA0\xD0\x98") ==
+        "\xC3\xBC"
+        "nicode \xD0\xBF\xD1\x80\xD0\xB8");
   CHECK(python_lower("\xC4\xB0") == "i\xCC\x87");  // U+0130 lowers to two code points
   CHECK(a2a::unicode::is_python_space(0x3000));
   CHECK(a2a::unicode::is_python_space(0x1C));

@@ -3,10 +3,10 @@
 #include <map>
 #include <sstream>
 
-#include "tokenizers/hf_tokenizer.h"
-#include "tokenizers/sentencepiece_tokenizer.h"
 #include "base/error.h"
 #include "test_support.h"
+#include "tokenizers/hf_tokenizer.h"
+#include "tokenizers/sentencepiece_tokenizer.h"
 
 namespace {
 

@@ -80,13 +80,16 @@ TEST_CASE("torchscript passes inputs by argument name, uses defaults and reads d
   const std::string path = saved_module();
   auto image = at::rand({1, 3, 2, 2}) * 0.5;
   {
-    auto stage = configured({{"path", path}, {"method", "brighten"}, {"inputs", {{"image", "image"}}}, {"outputs", {{"image", "image"}}}});
+    auto stage = configured(
+        {{"path", path}, {"method", "brighten"}, {"inputs", {{"image", "image"}}}, {"outputs", {{"image", "image"}}}});
     a2a::RunContext ctx;
     auto out = stage->run({{"image", a2a::Value::image(image)}}, ctx);
     CHECK(at::allclose(out.at("image").tensor(), image + 0.25));
   }
   {
-    auto stage = configured({{"path", path}, {"method", "halves"}, {"inputs", {{"x", "tensor"}}},
+    auto stage = configured({{"path", path},
+                             {"method", "halves"},
+                             {"inputs", {{"x", "tensor"}}},
                              {"outputs", {{"half", "tensor"}, {"double", "latent"}}}});
     a2a::RunContext ctx;
     auto out = stage->run({{"x", a2a::Value::tensor(image)}}, ctx);
@@ -122,7 +125,8 @@ TEST_CASE("torchscript reports missing files, methods and arguments clearly", "[
   auto stage = configured({{"path", path}, {"inputs", io}, {"outputs", {{"only", "tensor"}}}});
   a2a::RunContext ctx;
   try {
-    stage->run({{"image", a2a::Value::image(at::rand({1, 3, 2, 2}))}, {"offset", a2a::Value::tensor(at::zeros({1}))}}, ctx);
+    stage->run({{"image", a2a::Value::image(at::rand({1, 3, 2, 2}))}, {"offset", a2a::Value::tensor(at::zeros({1}))}},
+               ctx);
     FAIL("expected torchscript_bad_output");
   } catch (const a2a::Error& e) {
     CHECK(e.code() == "torchscript_bad_output");
@@ -133,6 +137,7 @@ TEST_CASE("torchscript reports missing files, methods and arguments clearly", "[
   auto ports = info->resolve_ports(params_with_defaults({{"path", path}, {"inputs", io}, {"outputs", outs}}));
   REQUIRE(ports.inputs.size() == 2);
   CHECK(ports.input("image")->type == a2a::ValueType::Image);
-  CHECK_THROWS_AS(info->resolve_ports(params_with_defaults({{"path", path}, {"inputs", {{"x", "picture"}}}, {"outputs", outs}})),
-                  a2a::Error);
+  CHECK_THROWS_AS(
+      info->resolve_ports(params_with_defaults({{"path", path}, {"inputs", {{"x", "picture"}}}, {"outputs", outs}})),
+      a2a::Error);
 }

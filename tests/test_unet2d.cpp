@@ -5,11 +5,11 @@
 #include <set>
 #include <sstream>
 
+#include "base/error.h"
 #include "diffusion/unet2d_condition.h"
+#include "test_support.h"
 #include "weights/safetensors.h"
 #include "weights/state_dict.h"
-#include "base/error.h"
-#include "test_support.h"
 
 namespace {
 
@@ -24,8 +24,8 @@ void check_unet_fixture(const std::string& folder) {
   UNet2DConditionModel model(UNet2DConditionOptions::from_file(dir + "/config.json"));
   a2a::LoadOptions load_options;
   load_options.source = dir;
-  auto report = a2a::load_state_dict(*model, a2a::load_safetensors(dir + "/diffusion_pytorch_model.safetensors"),
-                                     load_options);
+  auto report =
+      a2a::load_state_dict(*model, a2a::load_safetensors(dir + "/diffusion_pytorch_model.safetensors"), load_options);
   REQUIRE(report.ok());
   CHECK(report.loaded == meta.at("state_dict_keys").get<size_t>());
   int64_t parameter_count = 0;
@@ -219,8 +219,7 @@ TEST_CASE("UNet2DConditionModel options: SD-2 style lists and defaults", "[unet]
   UNet2DConditionModel model(UNet2DConditionOptions::from_json(config));
   const auto state = a2a::module_state(*model);
   CHECK(state.at("down_blocks.0.attentions.0.proj_in.weight").sizes() == at::IntArrayRef({8, 8}));
-  CHECK(state.at("mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight").sizes() ==
-        at::IntArrayRef({16, 12}));
+  CHECK(state.at("mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight").sizes() == at::IntArrayRef({16, 12}));
   CHECK(std::dynamic_pointer_cast<a2a::CrossAttnDownBlock2DImpl>(model->down_blocks->ptr(0))
             ->attentions->ptr<a2a::Transformer2DModelImpl>(0)
             ->blocks[0]

@@ -5,25 +5,23 @@
 #include <map>
 #include <sstream>
 
-#include "diffusion/autoencoder_kl.h"
-#include "weights/safetensors.h"
-#include "weights/state_dict.h"
 #include "base/error.h"
+#include "diffusion/autoencoder_kl.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 #include "stage_runner.h"
 #include "test_support.h"
+#include "weights/safetensors.h"
+#include "weights/state_dict.h"
 
 using namespace a2a;
 
 namespace {
 
-using a2a::test::read_key_list;
 using a2a::test::first_difference;
+using a2a::test::read_key_list;
 
 using a2a::test::ShapeMap;
-
-
 
 AutoencoderKL load_fixture_vae(const std::string& folder) {
   auto options = AutoencoderKLOptions::from_json(test::read_json(test::fixture_path(folder + "/config.json")));
@@ -148,8 +146,7 @@ TEST_CASE("AutoencoderKL builds with Stable Diffusion 1.5's layout", "[vae]") {
 }
 
 TEST_CASE("AutoencoderKL builds with AudioLDM's one-channel mel layout", "[vae]") {
-  check_vae_layout(
-      {"hf_layouts/audioldm-s-full-v2/vae/config.json", "keys/audioldm_vae.txt", 0.9392935633659363, 8});
+  check_vae_layout({"hf_layouts/audioldm-s-full-v2/vae/config.json", "keys/audioldm_vae.txt", 0.9392935633659363, 8});
 }
 
 TEST_CASE("AutoencoderKL builds with text-to-video-ms-1.7b's layout", "[.slow][vae_layouts]") {
@@ -281,8 +278,8 @@ TEST_CASE("vae_encode and vae_decode share the seeded tiny preset", "[vae]") {
   auto again = make_vae_stage("vae_decode", Json::object(), &other);
   CHECK(torch::equal(again.stage->run({{"latent", latent}}, run).at("sample").tensor(), out.at("sample").tensor()));
   auto reseeded = make_vae_stage("vae_decode", {{"tiny_seed", 1}}, &other);
-  CHECK_FALSE(torch::equal(reseeded.stage->run({{"latent", latent}}, run).at("sample").tensor(),
-                           out.at("sample").tensor()));
+  CHECK_FALSE(
+      torch::equal(reseeded.stage->run({{"latent", latent}}, run).at("sample").tensor(), out.at("sample").tensor()));
 
   // Sampling draws from the run seed: reproducible, and not the mean.
   auto sampling = make_vae_stage("vae_encode", Json::object(), &cache);

@@ -3,9 +3,9 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "base/error.h"
 #include "tokenizers/text_cleanup.h"
 #include "tokenizers/unicode.h"
-#include "base/error.h"
 
 namespace a2a {
 namespace {
@@ -196,9 +196,16 @@ std::string ClipTokenizer::decode(const std::vector<int64_t>& ids, bool skip_spe
   size_t last = text.find_last_not_of(' ');
   text = text.substr(first, last - first + 1);
   // transformers' clean_up_tokenization_spaces (on by default for CLIPTokenizer).
-  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
-           {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"}, {" n't", "n't"}, {" 'm", "'m"},
-           {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}}) {
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{{" .", "."},
+                                                                                 {" ?", "?"},
+                                                                                 {" !", "!"},
+                                                                                 {" ,", ","},
+                                                                                 {" ' ", "'"},
+                                                                                 {" n't", "n't"},
+                                                                                 {" 'm", "'m"},
+                                                                                 {" 's", "'s"},
+                                                                                 {" 've", "'ve"},
+                                                                                 {" 're", "'re"}}) {
     size_t pos = 0;
     while ((pos = text.find(from, pos)) != std::string::npos) {
       text.replace(pos, from.size(), to);

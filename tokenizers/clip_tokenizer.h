@@ -8,10 +8,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "tokenizers/tokenizer.h"
 #include "tokenizers/added_tokens.h"
 #include "tokenizers/bpe_merges.h"
 #include "tokenizers/regex.h"
+#include "tokenizers/tokenizer.h"
 #include "tokenizers/vocab_files.h"
 
 namespace a2a {
@@ -54,8 +54,8 @@ class ClipTokenizer : public Tokenizer {
 
   tokenizers::Vocabulary vocab_;
   bpe::MergeTable merges_;
-  std::vector<int32_t> byte_ids_;       // byte -> id of its character
-  std::vector<int32_t> byte_end_ids_;   // byte -> id of its character + "</w>"
+  std::vector<int32_t> byte_ids_;      // byte -> id of its character
+  std::vector<int32_t> byte_end_ids_;  // byte -> id of its character + "</w>"
   std::unique_ptr<tokenizers::Regex> word_pattern_;
   tokenizers::AddedTokens added_;
   int64_t start_id_ = 0, end_id_ = 0, pad_id_ = 0;

@@ -5,12 +5,12 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "base/error.h"
 #include "tokenizers/added_tokens.h"
 #include "tokenizers/bpe_merges.h"
 #include "tokenizers/regex.h"
 #include "tokenizers/unicode.h"
 #include "tokenizers/vocab_files.h"
-#include "base/error.h"
 
 namespace a2a {
 namespace {
@@ -124,8 +124,10 @@ struct StripNormalizer : Normalizer {
   void apply(std::string& text) const override {
     auto cps = unicode::to_code_points(text);
     size_t begin = 0, end = cps.size();
-    if (left) while (begin < end && unicode::is_python_space(cps[begin])) ++begin;
-    if (right) while (end > begin && unicode::is_python_space(cps[end - 1])) --end;
+    if (left)
+      while (begin < end && unicode::is_python_space(cps[begin])) ++begin;
+    if (right)
+      while (end > begin && unicode::is_python_space(cps[end - 1])) --end;
     text = unicode::to_utf8(std::vector<uint32_t>(cps.begin() + begin, cps.begin() + end));
   }
 };
@@ -199,11 +201,10 @@ void split_word(const std::string& word, const std::vector<std::pair<size_t, siz
 
   std::vector<Part> merged;
   switch (behavior) {
-    case SplitBehavior::Isolated:
-      merged = parts;
-      break;
+    case SplitBehavior::Isolated: merged = parts; break;
     case SplitBehavior::Removed:
-      for (const auto& p : parts) if (!p.match) merged.push_back(p);
+      for (const auto& p : parts)
+        if (!p.match) merged.push_back(p);
       break;
     case SplitBehavior::MergedWithPrevious: {
       bool previous_match = false;
@@ -367,7 +368,8 @@ std::unique_ptr<PreTokenizer> parse_pre_tokenizer(const json& j, const std::stri
   if (type == "Digits") {
     auto p = std::make_unique<SplitPreTokenizer>();
     bool individual = json_bool(j, "individual_digits", false);
-    p->pattern = std::make_unique<Pattern>(std::make_unique<Regex>(individual ? R"(\p{N})" : R"(\p{N}+)", false, where));
+    p->pattern =
+        std::make_unique<Pattern>(std::make_unique<Regex>(individual ? R"(\p{N})" : R"(\p{N}+)", false, where));
     return p;
   }
   if (type == "WhitespaceSplit") {
@@ -430,7 +432,10 @@ int byte_token_value(const std::string& token) {
   int value = 0;
   for (int i = 3; i < 5; ++i) {
     char c = token[i];
-    int digit = (c >= '0' && c <= '9') ? c - '0' : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+    int digit = (c >= '0' && c <= '9')   ? c - '0'
+                : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                                         : -1;
     if (digit < 0) return -1;
     value = value * 16 + digit;
   }
@@ -559,8 +564,8 @@ std::unique_ptr<Decoder> parse_decoder(const json& j, const std::string& where) 
 // Post-processor: the special tokens around one sequence.
 
 struct TemplatePiece {
-  bool sequence = false;      // the encoded text
-  std::vector<int64_t> ids;   // special token ids otherwise
+  bool sequence = false;     // the encoded text
+  std::vector<int64_t> ids;  // special token ids otherwise
 };
 
 std::vector<TemplatePiece> parse_post_processor(const json& j, const std::string& where) {
@@ -847,7 +852,8 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_tokenizer_json(const std::string&
   return tokenizer;
 }
 
-std::unique_ptr<HfTokenizer> HfTokenizer::from_gpt2_files(const std::string& vocab_json, const std::string& merges_txt) {
+std::unique_ptr<HfTokenizer> HfTokenizer::from_gpt2_files(const std::string& vocab_json,
+                                                          const std::string& merges_txt) {
   std::unique_ptr<HfTokenizer> tokenizer(new HfTokenizer());
   Impl& impl = *tokenizer->impl_;
   impl.where = vocab_json;

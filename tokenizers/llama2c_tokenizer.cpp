@@ -2,9 +2,9 @@
 
 #include <cstring>
 
+#include "base/error.h"
 #include "tokenizers/unicode.h"
 #include "tokenizers/vocab_files.h"
-#include "base/error.h"
 
 namespace a2a {
 namespace {
@@ -41,8 +41,8 @@ Llama2cTokenizer::Llama2cTokenizer(const std::string& path) {
   int32_t max_length = 0;
   read(&max_length, 4, "the header");
   if (max_length <= 0 || max_length > 4096) {
-    throw_input_error("tokenizer_bad_format", path + ": not a llama2.c tokenizer (max_token_length " +
-                                                  std::to_string(max_length) + ")");
+    throw_input_error("tokenizer_bad_format",
+                      path + ": not a llama2.c tokenizer (max_token_length " + std::to_string(max_length) + ")");
   }
   max_token_length_ = max_length;
   while (pos < data.size()) {
@@ -82,7 +82,8 @@ void Llama2cTokenizer::encode_plain(const std::string& text, std::vector<int64_t
     if (merges_.is_piece(id)) {
       symbols.push_back(id);
     } else {
-      for (size_t i = 0; i < length; ++i) symbols.push_back(static_cast<unsigned char>(text[pos + i]) + kFirstByteToken);
+      for (size_t i = 0; i < length; ++i)
+        symbols.push_back(static_cast<unsigned char>(text[pos + i]) + kFirstByteToken);
     }
     pos += length;
   }

@@ -7,9 +7,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "tokenizers/tokenizer.h"
 #include "tokenizers/added_tokens.h"
 #include "tokenizers/score_merge.h"
+#include "tokenizers/tokenizer.h"
 
 namespace a2a {
 

@@ -4,9 +4,9 @@
 #include <cstring>
 #include <limits>
 
+#include "base/error.h"
 #include "tokenizers/unicode.h"
 #include "tokenizers/vocab_files.h"
-#include "base/error.h"
 
 namespace a2a {
 namespace {
@@ -86,10 +86,14 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path) : path_(
       ProtoReader reader(model.bytes(), path);
       Piece piece;
       while (reader.next(field, wire)) {
-        if (field == 1 && wire == 2) piece.text = std::string(reader.bytes());
-        else if (field == 2 && wire == 5) piece.score = reader.fixed32_float();
-        else if (field == 3 && wire == 0) piece.type = static_cast<PieceType>(reader.varint());
-        else reader.skip(wire);
+        if (field == 1 && wire == 2)
+          piece.text = std::string(reader.bytes());
+        else if (field == 2 && wire == 5)
+          piece.score = reader.fixed32_float();
+        else if (field == 3 && wire == 0)
+          piece.type = static_cast<PieceType>(reader.varint());
+        else
+          reader.skip(wire);
       }
       pieces_.push_back(std::move(piece));
     } else if (field == 2 && wire == 2) {  // trainer_spec
@@ -113,12 +117,18 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path) : path_(
     } else if (field == 3 && wire == 2) {  // normalizer_spec
       ProtoReader reader(model.bytes(), path);
       while (reader.next(field, wire)) {
-        if (field == 1 && wire == 2) normalizer_name = std::string(reader.bytes());
-        else if (field == 2 && wire == 2) has_charsmap = !reader.bytes().empty();
-        else if (field == 3 && wire == 0) add_dummy_prefix_ = reader.varint() != 0;
-        else if (field == 4 && wire == 0) remove_extra_whitespaces_ = reader.varint() != 0;
-        else if (field == 5 && wire == 0) escape_whitespaces_ = reader.varint() != 0;
-        else reader.skip(wire);
+        if (field == 1 && wire == 2)
+          normalizer_name = std::string(reader.bytes());
+        else if (field == 2 && wire == 2)
+          has_charsmap = !reader.bytes().empty();
+        else if (field == 3 && wire == 0)
+          add_dummy_prefix_ = reader.varint() != 0;
+        else if (field == 4 && wire == 0)
+          remove_extra_whitespaces_ = reader.varint() != 0;
+        else if (field == 5 && wire == 0)
+          escape_whitespaces_ = reader.varint() != 0;
+        else
+          reader.skip(wire);
       }
     } else {
       model.skip(wire);
@@ -271,7 +281,8 @@ void SentencePieceTokenizer::encode_unigram(const std::string& text, std::vector
     if (path[i].second >= 0) {
       out.push_back(path[i].second);
     } else if (byte_fallback_) {
-      for (size_t b = offsets[start]; b < offsets[end]; ++b) out.push_back(byte_ids_[static_cast<unsigned char>(text[b])]);
+      for (size_t b = offsets[start]; b < offsets[end]; ++b)
+        out.push_back(byte_ids_[static_cast<unsigned char>(text[b])]);
     } else if (out.empty() || out.back() != unk_id_) {
       out.push_back(unk_id_);  // consecutive unknown characters share one <unk>
     }
@@ -284,8 +295,10 @@ void SentencePieceTokenizer::encode_normalized(const std::string& normalized, st
   auto flush = [&](size_t end) {
     if (end <= plain_start) return;
     std::string plain = normalized.substr(plain_start, end - plain_start);
-    if (model_type_ == ModelType::Bpe) encode_bpe(plain, out);
-    else encode_unigram(plain, out);
+    if (model_type_ == ModelType::Bpe)
+      encode_bpe(plain, out);
+    else
+      encode_unigram(plain, out);
   };
   size_t pos = 0;
   while (pos < normalized.size() && !user_defined_.empty()) {
@@ -346,8 +359,9 @@ std::string SentencePieceTokenizer::decode(const std::vector<int64_t>& ids, bool
   bool at_start = true;
   for (int64_t id : ids) {
     const auto* added = added_.find(id);
-    bool control = added ? added->special
-                         : (id >= 0 && id < static_cast<int64_t>(pieces_.size()) && pieces_[id].type == PieceType::Control);
+    bool control =
+        added ? added->special
+              : (id >= 0 && id < static_cast<int64_t>(pieces_.size()) && pieces_[id].type == PieceType::Control);
     if (control && skip_special) continue;
     if (control && !added) continue;  // SentencePiece prints nothing for <s>, </s>
     std::string piece = token_text(id);

@@ -7,9 +7,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "tokenizers/tokenizer.h"
 #include "tokenizers/added_tokens.h"
 #include "tokenizers/score_merge.h"
+#include "tokenizers/tokenizer.h"
 
 namespace a2a {
 
@@ -56,8 +56,8 @@ class SentencePieceTokenizer : public Tokenizer {
   bool add_dummy_prefix_ = true, remove_extra_whitespaces_ = true, escape_whitespaces_ = true;
   int32_t unk_id_ = 0, bos_id_ = 1, eos_id_ = 2, pad_id_ = -1;
   std::string unk_surface_ = " \xE2\x81\x87 ";
-  std::vector<int32_t> byte_ids_;            // <0xXX> piece ids
-  std::vector<std::string> user_defined_;    // matched before splitting into characters, longest first
+  std::vector<int32_t> byte_ids_;          // <0xXX> piece ids
+  std::vector<std::string> user_defined_;  // matched before splitting into characters, longest first
   float min_score_ = 0;
   size_t max_piece_chars_ = 1;
   tokenizers::ScoredMerges merges_;  // BPE models

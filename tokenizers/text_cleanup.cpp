@@ -119,8 +119,8 @@ const char* width_replacement(uint32_t cp) {
   if (cp != 0x3000 && (cp < 0xFF01 || cp > 0xFFEF)) return nullptr;
   const auto* begin = unicode_data::kWidthMap;
   const auto* end = begin + unicode_data::kWidthMapCount;
-  const auto* it = std::lower_bound(begin, end, cp,
-                                    [](const unicode_data::WidthEntry& e, uint32_t v) { return e.code_point < v; });
+  const auto* it =
+      std::lower_bound(begin, end, cp, [](const unicode_data::WidthEntry& e, uint32_t v) { return e.code_point < v; });
   return (it != end && it->code_point == cp) ? it->value : nullptr;
 }
 

@@ -2,11 +2,11 @@
 
 #include <filesystem>
 
+#include "base/error.h"
 #include "tokenizers/clip_tokenizer.h"
 #include "tokenizers/hf_tokenizer.h"
 #include "tokenizers/llama2c_tokenizer.h"
 #include "tokenizers/sentencepiece_tokenizer.h"
-#include "base/error.h"
 
 namespace a2a {
 namespace fs = std::filesystem;
@@ -45,7 +45,8 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, const std::st
                                                  "pass the family \"clip\" or \"gpt2\"");
   }
   throw_input_error("tokenizer_unknown_format",
-                    path + ": no tokenizer format recognised" + (family.empty() ? "" : " for family \"" + family + "\"") +
+                    path + ": no tokenizer format recognised" +
+                        (family.empty() ? "" : " for family \"" + family + "\"") +
                         " (expected tokenizer.json, tokenizer.model, vocab.json + merges.txt, or a llama2.c .bin)");
 }
 

@@ -131,13 +131,25 @@ std::string sanitize_utf8(std::string_view bytes) {
 
 bool is_python_space(uint32_t cp) {
   switch (cp) {
-    case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D:
-    case 0x1C: case 0x1D: case 0x1E: case 0x1F: case 0x20:
-    case 0x85: case 0xA0: case 0x1680:
-    case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
-      return true;
-    default:
-      return cp >= 0x2000 && cp <= 0x200A;
+    case 0x09:
+    case 0x0A:
+    case 0x0B:
+    case 0x0C:
+    case 0x0D:
+    case 0x1C:
+    case 0x1D:
+    case 0x1E:
+    case 0x1F:
+    case 0x20:
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000: return true;
+    default: return cp >= 0x2000 && cp <= 0x200A;
   }
 }
 
@@ -157,9 +169,8 @@ std::string python_lower(std::string_view text) {
     size_t start = pos;
     uint32_t cp = next_code_point(text, pos);
     const auto* end = kLower + kLowerCount;
-    const auto* it = std::lower_bound(kLower, end, cp, [](const unicode_data::LowerEntry& e, uint32_t v) {
-      return e.code_point < v;
-    });
+    const auto* it = std::lower_bound(kLower, end, cp,
+                                      [](const unicode_data::LowerEntry& e, uint32_t v) { return e.code_point < v; });
     if (it != end && it->code_point == cp) {
       for (int i = 0; i < it->length; ++i) append_utf8(out, it->lower[i]);
     } else {
@@ -174,9 +185,8 @@ uint8_t combining_class(uint32_t cp) {
   using unicode_data::kCombiningCount;
   if (cp < 0x300) return 0;
   const auto* end = kCombining + kCombiningCount;
-  const auto* it = std::upper_bound(kCombining, end, cp, [](uint32_t v, const unicode_data::CombiningRange& r) {
-    return v < r.first;
-  });
+  const auto* it = std::upper_bound(kCombining, end, cp,
+                                    [](uint32_t v, const unicode_data::CombiningRange& r) { return v < r.first; });
   if (it == kCombining) return 0;
   --it;
   return cp <= it->last ? it->combining_class : 0;
@@ -198,8 +208,8 @@ void decompose(uint32_t cp, std::vector<uint32_t>& out) {
   }
   using unicode_data::kDecompositions;
   const auto* end = kDecompositions + unicode_data::kDecompositionCount;
-  const auto* it = std::lower_bound(kDecompositions, end, cp,
-                                    [](const unicode_data::DecompositionEntry& e, uint32_t v) { return e.code_point < v; });
+  const auto* it = std::lower_bound(
+      kDecompositions, end, cp, [](const unicode_data::DecompositionEntry& e, uint32_t v) { return e.code_point < v; });
   if (it != end && it->code_point == cp) {
     for (int i = 0; i < it->length; ++i) out.push_back(unicode_data::kDecompositionData[it->offset + i]);
   } else {
@@ -220,10 +230,11 @@ bool compose_pair(uint32_t first, uint32_t second, uint32_t& composed) {
   }
   using unicode_data::kCompositions;
   const auto* end = kCompositions + unicode_data::kCompositionCount;
-  const auto* it = std::lower_bound(kCompositions, end, std::make_pair(first, second),
-                                    [](const unicode_data::CompositionEntry& e, const std::pair<uint32_t, uint32_t>& v) {
-                                      return e.first < v.first || (e.first == v.first && e.second < v.second);
-                                    });
+  const auto* it =
+      std::lower_bound(kCompositions, end, std::make_pair(first, second),
+                       [](const unicode_data::CompositionEntry& e, const std::pair<uint32_t, uint32_t>& v) {
+                         return e.first < v.first || (e.first == v.first && e.second < v.second);
+                       });
   if (it != end && it->first == first && it->second == second) {
     composed = it->composed;
     return true;
@@ -245,8 +256,8 @@ std::string nfc(std::string_view text) {
     if (cp < 0x300) continue;
     const auto* begin = unicode_data::kNfcUnstable;
     const auto* end = begin + unicode_data::kNfcUnstableCount;
-    const auto* it = std::upper_bound(begin, end, cp,
-                                      [](uint32_t v, const unicode_data::CodePointRange& r) { return v < r.first; });
+    const auto* it =
+        std::upper_bound(begin, end, cp, [](uint32_t v, const unicode_data::CodePointRange& r) { return v < r.first; });
     if (it != begin && cp <= (it - 1)->last) stable = false;
   }
   if (stable) return std::string(text);

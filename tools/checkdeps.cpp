@@ -71,7 +71,8 @@ std::vector<std::string> source_folders(const fs::path& root) {
 int check_folder(const fs::path& root, const std::string& folder, const std::set<std::string>& known) {
   const fs::path deps = root / folder / "DEPS";
   if (!fs::exists(deps)) {
-    std::cout << (fs::path(folder) / "DEPS").string() << ":1: missing: every source folder states what it may include\n";
+    std::cout << (fs::path(folder) / "DEPS").string()
+              << ":1: missing: every source folder states what it may include\n";
     return 1;
   }
   const Rules rules = read_deps(deps);

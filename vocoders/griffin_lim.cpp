@@ -19,11 +19,13 @@ StftOptions GriffinLimOptions::stft() const {
 
 void GriffinLimOptions::validate() const {
   stft().validate();
-  if (n_iter < 0) throw_input_error("bad_griffin_lim_option", "n_iter must not be negative, got " + std::to_string(n_iter));
+  if (n_iter < 0)
+    throw_input_error("bad_griffin_lim_option", "n_iter must not be negative, got " + std::to_string(n_iter));
   if (!(momentum >= 0.0 && momentum < 1.0))
     throw_input_error("bad_griffin_lim_option",
                       "momentum must be in [0, 1) (1 and above can diverge), got " + std::to_string(momentum));
-  if (!(power > 0.0)) throw_input_error("bad_griffin_lim_option", "power must be positive, got " + std::to_string(power));
+  if (!(power > 0.0))
+    throw_input_error("bad_griffin_lim_option", "power must be positive, got " + std::to_string(power));
   if (length && *length < 1)
     throw_input_error("bad_griffin_lim_option", "length must be positive, got " + std::to_string(*length));
 }
@@ -81,9 +83,9 @@ at::Tensor GriffinLimImpl::forward(const at::Tensor& magnitude, at::Generator* g
 
 GriffinLimVocoderImpl::GriffinLimVocoderImpl(GriffinLimOptions options, std::optional<MelSpectrogramOptions> mel) {
   if (mel && mel->spectrogram.stft.n_fft != options.n_fft)
-    throw_input_error("bad_griffin_lim_option", "the mel filterbank was built for n_fft=" +
-                                                    std::to_string(mel->spectrogram.stft.n_fft) +
-                                                    " but Griffin-Lim uses n_fft=" + std::to_string(options.n_fft));
+    throw_input_error("bad_griffin_lim_option",
+                      "the mel filterbank was built for n_fft=" + std::to_string(mel->spectrogram.stft.n_fft) +
+                          " but Griffin-Lim uses n_fft=" + std::to_string(options.n_fft));
   griffin_lim_ = register_module("griffin_lim", GriffinLim(std::move(options)));
   if (mel) filterbank_ = register_buffer("filterbank", mel->filterbank());
 }

@@ -29,7 +29,7 @@ struct GriffinLimOptions {
   double power = 2.0;      // the exponent the input spectrogram was raised to
   double momentum = 0.99;  // 0 recovers plain Griffin-Lim; must be in [0, 1)
   std::optional<int64_t> length;
-  bool rand_init = true;   // random initial phase (needs a generator for determinism), else zero phase
+  bool rand_init = true;  // random initial phase (needs a generator for determinism), else zero phase
 
   StftOptions stft() const;
   void validate() const;

@@ -4,8 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "weights/hf_layout.h"
 #include "base/error.h"
+#include "weights/hf_layout.h"
 
 namespace a2a {
 
@@ -40,8 +40,8 @@ SpeechT5HifiGanConfig SpeechT5HifiGanConfig::from_config(const ConfigReader& r) 
   // Each upsampling stage halves the channels, so the initial width must survive every halving.
   if (c.upsample_initial_channel <= 0 ||
       (c.upsample_rates.size() < 63 && (c.upsample_initial_channel >> c.upsample_rates.size()) == 0))
-    problems.push_back("upsample_initial_channel " + std::to_string(c.upsample_initial_channel) +
-                       " is too small for " + std::to_string(c.upsample_rates.size()) + " upsampling stages");
+    problems.push_back("upsample_initial_channel " + std::to_string(c.upsample_initial_channel) + " is too small for " +
+                       std::to_string(c.upsample_rates.size()) + " upsampling stages");
   if (!problems.empty()) {
     std::string message = "SpeechT5HifiGan config:";
     for (const auto& p : problems) message += " " + p + ";";
@@ -82,8 +82,8 @@ HifiGanResidualBlockImpl::HifiGanResidualBlockImpl(int64_t channels, int64_t ker
     convs1->push_back(torch::nn::Conv1d(torch::nn::Conv1dOptions(channels, channels, kernel_size)
                                             .dilation(dilation)
                                             .padding(same_padding(kernel_size, dilation))));
-    convs2->push_back(
-        torch::nn::Conv1d(torch::nn::Conv1dOptions(channels, channels, kernel_size).padding(same_padding(kernel_size, 1))));
+    convs2->push_back(torch::nn::Conv1d(
+        torch::nn::Conv1dOptions(channels, channels, kernel_size).padding(same_padding(kernel_size, 1))));
   }
 }
 
@@ -104,7 +104,8 @@ SpeechT5HifiGanImpl::SpeechT5HifiGanImpl(const SpeechT5HifiGanConfig& config) : 
   mean = register_buffer("mean", torch::zeros({config.model_in_dim}));
   scale = register_buffer("scale", torch::ones({config.model_in_dim}));
   conv_pre = register_module(
-      "conv_pre", torch::nn::Conv1d(torch::nn::Conv1dOptions(config.model_in_dim, config.upsample_initial_channel, 7).padding(3)));
+      "conv_pre",
+      torch::nn::Conv1d(torch::nn::Conv1dOptions(config.model_in_dim, config.upsample_initial_channel, 7).padding(3)));
   upsampler = register_module("upsampler", torch::nn::ModuleList());
   resblocks = register_module("resblocks", torch::nn::ModuleList());
   int64_t channels = config.upsample_initial_channel;
@@ -145,7 +146,8 @@ at::Tensor SpeechT5HifiGanImpl::forward(const at::Tensor& spectrogram) {
     h = torch::leaky_relu(h, config_.leaky_relu_slope);
     h = upsampler[i]->as<torch::nn::ConvTranspose1dImpl>()->forward(h);
     at::Tensor sum = resblocks[i * kernels]->as<HifiGanResidualBlockImpl>()->forward(h);
-    for (size_t j = 1; j < kernels; ++j) sum = sum + resblocks[i * kernels + j]->as<HifiGanResidualBlockImpl>()->forward(h);
+    for (size_t j = 1; j < kernels; ++j)
+      sum = sum + resblocks[i * kernels + j]->as<HifiGanResidualBlockImpl>()->forward(h);
     h = sum / static_cast<double>(kernels);
   }
   // The reference calls leaky_relu without a slope here: torch's default 0.01, not the config's.

@@ -4,11 +4,11 @@
 // (output_length gives it exactly). Named like the
 // checkpoint: conv_pre, upsampler.N, resblocks.M.convs1.K, conv_post, and the mean / scale buffers.
 #include <ATen/Tensor.h>
-#include <nlohmann/json_fwd.hpp>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/pimpl.h>
+#include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
 #include <vector>

@@ -33,12 +33,12 @@ void StftOptions::validate() const {
   const int64_t hop = resolved_hop_length();
   if (n_fft < 2) throw_input_error("bad_stft_size", "n_fft must be at least 2, got " + std::to_string(n_fft));
   if (win < 1 || win > n_fft)
-    throw_input_error("bad_stft_size", "win_length must be in [1, n_fft=" + std::to_string(n_fft) + "], got " +
-                                           std::to_string(win));
+    throw_input_error("bad_stft_size",
+                      "win_length must be in [1, n_fft=" + std::to_string(n_fft) + "], got " + std::to_string(win));
   if (hop < 1) throw_input_error("bad_stft_size", "hop_length must be positive, got " + std::to_string(hop));
   if (pad_mode != "reflect" && pad_mode != "constant" && pad_mode != "replicate" && pad_mode != "circular")
-    throw_input_error("bad_stft_pad_mode", "pad_mode must be reflect, constant, replicate or circular, got '" +
-                                               pad_mode + "'");
+    throw_input_error("bad_stft_pad_mode",
+                      "pad_mode must be reflect, constant, replicate or circular, got '" + pad_mode + "'");
 }
 
 at::Tensor hann_window(int64_t win_length, bool periodic) {
@@ -50,9 +50,9 @@ at::Tensor stft(const at::Tensor& waveform, const StftOptions& options, const at
   if (waveform.dim() < 1) throw_input_error("bad_waveform_shape", "stft needs a waveform [..., time], got a scalar");
   const int64_t time = waveform.size(-1);
   if (options.center && options.pad_mode == "reflect" && time <= options.n_fft / 2)
-    throw_input_error("waveform_too_short", "stft with reflect padding needs more than n_fft/2 = " +
-                                                std::to_string(options.n_fft / 2) + " samples, got " +
-                                                std::to_string(time));
+    throw_input_error("waveform_too_short",
+                      "stft with reflect padding needs more than n_fft/2 = " + std::to_string(options.n_fft / 2) +
+                          " samples, got " + std::to_string(time));
   if (!options.center && time < options.n_fft)
     throw_input_error("waveform_too_short", "stft needs at least n_fft = " + std::to_string(options.n_fft) +
                                                 " samples, got " + std::to_string(time));
@@ -129,9 +129,11 @@ at::Tensor mel_to_hz(const at::Tensor& mels, MelScale scale) {
 at::Tensor melscale_fbanks(int64_t n_freqs, double f_min, double f_max, int64_t n_mels, int64_t sample_rate,
                            MelNorm norm, MelScale scale) {
   if (n_freqs < 2 || n_mels < 1 || sample_rate < 1)
-    throw_input_error("bad_mel_filterbank", "mel filterbank needs n_freqs >= 2, n_mels >= 1 and a positive "
-                                            "sample rate, got n_freqs=" + std::to_string(n_freqs) + ", n_mels=" +
-                                                std::to_string(n_mels) + ", sample_rate=" + std::to_string(sample_rate));
+    throw_input_error("bad_mel_filterbank",
+                      "mel filterbank needs n_freqs >= 2, n_mels >= 1 and a positive "
+                      "sample rate, got n_freqs=" +
+                          std::to_string(n_freqs) + ", n_mels=" + std::to_string(n_mels) +
+                          ", sample_rate=" + std::to_string(sample_rate));
   if (!(f_min >= 0.0 && f_min < f_max))
     throw_input_error("bad_mel_filterbank", "mel filterbank needs 0 <= f_min < f_max, got f_min=" +
                                                 std::to_string(f_min) + ", f_max=" + std::to_string(f_max));
@@ -140,8 +142,8 @@ at::Tensor melscale_fbanks(int64_t n_freqs, double f_min, double f_max, int64_t 
   auto f_pts = mel_to_hz(m_pts, scale);
 
   // Overlapping triangles between consecutive filter points, as torchaudio builds them.
-  auto f_diff = f_pts.slice(0, 1) - f_pts.slice(0, 0, -1);             // [n_mels + 1]
-  auto slopes = f_pts.unsqueeze(0) - all_freqs.unsqueeze(1);           // [n_freqs, n_mels + 2]
+  auto f_diff = f_pts.slice(0, 1) - f_pts.slice(0, 0, -1);    // [n_mels + 1]
+  auto slopes = f_pts.unsqueeze(0) - all_freqs.unsqueeze(1);  // [n_freqs, n_mels + 2]
   auto down_slopes = (-1.0 * slopes.slice(1, 0, -2)) / f_diff.slice(0, 0, -1);
   auto up_slopes = slopes.slice(1, 2) / f_diff.slice(0, 1);
   auto fb = torch::max(torch::zeros({1}), torch::min(down_slopes, up_slopes));
@@ -187,8 +189,8 @@ at::Tensor amplitude_to_db(const at::Tensor& x, double multiplier, double amin, 
   x_db = x_db - multiplier * db_multiplier;
   if (!top_db) return x_db;
   if (x_db.dim() < 2)
-    throw_input_error("bad_spectrogram_shape", "amplitude_to_db with top_db needs [..., freq, time], got " +
-                                                   sizes_text(x_db));
+    throw_input_error("bad_spectrogram_shape",
+                      "amplitude_to_db with top_db needs [..., freq, time], got " + sizes_text(x_db));
   auto shape = x_db.sizes().vec();
   const int64_t packed_channels = x_db.dim() > 2 ? shape[shape.size() - 3] : 1;
   auto packed = x_db.reshape({-1, packed_channels, shape[shape.size() - 2], shape.back()});
@@ -198,9 +200,12 @@ at::Tensor amplitude_to_db(const at::Tensor& x, double multiplier, double amin, 
 
 at::Tensor amplitude_to_db(const at::Tensor& x, const std::string& stype, std::optional<double> top_db) {
   double multiplier = 0.0;
-  if (stype == "power") multiplier = 10.0;
-  else if (stype == "magnitude") multiplier = 20.0;
-  else throw_input_error("bad_stype", "stype must be 'power' or 'magnitude', got '" + stype + "'");
+  if (stype == "power")
+    multiplier = 10.0;
+  else if (stype == "magnitude")
+    multiplier = 20.0;
+  else
+    throw_input_error("bad_stype", "stype must be 'power' or 'magnitude', got '" + stype + "'");
   const double amin = 1e-10;
   const double ref_value = 1.0;
   return amplitude_to_db(x, multiplier, amin, std::log10(std::max(amin, ref_value)), top_db);

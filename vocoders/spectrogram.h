@@ -42,9 +42,9 @@ at::Tensor istft(const at::Tensor& spectrum, const StftOptions& options, const a
 
 struct SpectrogramOptions {
   StftOptions stft;
-  int64_t pad = 0;                      // constant zero padding on both sides before the STFT
-  std::optional<double> power = 2.0;    // |X|^power; absent: the complex spectrum
-  bool normalized = false;              // divide by the window's L2 norm
+  int64_t pad = 0;                    // constant zero padding on both sides before the STFT
+  std::optional<double> power = 2.0;  // |X|^power; absent: the complex spectrum
+  bool normalized = false;            // divide by the window's L2 norm
 };
 
 // torchaudio.functional.spectrogram with a periodic Hann window: [..., time] -> [..., freq, frames].

@@ -5,9 +5,9 @@
 #include <filesystem>
 #include <sstream>
 
+#include "base/error.h"
 #include "weights/hf_layout.h"
 #include "weights/safetensors.h"
-#include "base/error.h"
 
 namespace a2a {
 
@@ -15,26 +15,16 @@ namespace {
 
 std::string layout_kind_id(LayoutKind kind) {
   switch (kind) {
-    case LayoutKind::SafeTensorsFile:
-      return "safetensors_file";
-    case LayoutKind::ShardedSafeTensors:
-      return "sharded_safetensors";
-    case LayoutKind::TransformersModel:
-      return "transformers_model";
-    case LayoutKind::DiffusersModel:
-      return "diffusers_model";
-    case LayoutKind::DiffusersPipeline:
-      return "diffusers_pipeline";
-    case LayoutKind::Scheduler:
-      return "scheduler";
-    case LayoutKind::Tokenizer:
-      return "tokenizer";
-    case LayoutKind::Processor:
-      return "processor";
-    case LayoutKind::ConfigOnly:
-      return "config_only";
-    case LayoutKind::Unknown:
-      break;
+    case LayoutKind::SafeTensorsFile: return "safetensors_file";
+    case LayoutKind::ShardedSafeTensors: return "sharded_safetensors";
+    case LayoutKind::TransformersModel: return "transformers_model";
+    case LayoutKind::DiffusersModel: return "diffusers_model";
+    case LayoutKind::DiffusersPipeline: return "diffusers_pipeline";
+    case LayoutKind::Scheduler: return "scheduler";
+    case LayoutKind::Tokenizer: return "tokenizer";
+    case LayoutKind::Processor: return "processor";
+    case LayoutKind::ConfigOnly: return "config_only";
+    case LayoutKind::Unknown: break;
   }
   return "unknown";
 }
@@ -122,7 +112,8 @@ std::string shape_text(const nlohmann::json& shape) {
 std::string totals_text(const nlohmann::json& t) {
   std::string s = with_separators(t["tensors"].get<uint64_t>()) + " tensors, " +
                   with_separators(t["parameters"].get<uint64_t>()) + " parameters, " +
-                  with_separators(t["bytes"].get<uint64_t>()) + " bytes (" + human_bytes(t["bytes"].get<uint64_t>()) + ")";
+                  with_separators(t["bytes"].get<uint64_t>()) + " bytes (" + human_bytes(t["bytes"].get<uint64_t>()) +
+                  ")";
   if (!t["dtypes"].empty()) {
     s += "; dtypes:";
     for (auto it = t["dtypes"].begin(); it != t["dtypes"].end(); ++it) {
@@ -182,7 +173,8 @@ nlohmann::json inspect_checkpoint_json(const std::string& path, const std::strin
       entry["component"] = component.name;
       entry["library"] = component.library;
       entry["class"] = component.class_name;
-      if (component.class_name.empty()) entry["layout"] = "absent (null in model_index.json)";
+      if (component.class_name.empty())
+        entry["layout"] = "absent (null in model_index.json)";
       else if (sub.kind == LayoutKind::Unknown) {
         entry["layout"] = std::filesystem::is_directory(sub.path) ? "unrecognised folder" : "absent (no folder)";
       }
@@ -192,9 +184,10 @@ nlohmann::json inspect_checkpoint_json(const std::string& path, const std::strin
     return out;
   }
   if (layout.kind == LayoutKind::Unknown) {
-    throw_input_error("unknown_layout", path + ": no checkpoint found (expected a .safetensors file, a "
-                                               "*.safetensors.index.json, a model folder with config.json, or a "
-                                               "pipeline folder with model_index.json)");
+    throw_input_error("unknown_layout", path +
+                                            ": no checkpoint found (expected a .safetensors file, a "
+                                            "*.safetensors.index.json, a model folder with config.json, or a "
+                                            "pipeline folder with model_index.json)");
   }
   nlohmann::json entry = describe_checkpoint(layout);
   entry["component"] = "";
@@ -219,8 +212,9 @@ std::string inspect_checkpoint(const std::string& path, const std::string& varia
     }
     os << "components:\n";
     auto what_of = [](const nlohmann::json& c) {
-      return c["class"].get<std::string>().empty() ? std::string("-")
-                                                   : c["library"].get<std::string>() + " " + c["class"].get<std::string>();
+      return c["class"].get<std::string>().empty()
+                 ? std::string("-")
+                 : c["library"].get<std::string>() + " " + c["class"].get<std::string>();
     };
     size_t width = 0, what_width = 0;
     for (const auto& c : j["checkpoints"]) {
@@ -233,8 +227,10 @@ std::string inspect_checkpoint(const std::string& path, const std::string& varia
       os << "  " << name << std::string(width - name.size(), ' ') << "  " << what
          << std::string(what_width - what.size(), ' ') << "  [" << c["layout"].get<std::string>();
       if (c["weights"].is_string()) {
-        os << ", " << c["totals"]["tensors"].get<uint64_t>() << " tensors, " << human_bytes(c["totals"]["bytes"].get<uint64_t>());
-      } else if (c["layout"] == layout_name(LayoutKind::DiffusersModel) || c["layout"] == layout_name(LayoutKind::TransformersModel)) {
+        os << ", " << c["totals"]["tensors"].get<uint64_t>() << " tensors, "
+           << human_bytes(c["totals"]["bytes"].get<uint64_t>());
+      } else if (c["layout"] == layout_name(LayoutKind::DiffusersModel) ||
+                 c["layout"] == layout_name(LayoutKind::TransformersModel)) {
         os << ", no weights";
       }
       os << "]\n";

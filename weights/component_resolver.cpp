@@ -43,7 +43,8 @@ std::string component_folder(const std::string& root, const std::string& compone
 ResolvedComponent resolve_component(const std::string& path, const ComponentRequest& request) {
   const std::string who = request.who.empty() ? "" : request.who + ": ";
   std::error_code ec;
-  if (path.empty() || !fs::exists(path, ec)) throw_input_error("missing_model", who + "model path '" + path + "' does not exist");
+  if (path.empty() || !fs::exists(path, ec))
+    throw_input_error("missing_model", who + "model path '" + path + "' does not exist");
   ResolvedComponent out;
   out.variant = request.variant;
   fs::path root(path);

@@ -18,11 +18,11 @@ struct ComponentRequest {
 };
 
 struct ResolvedComponent {
-  std::string folder;         // the component folder
-  std::string pipeline_root;  // the pipeline folder when `path` named one, else empty
-  std::string config_path;    // folder/config.json
+  std::string folder;                                 // the component folder
+  std::string pipeline_root;                          // the pipeline folder when `path` named one, else empty
+  std::string config_path;                            // folder/config.json
   ConfigReader config{nlohmann::json::object(), ""};  // its source is config_path
-  std::string weights;        // the .safetensors file or the *.safetensors.index.json; empty when not needed
+  std::string weights;  // the .safetensors file or the *.safetensors.index.json; empty when not needed
   std::string variant;
 };
 

@@ -21,7 +21,8 @@ std::string read_small_file(const std::string& path, const char* code) {
   auto size = fs::file_size(path, ec);
   if (ec) throw_input_error(code, path + ": cannot read: " + ec.message());
   if (size > kMaxConfigBytes) {
-    throw_input_error("bad_config", path + ": " + std::to_string(size) + " bytes is too large for a configuration file");
+    throw_input_error("bad_config",
+                      path + ": " + std::to_string(size) + " bytes is too large for a configuration file");
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw_input_error(code, path + ": cannot open");
@@ -32,21 +33,16 @@ std::string read_small_file(const std::string& path, const char* code) {
 
 std::string describe_json(const nlohmann::json& v) {
   switch (v.type()) {
-    case nlohmann::json::value_t::null:
-      return "null";
-    case nlohmann::json::value_t::boolean:
-      return v.get<bool>() ? "true" : "false";
+    case nlohmann::json::value_t::null: return "null";
+    case nlohmann::json::value_t::boolean: return v.get<bool>() ? "true" : "false";
     case nlohmann::json::value_t::string: {
       std::string s = v.get<std::string>();
       if (s.size() > 40) s = s.substr(0, 40) + "...";
       return "the string \"" + s + "\"";
     }
-    case nlohmann::json::value_t::array:
-      return "a list";
-    case nlohmann::json::value_t::object:
-      return "an object";
-    default:
-      return v.dump();
+    case nlohmann::json::value_t::array: return "a list";
+    case nlohmann::json::value_t::object: return "an object";
+    default: return v.dump();
   }
 }
 
@@ -107,7 +103,8 @@ void ConfigReader::wrong_length(const std::string& key, size_t got, size_t expec
 }
 
 void ConfigReader::type_error(const std::string& key, const char* expected, const nlohmann::json& got) const {
-  throw_input_error("bad_config", source_ + ": '" + prefix_ + key + "' must be " + expected + ", not " + describe_json(got));
+  throw_input_error("bad_config",
+                    source_ + ": '" + prefix_ + key + "' must be " + expected + ", not " + describe_json(got));
 }
 
 void ConfigReader::convert(const nlohmann::json& v, const std::string& key, bool& out) const {
@@ -117,7 +114,8 @@ void ConfigReader::convert(const nlohmann::json& v, const std::string& key, bool
 
 void ConfigReader::convert(const nlohmann::json& v, const std::string& key, int64_t& out) const {
   if (v.is_number_unsigned()) {
-    if (v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) type_error(key, "an integer in range", v);
+    if (v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      type_error(key, "an integer in range", v);
     out = static_cast<int64_t>(v.get<uint64_t>());
   } else if (v.is_number_integer()) {
     out = v.get<int64_t>();

@@ -7,8 +7,8 @@
 #include <fstream>
 #include <limits>
 
-#include "weights/safetensors.h"
 #include "base/error.h"
+#include "weights/safetensors.h"
 
 namespace fs = std::filesystem;
 
@@ -69,7 +69,6 @@ std::vector<std::string> variants_present(const fs::path& folder) {
   return found;
 }
 
-
 std::string class_name_of(const nlohmann::json& config) {
   for (const char* key : {"_class_name", "image_processor_type", "feature_extractor_type"}) {
     auto it = config.find(key);
@@ -90,26 +89,16 @@ bool has_tokenizer_files(const fs::path& folder) {
 
 std::string layout_name(LayoutKind kind) {
   switch (kind) {
-    case LayoutKind::SafeTensorsFile:
-      return "safetensors file";
-    case LayoutKind::ShardedSafeTensors:
-      return "sharded safetensors (index)";
-    case LayoutKind::TransformersModel:
-      return "transformers model folder";
-    case LayoutKind::DiffusersModel:
-      return "diffusers model folder";
-    case LayoutKind::DiffusersPipeline:
-      return "diffusers pipeline folder";
-    case LayoutKind::Scheduler:
-      return "scheduler folder";
-    case LayoutKind::Tokenizer:
-      return "tokenizer folder";
-    case LayoutKind::Processor:
-      return "processor folder";
-    case LayoutKind::ConfigOnly:
-      return "configuration folder";
-    case LayoutKind::Unknown:
-      break;
+    case LayoutKind::SafeTensorsFile: return "safetensors file";
+    case LayoutKind::ShardedSafeTensors: return "sharded safetensors (index)";
+    case LayoutKind::TransformersModel: return "transformers model folder";
+    case LayoutKind::DiffusersModel: return "diffusers model folder";
+    case LayoutKind::DiffusersPipeline: return "diffusers pipeline folder";
+    case LayoutKind::Scheduler: return "scheduler folder";
+    case LayoutKind::Tokenizer: return "tokenizer folder";
+    case LayoutKind::Processor: return "processor folder";
+    case LayoutKind::ConfigOnly: return "configuration folder";
+    case LayoutKind::Unknown: break;
   }
   return "unknown";
 }
@@ -144,10 +133,14 @@ std::string pickle_conversion_hint(const std::string& path) {
          "safetensors once, in Python:\n\n"
          "    import torch\n"
          "    from safetensors.torch import save_file\n"
-         "    state = torch.load(\"" + path + "\", map_location=\"cpu\", weights_only=True)\n"
+         "    state = torch.load(\"" +
+         path +
+         "\", map_location=\"cpu\", weights_only=True)\n"
          "    state = state.get(\"state_dict\", state)  # Lightning .ckpt files wrap the weights\n"
          "    save_file({k: v.detach().clone().contiguous() for k, v in state.items()\n"
-         "               if isinstance(v, torch.Tensor)}, \"" + target + "\")\n\n"
+         "               if isinstance(v, torch.Tensor)}, \"" +
+         target +
+         "\")\n\n"
          "For a whole diffusers or transformers folder: "
          "Model.from_pretrained(folder).save_pretrained(folder, safe_serialization=True).";
 }
@@ -227,7 +220,8 @@ PipelineIndex read_model_index(const std::string& path) {
     const std::string& key = it.key();
     const auto& v = it.value();
     if (key == "_class_name" || key == "_diffusers_version") {
-      if (!v.is_string()) throw_input_error("bad_config", file + ": '" + key + "' must be a string, not " + describe_json(v));
+      if (!v.is_string())
+        throw_input_error("bad_config", file + ": '" + key + "' must be a string, not " + describe_json(v));
       (key == "_class_name" ? index.class_name : index.diffusers_version) = v.get<std::string>();
     } else if (key[0] != '_' && v.is_array()) {
       if (v.size() != 2 || !(v[0].is_string() || v[0].is_null()) || !(v[1].is_string() || v[1].is_null())) {
@@ -270,8 +264,9 @@ CheckpointLayout detect_layout(const std::string& path, const std::string& varia
       return layout;
     }
     if (ends_with(lower(name), ".json")) {
-      throw_input_error("unknown_layout", path + ": a JSON file that is not a checkpoint (expected model_index.json, "
-                                                 "config.json or a *.safetensors.index.json)");
+      throw_input_error("unknown_layout", path +
+                                              ": a JSON file that is not a checkpoint (expected model_index.json, "
+                                              "config.json or a *.safetensors.index.json)");
     }
     // Anything else is read as safetensors: a file that is not gets that file's own error.
     layout.kind = LayoutKind::SafeTensorsFile;
@@ -308,7 +303,8 @@ CheckpointLayout detect_layout(const std::string& path, const std::string& varia
     if (!weights) {
       // Explain a missing variant or refuse pickle weights; a folder with a config alone is fine.
       for (const char* base : kPickleWeightNames)
-        if (is_file(p / with_variant(base, variant))) refuse_pickle_checkpoint((p / with_variant(base, variant)).string());
+        if (is_file(p / with_variant(base, variant)))
+          refuse_pickle_checkpoint((p / with_variant(base, variant)).string());
       if (!variant.empty() || !variants_present(p).empty()) find_weights_file(path, variant);
     }
     if (weights) layout.weights = *weights;
@@ -339,9 +335,12 @@ CheckpointLayout detect_layout(const std::string& path, const std::string& varia
   for (const auto& entry : fs::directory_iterator(p, ec)) {
     if (!entry.is_regular_file()) continue;
     const std::string name = entry.path().filename().string();
-    if (ends_with(name, ".safetensors.index.json")) indexes.push_back(entry.path().string());
-    else if (ends_with(name, ".safetensors")) files.push_back(entry.path().string());
-    else if (is_pickle_checkpoint(entry.path().string())) pickles.push_back(entry.path().string());
+    if (ends_with(name, ".safetensors.index.json"))
+      indexes.push_back(entry.path().string());
+    else if (ends_with(name, ".safetensors"))
+      files.push_back(entry.path().string());
+    else if (is_pickle_checkpoint(entry.path().string()))
+      pickles.push_back(entry.path().string());
   }
   if (indexes.size() == 1) {
     layout.kind = LayoutKind::ShardedSafeTensors;

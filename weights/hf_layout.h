@@ -38,8 +38,8 @@ struct PipelineComponent {
 // model_index.json of a diffusers pipeline folder.
 struct PipelineIndex {
   std::string path;
-  std::string class_name;         // _class_name
-  std::string diffusers_version;  // _diffusers_version
+  std::string class_name;                     // _class_name
+  std::string diffusers_version;              // _diffusers_version
   std::vector<PipelineComponent> components;  // in file order
   nlohmann::json options;                     // the other entries (requires_safety_checker, ...)
   const PipelineComponent* find(const std::string& name) const;
@@ -49,9 +49,9 @@ PipelineIndex read_model_index(const std::string& path);  // the file or its fol
 struct CheckpointLayout {
   LayoutKind kind = LayoutKind::Unknown;
   std::string path;
-  std::string config;   // config.json / scheduler_config.json when there is one
-  std::string weights;  // the .safetensors file or the index; empty when there are none
-  std::string variant;  // the variant asked for
+  std::string config;      // config.json / scheduler_config.json when there is one
+  std::string weights;     // the .safetensors file or the index; empty when there are none
+  std::string variant;     // the variant asked for
   std::string class_name;  // _class_name (diffusers) or architectures[0] (transformers), when known
   // Pipelines: the index and one layout per component (in model_index.json order).
   std::optional<PipelineIndex> pipeline;
@@ -82,6 +82,5 @@ std::string pickle_conversion_hint(const std::string& path);
 // used in place.
 LoadReport load_weights(torch::nn::Module& module, const std::string& path, LoadOptions options = {},
                         const std::string& variant = "");
-
 
 }  // namespace a2a

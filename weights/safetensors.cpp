@@ -51,16 +51,16 @@ struct DtypeInfo {
 };
 
 const DtypeInfo kDtypes[] = {
-    {"F64", at::kDouble, 8}, {"F32", at::kFloat, 4},  {"F16", at::kHalf, 2},  {"BF16", at::kBFloat16, 2},
-    {"I64", at::kLong, 8},   {"I32", at::kInt, 4},    {"I16", at::kShort, 2}, {"I8", at::kChar, 1},
+    {"F64", at::kDouble, 8}, {"F32", at::kFloat, 4}, {"F16", at::kHalf, 2},  {"BF16", at::kBFloat16, 2},
+    {"I64", at::kLong, 8},   {"I32", at::kInt, 4},   {"I16", at::kShort, 2}, {"I8", at::kChar, 1},
     {"U8", at::kByte, 1},    {"BOOL", at::kBool, 1},
 };
 
 // Sizes of dtypes the format knows but LibTorch 1.13 cannot hold; still needed to validate spans
 // and to list such files.
 const std::pair<const char*, size_t> kForeignDtypes[] = {
-    {"U16", 2}, {"U32", 4}, {"U64", 8}, {"F8_E4M3", 1}, {"F8_E5M2", 1}, {"F8_E4M3FN", 1}, {"F8_E5M2FNUZ", 1},
-    {"F8_E4M3FNUZ", 1}, {"C64", 8}, {"E8M0", 1}};
+    {"U16", 2},       {"U32", 4},         {"U64", 8},         {"F8_E4M3", 1}, {"F8_E5M2", 1},
+    {"F8_E4M3FN", 1}, {"F8_E5M2FNUZ", 1}, {"F8_E4M3FNUZ", 1}, {"C64", 8},     {"E8M0", 1}};
 
 struct Mapping {
   void* base = nullptr;
@@ -99,11 +99,11 @@ class HeaderParser : public nlohmann::json_sax<nlohmann::json> {
     if (skip_depth_ > 0) return true;
     if (state_ == State::Shape) {
       if (current_.shape.size() >= kMaxRank) {
-        fail(path_, "tensor " + in_quotes(current_.name) + " has more than " + std::to_string(kMaxRank) + " dimensions");
+        fail(path_,
+             "tensor " + in_quotes(current_.name) + " has more than " + std::to_string(kMaxRank) + " dimensions");
       }
-      current_.shape.push_back(v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
-                                   ? -1
-                                   : static_cast<int64_t>(v));
+      current_.shape.push_back(
+          v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ? -1 : static_cast<int64_t>(v));
       if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) shape_overflow_ = true;
       return true;
     }
@@ -133,9 +133,7 @@ class HeaderParser : public nlohmann::json_sax<nlohmann::json> {
   bool start_object(std::size_t) override {
     if (skip_depth_ > 0) return enter_skip();
     switch (state_) {
-      case State::Start:
-        state_ = State::Top;
-        return true;
+      case State::Start: state_ = State::Top; return true;
       case State::Top:
         if (key_ == "__metadata__") {
           state_ = State::Metadata;
@@ -151,10 +149,8 @@ class HeaderParser : public nlohmann::json_sax<nlohmann::json> {
       case State::Entry:
         if (field_ == "dtype" || field_ == "shape" || field_ == "data_offsets") return scalar("an object");
         return enter_skip();
-      case State::Metadata:
-        fail(path_, "metadata value for " + in_quotes(key_) + " is not a string (it is an object)");
-      default:
-        return scalar("an object");
+      case State::Metadata: fail(path_, "metadata value for " + in_quotes(key_) + " is not a string (it is an object)");
+      default: return scalar("an object");
     }
   }
   bool end_object() override {
@@ -196,13 +192,15 @@ class HeaderParser : public nlohmann::json_sax<nlohmann::json> {
     if (skip_depth_ > 0) return true;
     if (state_ == State::Top) {
       // Tensor names are checked for duplicates once all are read (SafeTensorsFile::open).
-      if (k == "__metadata__" && !seen_metadata_.insert(k).second) fail(path_, "__metadata__ appears twice in the header");
+      if (k == "__metadata__" && !seen_metadata_.insert(k).second)
+        fail(path_, "__metadata__ appears twice in the header");
       key_ = k;
     } else if (state_ == State::Metadata) {
       if (!keys_.insert(k).second) fail(path_, "metadata key " + in_quotes(k) + " appears twice");
       key_ = k;
     } else {
-      if (!keys_.insert(k).second) fail(path_, "tensor " + in_quotes(current_.name) + " lists " + in_quotes(k) + " twice");
+      if (!keys_.insert(k).second)
+        fail(path_, "tensor " + in_quotes(current_.name) + " lists " + in_quotes(k) + " twice");
       field_ = k;
     }
     return true;
@@ -218,8 +216,7 @@ class HeaderParser : public nlohmann::json_sax<nlohmann::json> {
   bool scalar(const char* what) {
     if (skip_depth_ > 0) return true;
     switch (state_) {
-      case State::Start:
-        fail(path_, "header is not a JSON object");
+      case State::Start: fail(path_, "header is not a JSON object");
       case State::Top:
         if (key_ == "__metadata__") fail(path_, "__metadata__ is not an object");
         fail(path_, "entry for tensor " + in_quotes(key_) + " is not an object");
@@ -237,13 +234,13 @@ class HeaderParser : public nlohmann::json_sax<nlohmann::json> {
       case State::Offsets:
         fail(path_, "tensor " + in_quotes(current_.name) + " has a data offset that is " + what +
                         ", not a non-negative integer");
-      case State::Done:
-        break;
+      case State::Done: break;
     }
     fail(path_, "unexpected content after the header object");
   }
   bool enter_skip() {
-    if (++skip_depth_ > kMaxUnknownNesting) fail(path_, "tensor " + in_quotes(current_.name) + " has values nested too deeply");
+    if (++skip_depth_ > kMaxUnknownNesting)
+      fail(path_, "tensor " + in_quotes(current_.name) + " has values nested too deeply");
     return true;
   }
   bool leave_skip() {
@@ -254,7 +251,8 @@ class HeaderParser : public nlohmann::json_sax<nlohmann::json> {
     const std::string& name = current_.name;
     if (!has_dtype_) fail(path_, "tensor " + in_quotes(name) + " has no dtype");
     if (!has_shape_) fail(path_, "tensor " + in_quotes(name) + " has no shape");
-    if (!has_offsets_ || offsets_.size() != 2) fail(path_, "tensor " + in_quotes(name) + " has no [begin, end] data_offsets");
+    if (!has_offsets_ || offsets_.size() != 2)
+      fail(path_, "tensor " + in_quotes(name) + " has no [begin, end] data_offsets");
     if (shape_overflow_) fail(path_, "tensor " + in_quotes(name) + " has a shape whose size overflows");
     current_.begin = offsets_[0];
     current_.end = offsets_[1];
@@ -362,7 +360,8 @@ std::shared_ptr<SafeTensorsFile> SafeTensorsFile::open(const std::string& path) 
     uint64_t count = 1;
     for (int64_t d : rec.shape) {
       uint64_t v = static_cast<uint64_t>(d);
-      if (v != 0 && count > std::numeric_limits<uint64_t>::max() / v) fail(path, "tensor '" + name + "' has a shape whose size overflows");
+      if (v != 0 && count > std::numeric_limits<uint64_t>::max() / v)
+        fail(path, "tensor '" + name + "' has a shape whose size overflows");
       count *= v;
     }
     if (count > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / elem) {
@@ -383,9 +382,11 @@ std::shared_ptr<SafeTensorsFile> SafeTensorsFile::open(const std::string& path) 
     std::vector<const TensorRecord*> by_name;
     by_name.reserve(parser.records.size());
     for (const auto& r : parser.records) by_name.push_back(&r);
-    std::sort(by_name.begin(), by_name.end(), [](const TensorRecord* a, const TensorRecord* b) { return a->name < b->name; });
+    std::sort(by_name.begin(), by_name.end(),
+              [](const TensorRecord* a, const TensorRecord* b) { return a->name < b->name; });
     for (size_t i = 1; i < by_name.size(); ++i) {
-      if (by_name[i]->name == by_name[i - 1]->name) fail(path, "tensor name '" + by_name[i]->name + "' appears twice in the header");
+      if (by_name[i]->name == by_name[i - 1]->name)
+        fail(path, "tensor name '" + by_name[i]->name + "' appears twice in the header");
     }
   }
 
@@ -535,7 +536,8 @@ std::shared_ptr<SafeTensorsCheckpoint> SafeTensorsCheckpoint::open(const std::st
     bool escapes = shard.empty() || rel.is_absolute();
     for (const auto& part : rel)
       if (part == "..") escapes = true;
-    if (escapes) fail_index(path, "shard name '" + shard + "' for tensor '" + it.key() + "' is not a file beside the index");
+    if (escapes)
+      fail_index(path, "shard name '" + shard + "' for tensor '" + it.key() + "' is not a file beside the index");
     auto found = shard_of_file.find(shard);
     if (found == shard_of_file.end()) {
       const std::string shard_path = (folder / rel).string();
@@ -554,7 +556,8 @@ std::shared_ptr<SafeTensorsCheckpoint> SafeTensorsCheckpoint::open(const std::st
     for (const auto& r : ckpt->files_[i]->records()) {
       auto owner = ckpt->owner_.find(r.name);
       if (owner == ckpt->owner_.end()) {
-        fail_index(path, "shard '" + ckpt->files_[i]->path() + "' holds tensor '" + r.name + "', which the index does not list");
+        fail_index(path, "shard '" + ckpt->files_[i]->path() + "' holds tensor '" + r.name +
+                             "', which the index does not list");
       }
       if (owner->second != i) {
         fail_index(path, "tensor '" + r.name + "' is in both '" + ckpt->files_[i]->path() + "' and '" +
@@ -659,9 +662,8 @@ void save_safetensors(const std::string& path, const std::map<std::string, at::T
     header["__metadata__"] = std::move(meta);
   }
   for (const auto& p : plan) {
-    header[p.name] = {{"dtype", p.dtype},
-                      {"shape", p.tensor.sizes().vec()},
-                      {"data_offsets", {p.begin, p.begin + p.bytes}}};
+    header[p.name] = {
+        {"dtype", p.dtype}, {"shape", p.tensor.sizes().vec()}, {"data_offsets", {p.begin, p.begin + p.bytes}}};
   }
   std::string text;
   try {
@@ -671,7 +673,8 @@ void save_safetensors(const std::string& path, const std::map<std::string, at::T
   }
   text.append((8 - text.size() % 8) % 8, ' ');
   unsigned char length[8];
-  for (int i = 0; i < 8; ++i) length[i] = static_cast<unsigned char>((static_cast<uint64_t>(text.size()) >> (8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i)
+    length[i] = static_cast<unsigned char>((static_cast<uint64_t>(text.size()) >> (8 * i)) & 0xff);
 
   write_file_atomically(path, [&](int fd) {
     write_all(fd, length, sizeof(length), path);

@@ -7,8 +7,8 @@
 #include <set>
 #include <sstream>
 
-#include "weights/safetensors.h"
 #include "base/error.h"
+#include "weights/safetensors.h"
 
 namespace a2a {
 

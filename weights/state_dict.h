@@ -4,8 +4,8 @@
 #include <ATen/Tensor.h>
 
 #include <functional>
-#include <optional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,8 +47,8 @@ struct LoadOptions {
 struct LoadReport {
   std::vector<std::string> missing;
   std::vector<std::string> unexpected;
-  std::vector<std::string> mismatched;  // "name: checkpoint [a,b] vs module [c,d]"
-  std::vector<std::string> ignored;     // unexpected keys on the harmless or ignored list
+  std::vector<std::string> mismatched;       // "name: checkpoint [a,b] vs module [c,d]"
+  std::vector<std::string> ignored;          // unexpected keys on the harmless or ignored list
   std::vector<std::string> ignored_missing;  // absent module keys on the harmless or ignored list
   size_t loaded = 0;
   size_t shared = 0;  // of `loaded`, tensors used in place (zero_copy)

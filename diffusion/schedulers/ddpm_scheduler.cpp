@@ -1,7 +1,7 @@
 #include "diffusion/schedulers/ddpm_scheduler.h"
 
-#include "diffusion/schedulers/scheduler_config.h"
 #include "base/error.h"
+#include "diffusion/schedulers/scheduler_config.h"
 
 #include <cmath>
 
@@ -22,13 +22,13 @@ DDPMScheduler::DDPMScheduler(DDPMSchedulerOptions options) : options_(std::move(
   using namespace scheduler_detail;
   require_prediction_type(class_name(), options_.prediction_type, {"epsilon", "sample", "v_prediction"});
   require_no_thresholding(class_name(), options_.thresholding);
-  static const char* kVarianceTypes[] = {"fixed_small", "fixed_small_log", "fixed_large",
-                                         "fixed_large_log", "learned", "learned_range"};
+  static const char* kVarianceTypes[] = {"fixed_small",     "fixed_small_log", "fixed_large",
+                                         "fixed_large_log", "learned",         "learned_range"};
   bool known = false;
   for (const char* type : kVarianceTypes) known = known || options_.variance_type == type;
   if (!known)
-    throw_input_error("bad_scheduler_config", "DDPMScheduler: variance_type '" + options_.variance_type +
-                                                  "' is not supported");
+    throw_input_error("bad_scheduler_config",
+                      "DDPMScheduler: variance_type '" + options_.variance_type + "' is not supported");
   at::Tensor betas = make_betas(options_, class_name());
   if (options_.rescale_betas_zero_snr) betas = rescale_zero_terminal_snr(betas);
   alphas_cumprod_ = at::cumprod(1.0 - betas, 0);

@@ -58,16 +58,18 @@ DPMSolverMultistepScheduler::DPMSolverMultistepScheduler(DPMSolverMultistepSched
                                                   "' is not supported (dpmsolver++, sde-dpmsolver++, dpmsolver, "
                                                   "sde-dpmsolver)");
   if (options_.solver_type != "midpoint" && options_.solver_type != "heun")
-    throw_input_error("bad_scheduler_config", class_name() + ": solver_type '" + options_.solver_type +
-                                                  "' is not supported (midpoint, heun)");
+    throw_input_error("bad_scheduler_config",
+                      class_name() + ": solver_type '" + options_.solver_type + "' is not supported (midpoint, heun)");
   if (options_.solver_order < 1 || options_.solver_order > 3)
-    throw_input_error("bad_scheduler_config", class_name() + ": solver_order must be 1, 2 or 3, got " +
-                                                  std::to_string(options_.solver_order));
+    throw_input_error("bad_scheduler_config",
+                      class_name() + ": solver_order must be 1, 2 or 3, got " + std::to_string(options_.solver_order));
   if (options_.solver_order == 3 && algorithm.rfind("sde-", 0) == 0)
     throw_input_error("bad_scheduler_config", class_name() + ": the SDE variants support solver_order 1 or 2");
   if (algorithm != "dpmsolver++" && algorithm != "sde-dpmsolver++" && options_.final_sigmas_type == "zero")
-    throw_input_error("bad_scheduler_config", class_name() + ": final_sigmas_type 'zero' is not supported for "
-                                                  "algorithm_type '" + algorithm + "'; choose sigma_min");
+    throw_input_error("bad_scheduler_config", class_name() +
+                                                  ": final_sigmas_type 'zero' is not supported for "
+                                                  "algorithm_type '" +
+                                                  algorithm + "'; choose sigma_min");
   if (options_.final_sigmas_type != "zero" && options_.final_sigmas_type != "sigma_min")
     throw_input_error("bad_scheduler_config", class_name() + ": final_sigmas_type '" + options_.final_sigmas_type +
                                                   "' is not supported (zero, sigma_min)");
@@ -124,7 +126,8 @@ void DPMSolverMultistepScheduler::set_timesteps(int64_t num_inference_steps) {
     // Uniform steps in log-SNR between the extremes of the (flipped) log-sigma table.
     const double lambda_min = log_sigmas.front();
     const double lambda_max = log_sigmas.back();
-    for (double r : np_linspace(0, 1, num_inference_steps)) sigmas.push_back(std::exp(lambda_max + r * (lambda_min - lambda_max)));
+    for (double r : np_linspace(0, 1, num_inference_steps))
+      sigmas.push_back(std::exp(lambda_max + r * (lambda_min - lambda_max)));
     timesteps.clear();
     for (double s : sigmas) timesteps.push_back(np_round(sigma_to_t(s, log_sigmas)));
   } else {
@@ -132,10 +135,9 @@ void DPMSolverMultistepScheduler::set_timesteps(int64_t num_inference_steps) {
     for (double t : timesteps) sigmas.push_back(np_interp_index(t, fp));
   }
 
-  const float sigma_last =
-      options_.final_sigmas_type == "sigma_min"
-          ? std::sqrt((1.0f - alphas_cumprod_[0].item<float>()) / alphas_cumprod_[0].item<float>())
-          : 0.0f;
+  const float sigma_last = options_.final_sigmas_type == "sigma_min"
+                               ? std::sqrt((1.0f - alphas_cumprod_[0].item<float>()) / alphas_cumprod_[0].item<float>())
+                               : 0.0f;
   sigma_values_.clear();
   for (double s : sigmas) sigma_values_.push_back(static_cast<float>(s));
   sigma_values_.push_back(sigma_last);
@@ -154,8 +156,8 @@ at::Tensor DPMSolverMultistepScheduler::convert_model_output(const at::Tensor& m
                                                              const at::Tensor& sample) const {
   const NoiseLevel level = noise_level(sigma_values_.at(index_.current()));
   const std::string& prediction = options_.prediction_type;
-  const bool learned_variance = options_.variance_type && (*options_.variance_type == "learned" ||
-                                                           *options_.variance_type == "learned_range");
+  const bool learned_variance =
+      options_.variance_type && (*options_.variance_type == "learned" || *options_.variance_type == "learned_range");
   if (options_.algorithm_type == "dpmsolver++" || options_.algorithm_type == "sde-dpmsolver++") {
     // The data prediction x0.
     if (prediction == "epsilon") {
@@ -180,8 +182,7 @@ at::Tensor DPMSolverMultistepScheduler::first_order_update(const at::Tensor& mod
   const std::string& algorithm = options_.algorithm_type;
   if (algorithm == "dpmsolver++")
     return (t.sigma / s.sigma) * sample - (t.alpha * (std::exp(-h) - 1.0f)) * model_output;
-  if (algorithm == "dpmsolver")
-    return (t.alpha / s.alpha) * sample - (t.sigma * (std::exp(h) - 1.0f)) * model_output;
+  if (algorithm == "dpmsolver") return (t.alpha / s.alpha) * sample - (t.sigma * (std::exp(h) - 1.0f)) * model_output;
   if (algorithm == "sde-dpmsolver++")
     return (t.sigma / s.sigma * std::exp(-h)) * sample + (t.alpha * (1 - std::exp(-2.0f * h))) * model_output +
            t.sigma * std::sqrt(1.0f - std::exp(-2 * h)) * noise;
@@ -219,15 +220,14 @@ at::Tensor DPMSolverMultistepScheduler::second_order_update(const at::Tensor& sa
            (t.sigma * ((std::exp(h) - 1.0f) / h - 1.0f)) * D1;
   }
   if (algorithm == "sde-dpmsolver++") {
-    at::Tensor common = (t.sigma / s0.sigma * std::exp(-h)) * sample +
-                        (t.alpha * (1 - std::exp(-2.0f * h))) * D0;
+    at::Tensor common = (t.sigma / s0.sigma * std::exp(-h)) * sample + (t.alpha * (1 - std::exp(-2.0f * h))) * D0;
     at::Tensor correction = midpoint ? 0.5f * (t.alpha * (1 - std::exp(-2.0f * h))) * D1
                                      : (t.alpha * ((1.0f - std::exp(-2.0f * h)) / (-2.0f * h) + 1.0f)) * D1;
     return common + correction + t.sigma * std::sqrt(1.0f - std::exp(-2 * h)) * noise;
   }
   at::Tensor common = (t.alpha / s0.alpha) * sample - 2.0f * (t.sigma * (std::exp(h) - 1.0f)) * D0;
-  at::Tensor correction = midpoint ? (t.sigma * (std::exp(h) - 1.0f)) * D1
-                                   : 2.0f * (t.sigma * ((std::exp(h) - 1.0f) / h - 1.0f)) * D1;
+  at::Tensor correction =
+      midpoint ? (t.sigma * (std::exp(h) - 1.0f)) * D1 : 2.0f * (t.sigma * ((std::exp(h) - 1.0f) / h - 1.0f)) * D1;
   return common - correction + t.sigma * std::sqrt(std::exp(2 * h) - 1.0f) * noise;
 }
 
@@ -268,8 +268,8 @@ SchedulerStepOutput DPMSolverMultistepScheduler::step(const at::Tensor& model_ou
   const int64_t i = index_.ensure(timesteps_, timestep, class_name(), num_inference_steps_ - 1);
   const int64_t count = num_inference_steps_;
   const bool lower_order_final =
-      i == count - 1 && (options_.euler_at_final || (options_.lower_order_final && count < 15) ||
-                         options_.final_sigmas_type == "zero");
+      i == count - 1 &&
+      (options_.euler_at_final || (options_.lower_order_final && count < 15) || options_.final_sigmas_type == "zero");
   const bool lower_order_second = i == count - 2 && options_.lower_order_final && count < 15;
 
   at::Tensor model_output = convert_model_output(model_output_in, sample_in);

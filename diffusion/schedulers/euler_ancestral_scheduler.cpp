@@ -6,8 +6,7 @@
 
 namespace a2a {
 
-EulerAncestralDiscreteSchedulerOptions EulerAncestralDiscreteSchedulerOptions::from_json(
-    const nlohmann::json& config) {
+EulerAncestralDiscreteSchedulerOptions EulerAncestralDiscreteSchedulerOptions::from_json(const nlohmann::json& config) {
   EulerAncestralDiscreteSchedulerOptions options;
   options.read_common(config, "EulerAncestralDiscreteScheduler");
   return options;

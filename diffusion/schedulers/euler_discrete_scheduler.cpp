@@ -21,8 +21,8 @@ EulerDiscreteSchedulerOptions EulerDiscreteSchedulerOptions::from_json(const nlo
 
 EulerDiscreteScheduler::EulerDiscreteScheduler(EulerDiscreteSchedulerOptions options) : options_(std::move(options)) {
   using namespace scheduler_detail;
-  require_prediction_type(class_name(), options_.prediction_type, {"epsilon", "v_prediction", "sample",
-                                                                   "original_sample"});
+  require_prediction_type(class_name(), options_.prediction_type,
+                          {"epsilon", "v_prediction", "sample", "original_sample"});
   if (options_.interpolation_type != "linear" && options_.interpolation_type != "log_linear")
     throw_input_error("bad_scheduler_config", class_name() + ": interpolation_type '" + options_.interpolation_type +
                                                   "' is not supported (linear, log_linear)");
@@ -59,8 +59,8 @@ void EulerDiscreteScheduler::set_timesteps(int64_t num_inference_steps) {
     for (float t : timestep_values) sigmas.push_back(np_interp_index(t, fp));
   } else {
     at::Tensor log_linear = at::linspace(static_cast<double>(std::log(train_sigmas_.back())),
-                                         static_cast<double>(std::log(train_sigmas_.front())),
-                                         num_inference_steps + 1, at::TensorOptions().dtype(at::kFloat))
+                                         static_cast<double>(std::log(train_sigmas_.front())), num_inference_steps + 1,
+                                         at::TensorOptions().dtype(at::kFloat))
                                 .exp();
     for (float s : to_float_vector(log_linear)) sigmas.push_back(s);
   }
@@ -74,10 +74,9 @@ void EulerDiscreteScheduler::set_timesteps(int64_t num_inference_steps) {
     for (double s : sigmas) timesteps_double.push_back(sigma_to_t(s, log_sigmas));
   }
 
-  const float sigma_last =
-      options_.final_sigmas_type == "sigma_min"
-          ? std::sqrt((1.0f - alphas_cumprod_[0].item<float>()) / alphas_cumprod_[0].item<float>())
-          : 0.0f;
+  const float sigma_last = options_.final_sigmas_type == "sigma_min"
+                               ? std::sqrt((1.0f - alphas_cumprod_[0].item<float>()) / alphas_cumprod_[0].item<float>())
+                               : 0.0f;
   sigma_values_.clear();
   for (double s : sigmas) sigma_values_.push_back(static_cast<float>(s));
   sigma_values_.push_back(sigma_last);

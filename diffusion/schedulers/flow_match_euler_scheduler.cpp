@@ -6,8 +6,7 @@
 
 namespace a2a {
 
-FlowMatchEulerDiscreteSchedulerOptions FlowMatchEulerDiscreteSchedulerOptions::from_json(
-    const nlohmann::json& config) {
+FlowMatchEulerDiscreteSchedulerOptions FlowMatchEulerDiscreteSchedulerOptions::from_json(const nlohmann::json& config) {
   const std::string name = "FlowMatchEulerDiscreteScheduler";
   FlowMatchEulerDiscreteSchedulerOptions options;
   scheduler_config::read(config, "num_train_timesteps", options.num_train_timesteps, name);

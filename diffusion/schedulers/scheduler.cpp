@@ -1,5 +1,6 @@
 #include "diffusion/schedulers/scheduler.h"
 
+#include "base/error.h"
 #include "diffusion/schedulers/ddim_scheduler.h"
 #include "diffusion/schedulers/ddpm_scheduler.h"
 #include "diffusion/schedulers/dpmsolver_multistep_scheduler.h"
@@ -8,7 +9,6 @@
 #include "diffusion/schedulers/flow_match_euler_scheduler.h"
 #include "diffusion/schedulers/pndm_scheduler.h"
 #include "diffusion/schedulers/scheduler_config.h"
-#include "base/error.h"
 
 #include <cmath>
 #include <fstream>
@@ -129,7 +129,8 @@ std::vector<double> karras_sigmas(double sigma_min, double sigma_max, int64_t nu
   const double min_inv_rho = std::pow(sigma_min, 1 / rho);
   const double max_inv_rho = std::pow(sigma_max, 1 / rho);
   std::vector<double> sigmas(ramp.size());
-  for (size_t i = 0; i < ramp.size(); ++i) sigmas[i] = std::pow(max_inv_rho + ramp[i] * (min_inv_rho - max_inv_rho), rho);
+  for (size_t i = 0; i < ramp.size(); ++i)
+    sigmas[i] = std::pow(max_inv_rho + ramp[i] * (min_inv_rho - max_inv_rho), rho);
   return sigmas;
 }
 
@@ -155,8 +156,8 @@ namespace {
 
 void require_spacing(const SchedulerOptions& options, int64_t num_inference_steps) {
   if (num_inference_steps < 1)
-    throw_input_error("bad_steps", "the number of inference steps must be at least 1, got " +
-                                       std::to_string(num_inference_steps));
+    throw_input_error("bad_steps",
+                      "the number of inference steps must be at least 1, got " + std::to_string(num_inference_steps));
   if (num_inference_steps > options.num_train_timesteps)
     throw_input_error("bad_steps", "the number of inference steps (" + std::to_string(num_inference_steps) +
                                        ") cannot exceed num_train_timesteps (" +
@@ -242,8 +243,9 @@ void require_prediction_type(const std::string& class_name, const std::string& p
 void require_no_thresholding(const std::string& class_name, bool thresholding) {
   if (thresholding)
     throw_input_error("bad_scheduler_config",
-                      class_name + ": thresholding (dynamic thresholding for pixel-space models) is not supported; "
-                                   "set \"thresholding\": false");
+                      class_name +
+                          ": thresholding (dynamic thresholding for pixel-space models) is not supported; "
+                          "set \"thresholding\": false");
 }
 
 void require_timesteps_set(const std::string& class_name, const at::Tensor& timesteps, int64_t num_inference_steps) {
@@ -393,8 +395,8 @@ std::unique_ptr<Scheduler> make_scheduler(const std::string& name_or_class, cons
 
   std::string known;
   for (const auto& entry : kSchedulerNames) known += std::string(known.empty() ? "" : ", ") + entry.short_name;
-  throw_input_error("unknown_scheduler", "unknown scheduler '" + class_name + "'; known: " + known +
-                                             " (or their diffusers class names)");
+  throw_input_error("unknown_scheduler",
+                    "unknown scheduler '" + class_name + "'; known: " + known + " (or their diffusers class names)");
 }
 
 }  // namespace a2a

@@ -32,9 +32,9 @@ struct SchedulerOptions {
   int64_t num_train_timesteps = 1000;
   double beta_start = 0.0001;
   double beta_end = 0.02;
-  std::string beta_schedule = "linear";  // linear | scaled_linear | squaredcos_cap_v2
-  std::vector<double> trained_betas;     // empty = none (config null)
-  std::string prediction_type = "epsilon";  // epsilon | v_prediction | sample
+  std::string beta_schedule = "linear";      // linear | scaled_linear | squaredcos_cap_v2
+  std::vector<double> trained_betas;         // empty = none (config null)
+  std::string prediction_type = "epsilon";   // epsilon | v_prediction | sample
   std::string timestep_spacing = "leading";  // leading | trailing | linspace
   int64_t steps_offset = 0;
   bool rescale_betas_zero_snr = false;

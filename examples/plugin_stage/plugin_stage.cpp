@@ -39,7 +39,8 @@ a2a::StageInfo invert_image_info() {
   a2a::StageInfo info;
   info.type = "example_invert_image";
   info.description = "Inverts an image's colours (example plugin): out = (1 - s) x + s (1 - x).";
-  info.params = {a2a::ranged_param("strength", a2a::ParamType::Float, 1.0, 0.0, 1.0, "blend between input and inverse")};
+  info.params = {
+      a2a::ranged_param("strength", a2a::ParamType::Float, 1.0, 0.0, 1.0, "blend between input and inverse")};
   info.ports.inputs = {a2a::in_port("image", a2a::ValueType::Image)};
   info.ports.outputs = {a2a::out_port("image", a2a::ValueType::Image)};
   info.create = [] { return std::make_unique<InvertImageStage>(); };

@@ -26,7 +26,10 @@ int main() {
     b.input("caption", a2a::ValueType::Text, a2a::Json("a test tone"));
     b.stage("pattern", "test_pattern").param("width", 96).param("height", 64).param("noise", 0.05);
     b.stage("tone", "tone").param("frequency", 440.0).param("seconds", 0.5);
-    b.stage("mel", "mel_spectrogram").param("n_fft", 512).param("hop_length", 128).param("n_mels", 64)
+    b.stage("mel", "mel_spectrogram")
+        .param("n_fft", 512)
+        .param("hop_length", 128)
+        .param("n_mels", 64)
         .wire("audio", "tone.audio");
     b.stage("label", "text_template").param("template", "{text} at 440 Hz").wire("text", "inputs.caption");
     b.output("image", "pattern.image").output("mel", "mel.mel").output("label", "label.text");

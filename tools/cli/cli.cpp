@@ -4,20 +4,20 @@
 
 #include <cctype>
 #include <csignal>
-#include <set>
 #include <filesystem>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include "base/suggest.h"
-#include "stages/media_file.h"
-#include "weights/checkpoint_inspect.h"
 #include "pipeline/config_loader.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/plugin_loader.h"
 #include "pipeline/registry.h"
 #include "pipeline/runtime.h"
+#include "stages/media_file.h"
 #include "tools/cli/progress.h"
+#include "weights/checkpoint_inspect.h"
 
 namespace a2a::cli {
 
@@ -178,7 +178,8 @@ int cmd_run(const Args& args) {
     if (!decl) {
       throw Error(ErrorKind::Input, "unknown_graph_input", "the pipeline has no input named '" + name + "'");
     }
-    request.inputs.emplace(name, decl->type == ValueType::Text ? Value::text(value) : load_media_value(value, decl->type));
+    request.inputs.emplace(name,
+                           decl->type == ValueType::Text ? Value::text(value) : load_media_value(value, decl->type));
   }
   request.outputs = args.all("output");
 
@@ -250,11 +251,13 @@ int cmd_graph(const Args& args) {
   if (format == "dot") {
     os << "digraph " << quoted(spec.name.empty() ? "pipeline" : spec.name) << " {\n  rankdir=LR;\n";
     for (const auto& i : spec.inputs) {
-      os << "  " << quoted("in_" + i.name) << " [shape=ellipse, label=" << quoted(i.name + "\\n" + value_type_name(i.type))
-         << "];\n";
+      os << "  " << quoted("in_" + i.name)
+         << " [shape=ellipse, label=" << quoted(i.name + "\\n" + value_type_name(i.type)) << "];\n";
     }
-    for (const auto& s : spec.stages) os << "  " << quoted(s.id) << " [shape=box, label=" << quoted(s.id + "\\n" + s.type) << "];\n";
-    for (const auto& o : spec.outputs) os << "  " << quoted("out_" + o.name) << " [shape=note, label=" << quoted(o.name) << "];\n";
+    for (const auto& s : spec.stages)
+      os << "  " << quoted(s.id) << " [shape=box, label=" << quoted(s.id + "\\n" + s.type) << "];\n";
+    for (const auto& o : spec.outputs)
+      os << "  " << quoted("out_" + o.name) << " [shape=note, label=" << quoted(o.name) << "];\n";
     for (const auto& s : spec.stages) {
       for (const auto& w : s.inputs) {
         auto ref = parse_source(w.source);
@@ -273,7 +276,8 @@ int cmd_graph(const Args& args) {
       return out;
     };
     os << "flowchart LR\n";
-    for (const auto& i : spec.inputs) os << "  " << id("in_" + i.name) << "([" << i.name << ": " << value_type_name(i.type) << "])\n";
+    for (const auto& i : spec.inputs)
+      os << "  " << id("in_" + i.name) << "([" << i.name << ": " << value_type_name(i.type) << "])\n";
     for (const auto& s : spec.stages) os << "  " << id(s.id) << "[" << s.id << "<br/>" << s.type << "]\n";
     for (const auto& o : spec.outputs) os << "  " << id("out_" + o.name) << "[/" << o.name << "/]\n";
     for (const auto& s : spec.stages) {
@@ -293,7 +297,10 @@ Json stage_json(const StageInfo& info) {
   j["description"] = info.description;
   Json params = Json::array();
   for (const auto& p : info.params) {
-    Json pj = {{"name", p.name}, {"type", param_type_name(p.type)}, {"default", p.default_value}, {"doc", p.doc},
+    Json pj = {{"name", p.name},
+               {"type", param_type_name(p.type)},
+               {"default", p.default_value},
+               {"doc", p.doc},
                {"required", p.required}};
     if (p.min) pj["min"] = *p.min;
     if (p.max) pj["max"] = *p.max;
@@ -427,7 +434,11 @@ int main(int argc, char** argv) {
     int (*run)(const Args&);
   };
   const std::map<std::string, Command> commands = {
-      {"run", {kRunHelp, {"set", "input", "output", "output-dir", "threads", "workers", "cache-mb", "plugin"}, {"quiet", "help"}, cmd_run}},
+      {"run",
+       {kRunHelp,
+        {"set", "input", "output", "output-dir", "threads", "workers", "cache-mb", "plugin"},
+        {"quiet", "help"},
+        cmd_run}},
       {"validate", {kValidateHelp, {"set", "plugin"}, {"help"}, cmd_validate}},
       {"graph", {kGraphHelp, {"set", "plugin", "format"}, {"help"}, cmd_graph}},
       {"stages", {kStagesHelp, {"plugin"}, {"json", "help"}, cmd_stages}},
@@ -437,9 +448,7 @@ int main(int argc, char** argv) {
   if (it == commands.end()) {
     std::vector<std::string> names;
     for (const auto& kv : commands) names.push_back(kv.first);
-    std::cerr << "a2a: unknown command '" << command << "'" << did_you_mean(command, names)
-              << "\n\n"
-              << kMainHelp;
+    std::cerr << "a2a: unknown command '" << command << "'" << did_you_mean(command, names) << "\n\n" << kMainHelp;
     return kExitUsage;
   }
   try {

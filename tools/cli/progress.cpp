@@ -71,7 +71,8 @@ std::string ProgressView::timing_table(const RunResult& result) const {
     type_width = std::max(type_width, r.type.size());
   }
   os << std::left << std::setw(static_cast<int>(id_width) + 2) << "stage" << std::setw(static_cast<int>(type_width) + 2)
-     << "type" << std::setw(9) << "status" << std::right << std::setw(10) << "seconds" << "\n";
+     << "type" << std::setw(9) << "status" << std::right << std::setw(10) << "seconds"
+     << "\n";
   for (const auto& r : result.stages) {
     os << std::left << std::setw(static_cast<int>(id_width) + 2) << r.id << std::setw(static_cast<int>(type_width) + 2)
        << r.type << std::setw(9) << stage_status_name(r.status) << std::right << std::setw(10) << std::fixed
