@@ -20,4 +20,4 @@ struct BenchRegistrar {
 
 #define A2A_BENCH_CONCAT_INNER(a, b) a##b
 #define A2A_BENCH_CONCAT(a, b) A2A_BENCH_CONCAT_INNER(a, b)
-#define A2A_BENCH(name, fn) static ::a2a::bench::BenchRegistrar A2A_BENCH_CONCAT(a2a_bench_, __LINE__)(name, fn)
+#define A2A_BENCH(name, fn) static ::a2a::bench::BenchRegistrar A2A_BENCH_CONCAT(a2a_bench_, __COUNTER__)(name, fn)
