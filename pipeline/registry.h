@@ -52,7 +52,8 @@ struct StageRegistrar {
 };
 #define A2A_CONCAT_INNER(a, b) a##b
 #define A2A_CONCAT(a, b) A2A_CONCAT_INNER(a, b)
-#define A2A_REGISTER_STAGE(make_info) static ::a2a::StageRegistrar A2A_CONCAT(a2a_stage_registrar_, __COUNTER__)(make_info)
+#define A2A_REGISTER_STAGE(make_info) \
+  static ::a2a::StageRegistrar A2A_CONCAT(a2a_stage_registrar_, __COUNTER__)(make_info)
 
 // Convenience builders for stage schemas.
 PortSpec in_port(std::string name, ValueType type, std::string doc = "");
