@@ -1,6 +1,8 @@
 #include "pipeline/builder.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <utility>
 
 namespace a2a {
 
@@ -83,6 +85,20 @@ GraphBuilder& GraphBuilder::output(const std::string& name, const std::string& s
   return *this;
 }
 
-ValidatedGraph GraphBuilder::build(const StageRegistry& registry) const { return validate_or_throw(spec_, registry); }
+GraphBuilder& GraphBuilder::load_errors(std::vector<Error> errors) {
+  load_errors_ = std::move(errors);
+  return *this;
+}
+
+ValidatedGraph GraphBuilder::build(const StageRegistry& registry) const {
+  if (load_errors_.empty()) return validate_or_throw(spec_, registry);
+  std::vector<Error> errors = load_errors_;
+  for (auto& e : validate_graph(spec_, registry, nullptr, ValidationScope::StagesOnly)) errors.push_back(std::move(e));
+  // One report in file order, as the user reads the config.
+  std::stable_sort(errors.begin(), errors.end(), [](const Error& a, const Error& b) {
+    return std::make_pair(a.where().line, a.where().column) < std::make_pair(b.where().line, b.where().column);
+  });
+  throw ErrorList(std::move(errors));
+}
 
 }  // namespace a2a

@@ -46,11 +46,17 @@ class GraphBuilder {
   const GraphSpec& spec() const { return spec_; }
   GraphSpec& mutable_spec() { return spec_; }
 
+  // Errors found while the graph was read (the YAML loader's): build() reports them together with what
+  // the passes that need no complete graph find.
+  GraphBuilder& load_errors(std::vector<Error> errors);
+  const std::vector<Error>& load_errors() const { return load_errors_; }
+
   // Validates (every pass) and returns the normalised graph; throws ErrorList.
   ValidatedGraph build(const StageRegistry& registry = StageRegistry::global()) const;
 
  private:
   GraphSpec spec_;
+  std::vector<Error> load_errors_;
 };
 
 }  // namespace a2a

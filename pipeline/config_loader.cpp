@@ -208,6 +208,8 @@ void convert_settings(Loader& L, const YAML::Node& root, GraphBuilder& b) {
               v);
     }
   }
+  for (const char* key : {"device", "dtype", "seed", "threads", "workers", "cache_mb"})
+    if (auto v = root[key]) b.mutable_spec().setting_where[key] = L.at(v);
   std::string s;
   if (auto v = root["name"]; v && L.scalar_string(v, "name", &s)) b.name(s);
   if (auto v = root["device"]; v && L.scalar_string(v, "device", &s)) b.device(s);
@@ -404,7 +406,8 @@ GraphBuilder parse_graph_yaml(const std::string& text, const std::string& file, 
   GraphBuilder builder;
   if (!file.empty()) builder.source_file(file);
   convert(L, root, builder);
-  if (!L.errors.empty()) throw ErrorList(std::move(L.errors));
+  // Kept for build(), which adds what the passes that do not depend on the missing parts find.
+  builder.load_errors(std::move(L.errors));
   return builder;
 }
 

@@ -9,15 +9,29 @@
 
 namespace a2a {
 
+// A problem that a stage's own rule finds in its parameters: the parameter it is about (its location is
+// reported), a stable code and the message.
+struct ParamProblem {
+  std::string param;
+  std::string code;
+  std::string message;
+};
+
 struct StageInfo {
   std::string type;
   std::string description;
+  // The dtypes the stage computes in; empty = the stage holds no model and dtype does not apply.
+  std::vector<std::string> dtypes;
   std::vector<ParamSpec> params;
   // Fixed ports; used when ports_for is empty.
   StagePorts ports;
   // Ports derived from the (validated, defaults-filled) parameters.
   std::function<StagePorts(const Json& params)> ports_for;
   std::function<std::unique_ptr<Stage>()> create;
+  // Rules across parameters that the schema cannot state (a width that must be a multiple of the VAE's
+  // factor, a layer index within the model's depth), run by the parameter pass on the checked,
+  // defaults-filled parameters with Path parameters resolved. Empty = none.
+  std::function<std::vector<ParamProblem>(const Json& params)> check_params;
 
   StagePorts resolve_ports(const Json& params) const { return ports_for ? ports_for(params) : ports; }
   const ParamSpec* param(const std::string& name) const;

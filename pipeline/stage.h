@@ -40,6 +40,7 @@ struct ParamSpec {
   std::optional<double> min;  // numbers and each list element
   std::optional<double> max;
   std::vector<std::string> choices;  // strings: the allowed values
+  bool must_exist = true;            // Path: a non-empty value names an existing file or folder
   std::string doc;
 };
 

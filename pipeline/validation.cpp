@@ -148,11 +148,48 @@ struct ParamPass {
     ok = fill_defaults(s, info, normalised) && ok;
     resolve_paths(info, normalised);
     s.params = normalised;
-    return ok;
+    // A stage's rules may read the files its Path parameters name.
+    return ok && check_paths_exist(s, info) && check_stage_rules(s, info);
   }
 
   void fail(const std::string& code, const std::string& message, const SourceLocation& where) {
     errors.push_back(config_error(code, message, where));
+  }
+
+  static SourceLocation where_of(const StageNode& s, const std::string& param) {
+    auto it = s.param_where.find(param);
+    return it != s.param_where.end() ? it->second : s.where;
+  }
+
+  // A named model, tokenizer or weights file that is absent is an error here, never a silent switch to
+  // a preset when the stage is configured.
+  bool check_paths_exist(const StageNode& s, const StageInfo& info) {
+    bool ok = true;
+    for (const auto& ps : info.params) {
+      if (ps.type != ParamType::Path || !ps.must_exist || !s.params.contains(ps.name)) continue;
+      const std::string path = s.params[ps.name].get<std::string>();
+      std::error_code ec;
+      if (path.empty() || std::filesystem::exists(path, ec)) continue;
+      errors.push_back(Error(ErrorKind::Input, "path_not_found",
+                             "parameter '" + ps.name + "' of stage '" + s.id + "' names '" + path +
+                                 "', which does not exist",
+                             where_of(s, ps.name)));
+      ok = false;
+    }
+    return ok;
+  }
+
+  bool check_stage_rules(const StageNode& s, const StageInfo& info) {
+    if (!info.check_params) return true;
+    std::vector<ParamProblem> problems;
+    try {
+      problems = info.check_params(s.params);
+    } catch (const Error& e) {
+      problems.push_back({"", e.code(), e.message()});
+    }
+    for (const auto& p : problems)
+      fail(p.code, "stage '" + s.id + "' (" + s.type + "): " + p.message, p.param.empty() ? s.where : where_of(s, p.param));
+    return problems.empty();
   }
 
   bool check_given_params(const StageNode& s, const StageInfo& info, Json& normalised) {
@@ -209,12 +246,13 @@ class GraphValidator {
  public:
   GraphValidator(const GraphSpec& spec, const StageRegistry& registry) : spec_(spec), registry_(registry) {}
 
-  std::vector<Error> run(ValidatedGraph* out) {
+  std::vector<Error> run(ValidatedGraph* out, ValidationScope scope) {
     check_stage_ids();
     check_inputs_and_outputs();
     check_settings();
     resolve_stage_types();
     for (auto& s : spec_.stages) check_params(s);
+    if (scope == ValidationScope::StagesOnly) return std::move(errors_);
     resolve_ports();
     for (const auto& s : spec_.stages) check_wiring(s);
     check_port_types();
@@ -264,18 +302,40 @@ class GraphValidator {
         fail("duplicate_output", "output '" + o.name + "' is declared more than once", o.where);
   }
 
+  // Where a top-level setting was written; a graph built in code has no location.
+  SourceLocation setting_where(const std::string& key) const {
+    auto it = spec_.setting_where.find(key);
+    return it != spec_.setting_where.end() ? it->second : SourceLocation{spec_.file, 0, 0};
+  }
+
   void check_settings() {
-    const SourceLocation where{spec_.file, 0, 0};
     const std::string& d = spec_.device;
     const bool device_ok = d == "cpu" || d == "cuda" ||
                            (d.rfind("cuda:", 0) == 0 && d.size() > 5 && std::all_of(d.begin() + 5, d.end(), ::isdigit));
-    if (!device_ok) fail("bad_setting", "device '" + d + "' is not cpu, cuda or cuda:N", where);
+    if (!device_ok) fail("bad_setting", "device '" + d + "' is not cpu, cuda or cuda:N", setting_where("device"));
     if (spec_.dtype != "float32" && spec_.dtype != "float16" && spec_.dtype != "bfloat16")
-      fail("bad_setting", "dtype '" + spec_.dtype + "' is not float32, float16 or bfloat16", where);
-    if (spec_.workers < 1) fail("bad_setting", "workers must be at least 1", where);
-    if (spec_.threads < 0) fail("bad_setting", "threads must be 0 (all cores) or more", where);
+      fail("bad_setting", "dtype '" + spec_.dtype + "' is not float32, float16 or bfloat16", setting_where("dtype"));
+    if (spec_.workers < 1) fail("bad_setting", "workers must be at least 1", setting_where("workers"));
+    if (spec_.threads < 0) fail("bad_setting", "threads must be 0 (all cores) or more", setting_where("threads"));
     if (spec_.cache_mb < 0 || spec_.cache_mb > (int64_t{1} << 30))
-      fail("bad_setting", "cache_mb must be between 0 (keep nothing) and 2^30", where);
+      fail("bad_setting", "cache_mb must be between 0 (keep nothing) and 2^30", setting_where("cache_mb"));
+  }
+
+  // A stage computes in the graph's dtype or says it cannot; LibTorch's CPU float16 kernels are incomplete.
+  void check_dtype(const StageNode& s, const StageInfo& info) {
+    if (info.dtypes.empty()) return;
+    const auto& allowed = info.dtypes;
+    std::string list;
+    for (const auto& d : allowed) list += (list.empty() ? "" : ", ") + d;
+    if (std::find(allowed.begin(), allowed.end(), spec_.dtype) == allowed.end()) {
+      fail("unsupported_dtype",
+           "stage '" + s.id + "' (" + s.type + ") computes in " + list + ", not in dtype " + spec_.dtype,
+           setting_where("dtype"));
+    } else if (spec_.dtype == "float16" && spec_.device == "cpu") {
+      fail("unsupported_dtype",
+           "stage '" + s.id + "' (" + s.type + "): float16 needs a CUDA device; on the CPU use bfloat16 or float32",
+           setting_where("dtype"));
+    }
   }
 
   // Pass 2: stage types.
@@ -299,6 +359,7 @@ class GraphValidator {
     auto it = infos_.find(s.id);
     if (it == infos_.end() || broken_.count(s.id)) return;
     if (!ParamPass{errors_, spec_.base_dir}.normalise(s, *it->second)) broken_.insert(s.id);
+    check_dtype(s, *it->second);
   }
 
   // Pass 4: ports and wiring.
@@ -528,12 +589,15 @@ const std::vector<std::string>& validation_codes() {
                                                  "cycle",
                                                  "unknown_output_source",
                                                  "save_path_escapes",
-                                                 "duplicate_wiring"};
+                                                 "duplicate_wiring",
+                                                 "path_not_found",
+                                                 "unsupported_dtype"};
   return codes;
 }
 
-std::vector<Error> validate_graph(const GraphSpec& spec, const StageRegistry& registry, ValidatedGraph* out) {
-  return GraphValidator(spec, registry).run(out);
+std::vector<Error> validate_graph(const GraphSpec& spec, const StageRegistry& registry, ValidatedGraph* out,
+                                  ValidationScope scope) {
+  return GraphValidator(spec, registry).run(out, scope);
 }
 
 Json validate_stage_params(const StageInfo& info, const std::string& stage_id, const Json& params,

@@ -3,7 +3,8 @@
 //
 //  1. structure   duplicate_stage_id, duplicate_input, duplicate_output, bad_setting
 //  2. types       unknown_stage_type
-//  3. parameters  unknown_param, param_type, param_out_of_range, param_not_allowed, missing_param
+//  3. parameters  unknown_param, param_type, param_out_of_range, param_not_allowed, missing_param,
+//                 path_not_found, unsupported_dtype, and the codes of each stage's own rules (check_params)
 //  4. ports       unknown_port, duplicate_wiring, bad_source, unknown_source, required_input_unwired, bad_ports
 //  5. port types  port_type_mismatch
 //  6. cycles      cycle
@@ -28,9 +29,14 @@ struct ValidatedGraph {
   const StageRegistry* registry = nullptr;  // the registry it was validated against
 };
 
-// Runs every pass and returns all errors (empty when the graph is valid). On success `out` holds
+// Which passes run: every one, or only those that read each stage on its own (structure, types,
+// parameters), for a graph the YAML loader found incomplete: its later passes would report the gaps again.
+enum class ValidationScope { Full, StagesOnly };
+
+// Runs the passes and returns all errors (empty when the graph is valid). On success `out` holds
 // the normalised graph.
-std::vector<Error> validate_graph(const GraphSpec& spec, const StageRegistry& registry, ValidatedGraph* out);
+std::vector<Error> validate_graph(const GraphSpec& spec, const StageRegistry& registry, ValidatedGraph* out,
+                                  ValidationScope scope = ValidationScope::Full);
 
 // The parameter pass alone, for one stage outside a graph (research code, tests): the values
 // checked, defaults filled in, Path parameters resolved against base_dir. Throws ErrorList.

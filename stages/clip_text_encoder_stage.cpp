@@ -137,6 +137,28 @@ std::shared_ptr<ClipTextEncoder> tiny_encoder(int64_t hidden_size, int64_t max_l
   return encoder;
 }
 
+// max_length and clip_skip against the model's config.json, before anything loads. The tiny preset is
+// built with max_length positions and has nothing to check.
+std::vector<ParamProblem> check_clip_params(const Json& params) {
+  const std::string model = param_string(params, "model");
+  if (model.empty()) return {};
+  ComponentRequest request;
+  request.component = "text_encoder";
+  request.who = "clip_text_encoder";
+  request.needs_weights = false;
+  const CLIPTextConfig config = CLIPTextConfig::from_config(resolve_component(model, request).config);
+  std::vector<ParamProblem> problems;
+  if (const int64_t max_length = param_int(params, "max_length"); max_length > config.max_position_embeddings)
+    problems.push_back({"max_length", "max_length_too_large",
+                        "max_length " + std::to_string(max_length) + " exceeds the model's " +
+                            std::to_string(config.max_position_embeddings) + " positions"});
+  if (const int64_t skip = param_int(params, "clip_skip"); skip > config.num_hidden_layers)
+    problems.push_back({"clip_skip", "bad_clip_skip",
+                        "clip_skip " + std::to_string(skip) + " exceeds the model's " +
+                            std::to_string(config.num_hidden_layers) + " layers"});
+  return problems;
+}
+
 class ClipTextEncoderStage : public Stage {
  public:
   void configure(const Json& params, const ConfigureContext& ctx) override {
@@ -248,6 +270,7 @@ StageInfo clip_text_encoder_info() {
       out_port("negative_embedding", ValueType::Embedding, "[1, max_length, D] embedding of negative_text"),
   };
   info.create = [] { return std::make_unique<ClipTextEncoderStage>(); };
+  info.check_params = check_clip_params;
   return info;
 }
 

@@ -89,6 +89,32 @@ int64_t vae_scale_factor_from(const fs::path& vae_config) {
   return int64_t{1} << (json["block_out_channels"].size() - 1);
 }
 
+// Pixels per latent pixel: the vae_scale_factor parameter, else the pipeline's vae/config.json (8 without
+// one); 2 for the tiny preset, whose VAE (the vae stages' tiny preset) has two blocks.
+int64_t pixels_per_latent(const Json& params) {
+  if (const int64_t given = param_int(params, "vae_scale_factor"); given > 0) return given;
+  const std::string model = param_string(params, "model");
+  if (model.empty()) return 2;
+  const ModelLayout layout = locate_model(model);
+  return layout.vae_config.empty() ? 8 : vae_scale_factor_from(layout.vae_config);
+}
+
+// The multiple width and height must be: 8, and the VAE's factor when that is larger.
+int64_t image_size_multiple(int64_t vae_scale_factor) { return 8 * std::max<int64_t>(1, vae_scale_factor / 8); }
+
+std::vector<ParamProblem> check_image_size(const Json& params) {
+  std::vector<ParamProblem> problems;
+  const int64_t multiple = image_size_multiple(pixels_per_latent(params));
+  for (const char* name : {"width", "height"}) {
+    const int64_t value = param_int(params, name);
+    if (value % multiple != 0)
+      problems.push_back({name, "bad_size",
+                          std::string(name) + " " + std::to_string(value) + " must be a multiple of " +
+                              std::to_string(multiple) + " (8 and the VAE's scale factor)"});
+  }
+  return problems;
+}
+
 // latent_diffusion's values of the sampling parameters it shares with audio_diffusion.
 const DiffusionParamDefaults& latent_sampling_defaults() {
   static const DiffusionParamDefaults defaults = [] {
@@ -148,9 +174,9 @@ class LatentDiffusionStage : public Stage {
 
     width_ = param_int(params, "width");
     height_ = param_int(params, "height");
-    const int64_t multiple = 8 * std::max<int64_t>(1, vae_scale_factor_ / 8);
+    const int64_t multiple = image_size_multiple(vae_scale_factor_);
     for (auto [name, value] : {std::pair<const char*, int64_t>{"width", width_}, {"height", height_}}) {
-      if (value % 8 != 0 || value % multiple != 0)
+      if (value % multiple != 0)
         throw_input_error("bad_size", std::string("latent_diffusion: ") + name + " " + std::to_string(value) +
                                           " must be a multiple of " + std::to_string(multiple));
     }
@@ -270,6 +296,7 @@ StageInfo latent_diffusion_info() {
   };
   info.ports.outputs = {out_port("latent", ValueType::Latent, "[B·batch_size, C, height/f, width/f], scaled")};
   info.create = [] { return std::make_unique<LatentDiffusionStage>(); };
+  info.check_params = check_image_size;
   return info;
 }
 

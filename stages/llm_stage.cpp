@@ -5,6 +5,8 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -17,6 +19,7 @@
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 #include "tokenizers/tokenizer.h"
+#include "weights/component_resolver.h"
 
 namespace a2a {
 namespace {
@@ -55,6 +58,28 @@ std::vector<MediaSlot> media_slots(const Json& params) {
     slots.push_back(slot);
   }
   return slots;
+}
+
+void check_signal_layers(const std::vector<int64_t>& layers, int64_t hidden_count) {
+  for (auto layer : layers)
+    if (layer >= hidden_count || layer < -hidden_count)
+      throw_config_error("bad_signal_layers", "llm: signal layer " + std::to_string(layer) +
+                                                  " is outside the model's " + std::to_string(hidden_count) +
+                                                  " hidden states (" + std::to_string(-hidden_count) + " to " +
+                                                  std::to_string(hidden_count - 1) + ")");
+}
+
+// The text of `ids` as it reads after `context`. Decoders drop the leading space of a text's first piece
+// (SentencePiece's rule after BOS); a reply continues the prompt, so " park." after "the" keeps its space.
+std::string decode_continuation(const Tokenizer& tokenizer, const std::vector<int64_t>& context,
+                                const std::vector<int64_t>& ids) {
+  if (context.empty() || ids.empty()) return tokenizer.decode(ids, /*skip_special=*/true);
+  std::vector<int64_t> joined = context;
+  joined.insert(joined.end(), ids.begin(), ids.end());
+  const std::string head = tokenizer.decode(context, true);
+  const std::string full = tokenizer.decode(joined, true);
+  if (full.compare(0, head.size(), head) != 0) return tokenizer.decode(ids, true);
+  return full.substr(head.size());
 }
 
 std::vector<std::pair<std::string, std::vector<std::string>>> declared_signals(const Json& params) {
@@ -138,6 +163,47 @@ std::shared_ptr<LlmBundle> build_bundle(const Json& params, const ConfigureConte
   return bundle;
 }
 
+// The model's layer count without loading it: the tiny preset's parameter, config.json of a transformers
+// folder, or the header of a llama2.c .bin (n_layers, its third int32). 0 when the file cannot tell.
+int64_t layer_count(const Json& params) {
+  const std::string model = param_string(params, "model");
+  if (model.empty()) return param_int(params, "tiny_layers");
+  if (fs::is_directory(model)) {
+    ComponentRequest request;
+    request.needs_weights = false;
+    request.who = "llm";
+    return resolve_component(model, request).config.get_or<int64_t>("num_hidden_layers", 0);
+  }
+  std::ifstream in(model, std::ios::binary);
+  int32_t header[7] = {};
+  if (!in.read(reinterpret_cast<char*>(header), sizeof(header)) || header[2] <= 0) return 0;
+  return header[2];
+}
+
+// The rules validation checks before anything loads: one model source, the media and signal_tokens
+// mappings, and signal layers within the model's hidden states.
+std::vector<ParamProblem> check_llm_params(const Json& params) {
+  std::vector<ParamProblem> problems;
+  auto rule = [&](const std::string& param, const std::function<void()>& check) {
+    try {
+      check();
+    } catch (const Error& e) {
+      problems.push_back({param, e.code(), e.message()});
+    }
+  };
+  if (param_string(params, "preset") == "tiny" && !param_string(params, "model").empty())
+    problems.push_back({"preset", "conflicting_model", "give either a model or preset: tiny, not both"});
+  rule("media", [&] { media_slots(params); });
+  rule("signal_tokens", [&] { declared_signals(params); });
+  rule("signal_layers", [&] {
+    const auto layers = params.at("signal_layers").get<std::vector<int64_t>>();
+    if (layers.empty()) throw_config_error("bad_signal_layers", "signal_layers must name at least one layer");
+    const int64_t count = layer_count(params);
+    if (count > 0) check_signal_layers(layers, count + 1);
+  });
+  return problems;
+}
+
 class LlmStage : public Stage {
  public:
   void configure(const Json& params, const ConfigureContext& ctx) override {
@@ -178,12 +244,7 @@ class LlmStage : public Stage {
     signal_layers_ = params.at("signal_layers").get<std::vector<int64_t>>();
     if (signal_layers_.empty())
       throw_config_error("bad_signal_layers", "llm: signal_layers must name at least one layer");
-    const int64_t hidden_count = bundle_->model->options().num_hidden_layers + 1;
-    for (auto layer : signal_layers_)
-      if (layer >= hidden_count || layer < -hidden_count)
-        throw_config_error("bad_signal_layers", "llm: signal layer " + std::to_string(layer) +
-                                                    " is outside the model's " + std::to_string(hidden_count) +
-                                                    " hidden states");
+    check_signal_layers(signal_layers_, bundle_->model->options().num_hidden_layers + 1);
   }
 
   PortValues run(const PortValues& inputs, RunContext& ctx) override {
@@ -210,10 +271,12 @@ class LlmStage : public Stage {
     // Pieces: text between markers, and media rows.
     std::vector<at::Tensor> pieces;
     std::vector<int64_t> prompt_ids;
+    std::vector<int64_t> context;  // the prompt's last token when it is text: the reply is decoded after it
     auto add_text = [&](const std::string& text) {
       if (text.empty()) return;
       auto ids = tokenizer.encode(text);
       if (ids.empty()) return;
+      context = {ids.back()};
       prompt_ids.insert(prompt_ids.end(), ids.begin(), ids.end());
       pieces.push_back(model->embed(at::tensor(ids, at::kLong).unsqueeze(0).to(device)));
     };
@@ -238,6 +301,7 @@ class LlmStage : public Stage {
       add_text(prompt.substr(pos, best - pos));
       add_text(slot->begin);
       pieces.push_back(media_rows(inputs.at(slot->name), slot->name, hidden, device));
+      context.clear();
       add_text(slot->end);
       pos = best + slot->marker.size();
     }
@@ -280,11 +344,11 @@ class LlmStage : public Stage {
 
     GenerationHooks hooks;
     auto tokenizer_ptr = bundle_->tokenizer;
-    hooks.decode = [tokenizer_ptr, signal_ids](const std::vector<int64_t>& ids) {
+    hooks.decode = [tokenizer_ptr, signal_ids, context](const std::vector<int64_t>& ids) {
       std::vector<int64_t> visible;
       for (auto id : ids)
         if (std::find(signal_ids.begin(), signal_ids.end(), id) == signal_ids.end()) visible.push_back(id);
-      return tokenizer_ptr->decode(visible, /*skip_special=*/true);
+      return decode_continuation(*tokenizer_ptr, context, visible);
     };
     hooks.on_token = [&ctx](int64_t, const std::string& text) {
       if (!text.empty() && ctx.stream) ctx.stream(text);
@@ -425,6 +489,7 @@ StageInfo llm_info() {
   info.ports_for = llm_ports;
   info.ports = llm_ports(Json::object());
   info.create = [] { return std::make_unique<LlmStage>(); };
+  info.check_params = check_llm_params;
   return info;
 }
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <thread>
 
+#include "base/error.h"
 #include "pipeline/registry.h"
 
 namespace a2a::test {
@@ -87,6 +88,14 @@ struct ImageSinkStage : Stage {
   }
 };
 
+// Fails at run time, after configure succeeded: the executor's failure path.
+struct FailingStage : Stage {
+  PortValues run(const PortValues&, RunContext& ctx) override {
+    count(ctx.stage_id);
+    throw Error(ErrorKind::Input, "t_failed", "stage '" + ctx.stage_id + "' fails on purpose");
+  }
+};
+
 template <class T>
 StageInfo make_info(const std::string& type, std::vector<PortSpec> ins, std::vector<PortSpec> outs,
                     std::vector<ParamSpec> params) {
@@ -119,6 +128,8 @@ void register_test_stages() {
     r.add(make_info<TextStage>("t_text", {in_port("text", ValueType::Text)}, {out_port("text", ValueType::Text)}, {}));
     r.add(make_info<ImageSinkStage>("t_image_sink", {in_port("image", ValueType::Image)},
                                     {out_port("out", ValueType::Tensor)}, {}));
+    r.add(make_info<FailingStage>("t_fail", {in_port("in", ValueType::Tensor)}, {out_port("out", ValueType::Tensor)},
+                                  {}));
   });
 }
 

@@ -9,7 +9,15 @@ ConfiguredStage configure_stage(const std::string& type, const Json& params, Mod
                                 const std::string& stage_id) {
   const StageInfo* info = StageRegistry::global().find(type);
   REQUIRE(info != nullptr);
-  ConfiguredStage out{info->create(), validate_stage_params(*info, stage_id, params)};
+  Json validated;
+  try {
+    validated = validate_stage_params(*info, stage_id, params);
+  } catch (const ErrorList& list) {
+    // One problem reads as that error, as a stage's own configure-time error would.
+    if (list.errors().size() == 1) throw list.errors().front();
+    throw;
+  }
+  ConfiguredStage out{info->create(), validated};
   ConfigureContext ctx;
   ctx.stage_id = stage_id;
   ctx.modules = modules;

@@ -77,6 +77,21 @@ TEST_CASE("config and input errors exit 1 with FILE:LINE:COL", "[cli]") {
   CHECK(run_a2a("inspect /nonexistent.safetensors").code == 1);
 }
 
+TEST_CASE("a model path that does not exist fails validation with FILE:LINE:COL, never a preset", "[cli]") {
+  std::string absent = write_config("absent_model.yaml",
+                                    "stages:\n  - id: l\n    type: llm\n    params:\n      model: no/such/model.bin\n"
+                                    "    inputs: {prompt: inputs.p}\ninputs: {p: text}\noutputs: {t: l.text}\n");
+  for (const std::string& command : {std::string("validate ") + absent,
+                                     "run " + absent + " --output-dir " + a2a::test::scratch_dir() + "/absent_out"}) {
+    auto r = run_a2a(command);
+    INFO(r.output);
+    CHECK(r.code == 1);
+    CHECK(r.output.find(absent + ":5:14: error[path_not_found]") != std::string::npos);
+    CHECK(r.output.find("no/such/model.bin") != std::string::npos);
+    CHECK(r.output.find("tiny") == std::string::npos);
+  }
+}
+
 TEST_CASE("a2a run writes outputs atomically under --output-dir", "[cli]") {
   std::string cfg = write_config("ok.yaml", kTextConfig);
   std::string out = a2a::test::scratch_dir() + "/run_out";

@@ -34,25 +34,28 @@ struct ClipFixture {
   nlohmann::json meta;
 };
 
-ClipFixture load_clip_fixture(const std::string& folder) {
+// `dir` is a CLIPTextModel fixture folder.
+ClipFixture load_clip_fixture(const std::string& dir) {
   ClipFixture f;
-  f.config = CLIPTextConfig::from_json(test::read_json(test::fixture_path(folder + "/config.json")));
-  f.meta = test::read_json(test::fixture_path(folder + "/meta.json"));
-  f.weights = load_safetensors(test::fixture_path(folder + "/model.safetensors"));
-  f.inputs = load_safetensors(test::fixture_path(folder + "/inputs.safetensors"));
-  f.outputs = load_safetensors(test::fixture_path(folder + "/outputs.safetensors"));
+  f.config = CLIPTextConfig::from_json(test::read_json(dir + "/config.json"));
+  f.meta = test::read_json(dir + "/meta.json");
+  f.weights = load_safetensors(dir + "/model.safetensors");
+  f.inputs = load_safetensors(dir + "/inputs.safetensors");
+  f.outputs = load_safetensors(dir + "/outputs.safetensors");
   return f;
 }
 
-}  // namespace
+const char* const kSharedClipFixture = "clip_text_model";
 
-TEST_CASE("CLIPTextModel matches transformers on the fixture", "[clip_text]") {
-  A2A_REQUIRE_FIXTURE("clip_text_model/model.safetensors");
+std::string clip_variant_dir() { return std::string(A2A_SOURCE_DIR) + "/tests/data/variants/clip_text_model_v2"; }
+
+void check_clip_parity(const std::string& dir) {
+  INFO("fixture " << dir);
   torch::NoGradGuard no_grad;
-  auto f = load_clip_fixture("clip_text_model");
+  auto f = load_clip_fixture(dir);
   CLIPTextModel model(f.config);
   LoadOptions options;
-  options.source = "clip_text_model/model.safetensors";
+  options.source = dir + "/model.safetensors";
   load_state_dict(*model, f.weights, options);
   model->eval();
 
@@ -77,16 +80,16 @@ TEST_CASE("CLIPTextModel matches transformers on the fixture", "[clip_text]") {
       FAIL("unknown output " << name);
     }
     double err = test::scaled_error(ours, f.outputs.at(name));
-    std::cout << "clip_text_model " << name << ": scaled max abs error " << err << std::endl;
+    std::cout << f.meta["fixture"].get<std::string>() << " " << name << ": scaled max abs error " << err << std::endl;
     A2A_CHECK_CLOSE(ours, f.outputs.at(name), 1e-4);
   }
   CHECK(out.hidden_states.size() == static_cast<size_t>(f.config.num_hidden_layers + 1));
 }
 
-TEST_CASE("clip_skip takes an earlier layer through final_layer_norm", "[clip_text]") {
-  A2A_REQUIRE_FIXTURE("clip_text_model/model.safetensors");
+void check_clip_skip(const std::string& dir) {
+  INFO("fixture " << dir);
   torch::NoGradGuard no_grad;
-  auto f = load_clip_fixture("clip_text_model");
+  auto f = load_clip_fixture(dir);
   CLIPTextModel model(f.config);
   LoadOptions options;
   load_state_dict(*model, f.weights, options);
@@ -102,10 +105,10 @@ TEST_CASE("clip_skip takes an earlier layer through final_layer_norm", "[clip_te
   CHECK_THROWS_AS(clip_prompt_embedding(text, input_ids, layers + 1), a2a::Error);
 }
 
-TEST_CASE("CLIPTextModelWithProjection projects the pooled state", "[clip_text]") {
-  A2A_REQUIRE_FIXTURE("clip_text_model/model.safetensors");
+void check_clip_projection(const std::string& dir) {
+  INFO("fixture " << dir);
   torch::NoGradGuard no_grad;
-  auto f = load_clip_fixture("clip_text_model");
+  auto f = load_clip_fixture(dir);
   CLIPTextModelWithProjection model(f.config);
   REQUIRE(model->text_projection->weight.sizes() == at::IntArrayRef({f.config.projection_dim, f.config.hidden_size}));
   TensorMap weights = f.weights;
@@ -118,6 +121,35 @@ TEST_CASE("CLIPTextModelWithProjection projects the pooled state", "[clip_text]"
   auto out = model(input_ids);
   A2A_CHECK_CLOSE(out.pooler_output, f.outputs.at("pooler_output"), 1e-4);
   A2A_CHECK_CLOSE(out.text_embeds, torch::matmul(f.outputs.at("pooler_output"), projection.t()), 1e-4);
+}
+
+}  // namespace
+
+TEST_CASE("CLIPTextModel matches transformers on the fixture", "[clip_text]") {
+  A2A_REQUIRE_FIXTURE(std::string(kSharedClipFixture) + "/model.safetensors");
+  check_clip_parity(test::fixture_path(kSharedClipFixture));
+}
+
+TEST_CASE("CLIPTextModel matches transformers on the variant (gelu, eos pooling by id)", "[clip_text]") {
+  check_clip_parity(clip_variant_dir());
+}
+
+TEST_CASE("clip_skip takes an earlier layer through final_layer_norm", "[clip_text]") {
+  A2A_REQUIRE_FIXTURE(std::string(kSharedClipFixture) + "/model.safetensors");
+  check_clip_skip(test::fixture_path(kSharedClipFixture));
+}
+
+TEST_CASE("clip_skip takes an earlier layer through final_layer_norm (variant)", "[clip_text]") {
+  check_clip_skip(clip_variant_dir());
+}
+
+TEST_CASE("CLIPTextModelWithProjection projects the pooled state", "[clip_text]") {
+  A2A_REQUIRE_FIXTURE(std::string(kSharedClipFixture) + "/model.safetensors");
+  check_clip_projection(test::fixture_path(kSharedClipFixture));
+}
+
+TEST_CASE("CLIPTextModelWithProjection projects the pooled state (variant)", "[clip_text]") {
+  check_clip_projection(clip_variant_dir());
 }
 
 TEST_CASE("CLIP pooling follows the eos rule of the config", "[clip_text]") {
@@ -244,29 +276,54 @@ TEST_CASE("clip_text_encoder's tiny preset encodes bytes with a padded mask", "[
   CHECK_THROWS_AS(make_clip_stage({{"clip_skip", 3}}, &cache), a2a::Error);
 }
 
-TEST_CASE("clip_text_encoder loads a transformers folder with its CLIP tokenizer", "[clip_text]") {
-  A2A_REQUIRE_FIXTURE("clip_text_model/model.safetensors");
-  torch::NoGradGuard no_grad;
-  auto f = load_clip_fixture("clip_text_model");
-  // A model folder: the fixture's config and weights beside a small CLIP vocabulary whose start and
-  // end tokens are the fixture's bos/eos ids (998, 999) and whose other entries are the 256 byte
-  // characters and their word-final forms (no merges).
+namespace {
+
+// Writes a model folder: the fixture's config and weights beside a small CLIP vocabulary (no merges) whose start
+// and end tokens are the fixture's bos/eos ids and whose other entries are the 256 byte characters and their
+// word-final forms, on the ids in [0, vocab_size) that are not start/end (wrapping around when there are fewer
+// than 512; tokens may then share an id). Returns the id of each byte's two forms through `byte_id`.
+struct ClipVocabulary {
+  int64_t start = 0, end = 0;
+  std::vector<int64_t> ordinary;
+  int64_t byte_id(unsigned char byte, bool word_end) const {
+    return ordinary[(static_cast<size_t>(byte) + (word_end ? 256 : 0)) % ordinary.size()];
+  }
+};
+
+ClipVocabulary write_clip_folder(const std::string& dir, const std::filesystem::path& folder) {
   namespace fs = std::filesystem;
-  fs::path folder = fs::path(test::scratch_dir()) / "clip_text_folder";
+  const auto config = test::read_json(dir + "/config.json");
+  const auto parsed = CLIPTextConfig::from_json(config);
+  ClipVocabulary v;
+  v.start = config.at("bos_token_id").get<int64_t>();
+  // eos_token_id 2 is the legacy config whose real end token is the largest id (pooling takes the argmax).
+  v.end = parsed.eos_token_id == 2 ? parsed.vocab_size - 1 : parsed.eos_token_id;
+  for (int64_t id = 0; id < parsed.vocab_size; ++id)
+    if (id != v.start && id != v.end) v.ordinary.push_back(id);
   fs::create_directories(folder);
-  fs::copy_file(test::fixture_path("clip_text_model/config.json"), folder / "config.json",
-                fs::copy_options::overwrite_existing);
-  fs::create_symlink(test::fixture_path("clip_text_model/model.safetensors"), folder / "model.safetensors");
+  fs::copy_file(dir + "/config.json", folder / "config.json", fs::copy_options::overwrite_existing);
+  fs::remove(folder / "model.safetensors");
+  fs::create_symlink(dir + "/model.safetensors", folder / "model.safetensors");
   nlohmann::json vocab = nlohmann::json::object();
   const auto& byte_chars = unicode::byte_to_code_point();
   for (int b = 0; b < 256; ++b) {
-    vocab[unicode::to_utf8(byte_chars[b])] = b;
-    vocab[unicode::to_utf8(byte_chars[b]) + "</w>"] = 256 + b;
+    vocab[unicode::to_utf8(byte_chars[b])] = v.byte_id(static_cast<unsigned char>(b), false);
+    vocab[unicode::to_utf8(byte_chars[b]) + "</w>"] = v.byte_id(static_cast<unsigned char>(b), true);
   }
-  vocab["<|startoftext|>"] = 998;
-  vocab["<|endoftext|>"] = 999;
+  vocab["<|startoftext|>"] = v.start;
+  vocab["<|endoftext|>"] = v.end;
   std::ofstream(folder / "vocab.json") << vocab.dump();
   std::ofstream(folder / "merges.txt") << "#version: 0.2\n";
+  return v;
+}
+
+void check_clip_tokenizer_folder(const std::string& dir, const std::string& name) {
+  INFO("fixture " << dir);
+  torch::NoGradGuard no_grad;
+  auto f = load_clip_fixture(dir);
+  namespace fs = std::filesystem;
+  fs::path folder = fs::path(test::scratch_dir()) / name;
+  const ClipVocabulary v = write_clip_folder(dir, folder);
 
   ModuleCache cache;
   const int64_t length = f.config.max_position_embeddings;
@@ -274,15 +331,28 @@ TEST_CASE("clip_text_encoder loads a transformers folder with its CLIP tokenizer
   RunContext run;
   auto out = stage->run({{"text", Value::text("Ab c")}}, run);
   // Lower-cased words; the last byte of each word takes its "</w>" form.
-  std::vector<int64_t> ids = {998, 'a', 256 + 'b', 256 + 'c', 999};
-  ids.resize(static_cast<size_t>(length), 999);
+  std::vector<int64_t> ids = {v.start, v.byte_id('a', false), v.byte_id('b', true), v.byte_id('c', true), v.end};
+  ids.resize(static_cast<size_t>(length), v.end);
   CLIPTextModel model(f.config);
   load_state_dict(*model, f.weights);
   auto reference = model->forward(torch::tensor(ids, torch::kLong).view({1, length}));
   A2A_CHECK_CLOSE(out.at("embedding").tensor(), reference.last_hidden_state, 1e-6);
   A2A_CHECK_CLOSE(out.at("pooled").tensor(), reference.pooler_output, 1e-6);
+  // The pooled state is the final state at the end token (position 4).
+  A2A_CHECK_CLOSE(out.at("pooled").tensor(), reference.last_hidden_state.select(1, 4), 1e-6);
   CHECK(out.at("embedding").mask().sum().item<int64_t>() == 5);
 
   CHECK_THROWS_AS(make_clip_stage({{"model", folder.string()}, {"max_length", length + 1}}, &cache), a2a::Error);
   CHECK_THROWS_AS(make_clip_stage({{"model", (folder / "missing").string()}}, &cache), a2a::Error);
+}
+
+}  // namespace
+
+TEST_CASE("clip_text_encoder loads a transformers folder with its CLIP tokenizer", "[clip_text]") {
+  A2A_REQUIRE_FIXTURE(std::string(kSharedClipFixture) + "/model.safetensors");
+  check_clip_tokenizer_folder(test::fixture_path(kSharedClipFixture), "clip_text_folder");
+}
+
+TEST_CASE("clip_text_encoder loads a transformers folder with its CLIP tokenizer (variant)", "[clip_text]") {
+  check_clip_tokenizer_folder(clip_variant_dir(), "clip_text_folder_variant");
 }

@@ -12,9 +12,8 @@ namespace {
 std::vector<Error> errors_of(const std::string& yaml, const std::vector<std::string>& sets = {}) {
   test::register_test_stages();
   try {
-    GraphBuilder b = parse_graph_yaml(yaml, "p.yaml", sets);
-    ValidatedGraph g;
-    return validate_graph(b.spec(), StageRegistry::global(), &g);
+    parse_graph_yaml(yaml, "p.yaml", sets).build();
+    return {};
   } catch (const ErrorList& e) {
     return e.errors();
   }
@@ -197,9 +196,13 @@ TEST_CASE("output errors: unknown source and a save path outside the output dir"
   CHECK(unknown->message().find("did you mean 'src'") != std::string::npos);
 }
 
-TEST_CASE("bad_setting for device, dtype, workers", "[validation]") {
+TEST_CASE("bad_setting for device, dtype, workers, each at its value", "[validation]") {
   auto errors = errors_of("device: tpu\ndtype: int8\nworkers: 0\nstages: []\noutputs: {}\n");
   CHECK(std::count_if(errors.begin(), errors.end(), [](const Error& e) { return e.code() == "bad_setting"; }) == 3);
+  for (const auto& e : errors) {
+    CHECK(e.where().column == (e.where().line == 1 ? 9 : e.where().line == 2 ? 8 : 10));
+    CHECK(e.where().line >= 1);
+  }
 }
 
 TEST_CASE("validation collects every error in one report", "[validation]") {
@@ -245,33 +248,6 @@ TEST_CASE("environment expansion in string values", "[validation]") {
   CHECK(expand_environment("no ${ close") == "no ${ close");
 }
 
-TEST_CASE("every documented validation code is exercised", "[validation]") {
-  // The list the README documents; this test file covers each code above.
-  const auto& codes = validation_codes();
-  for (const char* c : {"yaml_syntax",
-                        "unknown_key",
-                        "missing_key",
-                        "bad_value",
-                        "duplicate_stage_id",
-                        "bad_setting",
-                        "unknown_stage_type",
-                        "unknown_param",
-                        "param_type",
-                        "param_out_of_range",
-                        "param_not_allowed",
-                        "missing_param",
-                        "unknown_port",
-                        "bad_source",
-                        "unknown_source",
-                        "required_input_unwired",
-                        "port_type_mismatch",
-                        "cycle",
-                        "unknown_output_source",
-                        "save_path_escapes"}) {
-    CHECK(std::find(codes.begin(), codes.end(), c) != codes.end());
-  }
-}
-
 TEST_CASE("duplicate_input, duplicate_output and duplicate_wiring name the second declaration", "[validation]") {
   auto errors = errors_of(
       "inputs:\n"
@@ -294,64 +270,170 @@ TEST_CASE("duplicate_input, duplicate_output and duplicate_wiring name the secon
   CHECK(find_code(errors, "unknown_port") == nullptr);
 }
 
-TEST_CASE("every documented validation code is triggered by a config", "[validation]") {
-  StageInfo dynamic;
-  dynamic.type = "t_dynamic_ports";
-  dynamic.params = {ranged_param("count", ParamType::Int, 1, 0, 8)};
-  dynamic.ports_for = [](const Json& params) -> StagePorts {
-    if (params.at("count").get<int>() == 0) throw Error(ErrorKind::Config, "bad_ports", "count 0 gives no ports");
-    return StagePorts{{}, {out_port("out", ValueType::Tensor)}};
-  };
-  dynamic.create = [] { return std::unique_ptr<Stage>(); };
-  if (!StageRegistry::global().find("t_dynamic_ports")) StageRegistry::global().add(dynamic);
-  register_choice_stage("t_choice2");
+namespace {
 
+struct Trigger {
+  std::string yaml;
+  int line;
+  int column;
+};
+
+void register_code_trigger_stages() {
+  test::register_test_stages();
+  register_choice_stage("t_choice2");
+  if (!StageRegistry::global().find("t_dynamic_ports")) {
+    StageInfo dynamic;
+    dynamic.type = "t_dynamic_ports";
+    dynamic.params = {ranged_param("count", ParamType::Int, 1, 0, 8)};
+    dynamic.ports_for = [](const Json& params) -> StagePorts {
+      if (params.at("count").get<int>() == 0) throw Error(ErrorKind::Config, "bad_ports", "count 0 gives no ports");
+      return StagePorts{{}, {out_port("out", ValueType::Tensor)}};
+    };
+    dynamic.create = [] { return std::unique_ptr<Stage>(); };
+    StageRegistry::global().add(dynamic);
+  }
+  if (!StageRegistry::global().find("t_float32_only")) {
+    StageInfo fp32;
+    fp32.type = "t_float32_only";
+    fp32.dtypes = {"float32"};
+    fp32.params = {param_spec("weights", ParamType::Path, "")};
+    fp32.create = [] { return std::unique_ptr<Stage>(); };
+    StageRegistry::global().add(fp32);
+  }
+}
+
+// For each code, a config that triggers it and where (line, column) the error must point.
+std::map<std::string, Trigger> code_triggers() {
   const std::string src = "  - id: src\n    type: t_source\n";
-  const std::map<std::string, std::string> configs = {
-      {"yaml_syntax", "stages: [\n"},
-      {"unknown_key", "stagez: []\nstages: []\noutputs: {}\n"},
-      {"duplicate_key", "stages: []\nstages: []\noutputs: {}\n"},
-      {"missing_key", "outputs: {}\n"},
-      {"bad_value", "stages: 5\noutputs: {}\n"},
-      {"duplicate_stage_id", "stages:\n" + src + src + "outputs: {}\n"},
-      {"duplicate_input", "inputs:\n  x: text\n  x: text\nstages: []\noutputs: {}\n"},
-      {"duplicate_output", "stages:\n" + src + "outputs:\n  y: src.out\n  y: src.out\n"},
-      {"bad_setting", "device: tpu\nstages: []\noutputs: {}\n"},
-      {"unknown_stage_type", "stages:\n  - id: s\n    type: t_nope\noutputs: {}\n"},
-      {"unknown_param", "stages:\n" + src + "    params: {bogus: 1}\noutputs: {}\n"},
-      {"param_type", "stages:\n" + src + "    params: {size: many}\noutputs: {}\n"},
-      {"param_out_of_range", "stages:\n" + src + "    params: {value: 1000}\noutputs: {}\n"},
+  return {
+      {"yaml_syntax", {"stages:\n  - id: a\n    type: [unclosed\n", 4, 1}},
+      {"unknown_key", {"stagez: []\nstages: []\noutputs: {}\n", 1, 1}},
+      {"duplicate_key", {"stages: []\nstages: []\noutputs: {}\n", 2, 1}},
+      {"missing_key", {"outputs: {}\n", 1, 1}},
+      {"bad_value", {"stages: 5\noutputs: {}\n", 1, 9}},
+      {"duplicate_stage_id", {"stages:\n" + src + src + "outputs: {}\n", 4, 5}},
+      {"duplicate_input", {"inputs:\n  x: text\n  x: text\nstages: []\noutputs: {}\n", 3, 3}},
+      {"duplicate_output", {"stages:\n" + src + "outputs:\n  y: src.out\n  y: src.out\n", 6, 6}},
+      {"bad_setting", {"name: n\ndevice: tpu\nstages: []\noutputs: {}\n", 2, 9}},
+      {"unknown_stage_type", {"stages:\n  - id: s\n    type: t_nope\noutputs: {}\n", 3, 11}},
+      {"unknown_param", {"stages:\n" + src + "    params: {bogus: 1}\noutputs: {}\n", 4, 21}},
+      {"param_type", {"stages:\n" + src + "    params: {size: many}\noutputs: {}\n", 4, 20}},
+      {"param_out_of_range", {"stages:\n" + src + "    params: {value: 1000}\noutputs: {}\n", 4, 21}},
       {"param_not_allowed",
-       "stages:\n  - id: c\n    type: t_choice2\n    params: {mode: fsat, name: n}\noutputs: {}\n"},
-      {"missing_param", "stages:\n  - id: c\n    type: t_choice2\noutputs: {}\n"},
+       {"stages:\n  - id: c\n    type: t_choice2\n    params: {mode: fsat, name: n}\noutputs: {}\n", 4, 20}},
+      {"missing_param", {"stages:\n  - id: c\n    type: t_choice2\noutputs: {}\n", 2, 5}},
       {"unknown_port",
-       "stages:\n" + src + "  - id: add\n    type: t_add\n    inputs: {a: src.out, zz: src.out}\noutputs: {}\n"},
+       {"stages:\n" + src + "  - id: add\n    type: t_add\n    inputs: {a: src.out, zz: src.out}\noutputs: {}\n", 6,
+        30}},
       {"duplicate_wiring",
-       "stages:\n" + src +
-           "  - id: add\n    type: t_add\n    inputs:\n      a: src.out\n      a: src.out\noutputs: {}\n"},
-      {"bad_source", "stages:\n" + src + "  - id: add\n    type: t_add\n    inputs: {a: nowhere}\noutputs: {}\n"},
-      {"unknown_source", "stages:\n  - id: add\n    type: t_add\n    inputs: {a: ghost.out}\noutputs: {}\n"},
-      {"required_input_unwired", "stages:\n  - id: add\n    type: t_add\noutputs: {}\n"},
-      {"bad_ports", "stages:\n  - id: d\n    type: t_dynamic_ports\n    params: {count: 0}\noutputs: {}\n"},
+       {"stages:\n" + src + "  - id: add\n    type: t_add\n    inputs:\n      a: src.out\n      a: src.out\noutputs: {}\n",
+        8, 10}},
+      {"bad_source", {"stages:\n" + src + "  - id: add\n    type: t_add\n    inputs: {a: nowhere}\noutputs: {}\n", 6, 17}},
+      {"unknown_source", {"stages:\n  - id: add\n    type: t_add\n    inputs: {a: ghost.out}\noutputs: {}\n", 4, 17}},
+      {"required_input_unwired", {"stages:\n  - id: add\n    type: t_add\noutputs: {}\n", 2, 5}},
+      {"bad_ports", {"stages:\n  - id: d\n    type: t_dynamic_ports\n    params: {count: 0}\noutputs: {}\n", 2, 5}},
       {"port_type_mismatch",
-       "inputs:\n  w: text\nstages:\n  - id: sink\n    type: t_image_sink\n    inputs: {image: inputs.w}\noutputs: {}\n"},
+       {"inputs:\n  w: text\nstages:\n  - id: sink\n    type: t_image_sink\n    inputs: {image: inputs.w}\noutputs: {}\n",
+        6, 21}},
       {"cycle",
-       "stages:\n  - id: p\n    type: t_add\n    inputs: {a: q.out}\n  - id: q\n    type: t_add\n    inputs: {a: p.out}\noutputs: {}\n"},
-      {"unknown_output_source", "stages:\n" + src + "outputs:\n  y: ghost.out\n"},
-      {"save_path_escapes", "stages:\n" + src + "outputs:\n  y: {from: src.out, save: ../../x.pt}\n"},
+       {"stages:\n  - id: p\n    type: t_add\n    inputs: {a: q.out}\n  - id: q\n    type: t_add\n    inputs: {a: "
+        "p.out}\noutputs: {}\n",
+        2, 5}},
+      {"unknown_output_source", {"stages:\n" + src + "outputs:\n  y: ghost.out\n", 5, 6}},
+      {"save_path_escapes", {"stages:\n" + src + "outputs:\n  y: {from: src.out, save: ../../x.pt}\n", 5, 13}},
+      {"path_not_found",
+       {"stages:\n  - id: f\n    type: t_float32_only\n    params: {weights: no/such/file.safetensors}\noutputs: {}\n", 4,
+        23}},
+      {"unsupported_dtype", {"dtype: bfloat16\nstages:\n  - id: f\n    type: t_float32_only\noutputs: {}\n", 1, 8}},
   };
+}
+
+}  // namespace
+
+TEST_CASE("every documented validation code is triggered by a config, at its line and column", "[validation]") {
+  register_code_trigger_stages();
+  const auto triggers = code_triggers();
   for (const auto& code : validation_codes()) {
     INFO("code " << code);
-    auto it = configs.find(code);
-    REQUIRE(it != configs.end());
-    auto errors = errors_of(it->second);
-    std::string all;
-    for (const auto& e : errors) all += e.formatted() + "\n";
-    INFO("errors:\n" << all);
-    const Error* e = find_code(errors, code);
-    REQUIRE(e != nullptr);
-    CHECK(e->where().file == "p.yaml");
-    if (code != "bad_setting") CHECK(e->where().line > 0);
+    auto it = triggers.find(code);
+    REQUIRE(it != triggers.end());
+    expect_error(errors_of(it->second.yaml), code, it->second.line, it->second.column);
   }
-  CHECK(configs.size() == validation_codes().size());
+  CHECK(triggers.size() == validation_codes().size());
+}
+
+TEST_CASE("the YAML loader's errors and those of independent passes come in one report", "[validation]") {
+  // No outputs mapping (the loader), and an unknown stage type (the types pass, which needs no outputs).
+  auto errors = errors_of("stages:\n  - id: a\n    type: t_sourse\n  - id: b\n    type: t_source\n    params: {value: 1000}\n");
+  expect_error(errors, "missing_key", 1, 1, "outputs");
+  expect_error(errors, "unknown_stage_type", 3, 11, "did you mean 't_source'");
+  expect_error(errors, "param_out_of_range", 6, 21);
+  // In file order.
+  REQUIRE(errors.size() == 3);
+  CHECK(errors[0].code() == "missing_key");
+  CHECK(errors[1].code() == "unknown_stage_type");
+}
+
+TEST_CASE("a dtype a stage cannot compute in, and float16 on the CPU, are validation errors", "[validation]") {
+  register_code_trigger_stages();
+  expect_error(errors_of("dtype: float16\nstages:\n  - id: f\n    type: t_float32_only\noutputs: {}\n"),
+               "unsupported_dtype", 1, 8, "float32");
+  CHECK(errors_of("dtype: float32\nstages:\n  - id: f\n    type: t_float32_only\noutputs: {}\n").empty());
+  // A stage without a model takes any dtype.
+  CHECK(errors_of("dtype: bfloat16\nstages:\n  - id: s\n    type: t_source\noutputs: {}\n").empty());
+}
+
+TEST_CASE("a model, tokenizer or weights path that does not exist is an error at its line and column, in every stage",
+          "[validation]") {
+  int covered = 0;
+  for (const auto& type : StageRegistry::global().types()) {
+    const StageInfo* info = StageRegistry::global().find(type);
+    const bool needs_more = std::any_of(info->params.begin(), info->params.end(),
+                                        [](const ParamSpec& p) { return p.required && p.type != ParamType::Path; });
+    for (const auto& p : info->params) {
+      if (p.type != ParamType::Path || !p.must_exist || needs_more) continue;
+      INFO("stage " << type << ", parameter " << p.name);
+      const std::string yaml =
+          "stages:\n  - id: s\n    type: " + type + "\n    params: {" + p.name + ": no/such/file}\noutputs: {}\n";
+      auto errors = errors_of(yaml);
+      expect_error(errors, "path_not_found", 4, 14 + static_cast<int>(p.name.size()) + 2, "no/such/file");
+      CHECK(errors.front().kind() == ErrorKind::Input);
+      ++covered;
+    }
+  }
+  // llm (model, tokenizer, lora), both text encoders, both diffusion stages, the VAE and vocoder stages,
+  // the projections.
+  CHECK(covered >= 12);
+}
+
+TEST_CASE("stage rules run at validation time, each at its line and column", "[validation]") {
+  const std::string llm = "stages:\n  - id: l\n    type: llm\n";
+  expect_error(errors_of("stages:\n  - id: d\n    type: latent_diffusion\n    params: {width: 36, height: 32}\n"
+                         "outputs: {}\n"),
+               "bad_size", 4, 21, "multiple of 8");
+  const std::string existing = std::string(A2A_SOURCE_DIR) + "/configs/chat.yaml";
+  expect_error(errors_of(llm + "    params: {preset: tiny, model: " + existing + "}\noutputs: {}\n"),
+               "conflicting_model", 4, 22);
+  expect_error(errors_of(llm + "    params: {preset: tiny, media: {image: 5}}\noutputs: {}\n"), "bad_media", 4, 35);
+  expect_error(errors_of(llm + "    params: {preset: tiny, signal_tokens: {image: []}}\noutputs: {}\n"),
+               "bad_signal_tokens", 4, 43);
+  expect_error(errors_of(llm + "    params: {preset: tiny, tiny_layers: 2, signal_layers: [5]}\noutputs: {}\n"),
+               "bad_signal_layers", 4, 59, "3 hidden states");
+  CHECK(find_code(errors_of(llm + "    params: {preset: tiny, tiny_layers: 2, signal_layers: [-3, 2]}\noutputs: {}\n"),
+                  "bad_signal_layers") == nullptr);
+}
+
+TEST_CASE("CLIP's max_length and clip_skip are checked against the model's config at validation", "[validation]") {
+  A2A_REQUIRE_FIXTURE("clip_text_model/config.json");
+  const auto config = test::read_json(test::fixture_path("clip_text_model/config.json"));
+  const int64_t positions = config.at("max_position_embeddings").get<int64_t>();
+  const int64_t layers = config.at("num_hidden_layers").get<int64_t>();
+  const std::string head = "stages:\n  - id: c\n    type: clip_text_encoder\n    params:\n      model: " +
+                           test::fixture_path("clip_text_model") + "\n";
+  expect_error(errors_of(head + "      max_length: " + std::to_string(positions + 1) + "\noutputs: {}\n"),
+               "max_length_too_large", 6, 19, std::to_string(positions) + " positions");
+  expect_error(errors_of(head + "      clip_skip: " + std::to_string(layers + 1) + "\noutputs: {}\n"), "bad_clip_skip",
+               6, 18);
+  CHECK(find_code(errors_of(head + "      max_length: " + std::to_string(positions) + "\noutputs: {}\n"),
+                  "max_length_too_large") == nullptr);
 }

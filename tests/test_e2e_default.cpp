@@ -6,6 +6,7 @@
 
 #include "media/audio_io.h"
 #include "media/image_io.h"
+#include "pipeline/config_loader.h"
 #include "test_support.h"
 
 TEST_CASE("configs/default.yaml runs and writes an image, a WAV and a caption", "[e2e]") {
@@ -27,4 +28,19 @@ TEST_CASE("configs/default.yaml runs and writes an image, a WAV and a caption", 
   std::ifstream caption(out + "/caption.txt");
   std::string text((std::istreambuf_iterator<char>(caption)), {});
   CHECK(text.find("440 Hz") != std::string::npos);
+}
+
+// A stage seed in a shipped config would override the run's seed (--set seed=N) for that stage.
+TEST_CASE("shipped configs leave every stage seed at the run's seed", "[e2e]") {
+  int configs = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(A2A_SOURCE_DIR) + "/configs")) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++configs;
+    const a2a::GraphSpec spec = a2a::load_graph_yaml(entry.path().string()).spec();
+    for (const auto& stage : spec.stages) {
+      INFO(entry.path().filename().string() << ": stage " << stage.id);
+      if (stage.params.contains("seed")) CHECK(stage.params["seed"] == -1);
+    }
+  }
+  CHECK(configs >= 4);
 }

@@ -52,3 +52,15 @@ TEST_CASE("e2e: configs/text_to_audio.yaml writes a 16 kHz WAV of the requested 
               again, "MODEL= SCHEDULER=", "--set stages.denoise.duration=0.32 --set stages.vocode.duration=0.32") == 0);
   CHECK(torch::equal(a2a::read_audio((again / "audio.wav").string()).samples, short_audio.samples));
 }
+
+TEST_CASE("e2e: configs/text_to_audio.yaml gives other samples for another pipeline seed", "[e2e_text_to_audio]") {
+  const fs::path base = fs::path(a2a::test::scratch_dir()) / "text_to_audio_seeds";
+  fs::create_directories(base);
+  const std::string shorter = "--set stages.denoise.duration=0.32 --set stages.vocode.duration=0.32 ";
+  REQUIRE(run_text_to_audio(base / "seven", "MODEL= SCHEDULER=", shorter + "--set seed=7") == 0);
+  REQUIRE(run_text_to_audio(base / "eight", "MODEL= SCHEDULER=", shorter + "--set seed=8") == 0);
+  auto seven = a2a::read_audio((base / "seven" / "audio.wav").string()).samples;
+  auto eight = a2a::read_audio((base / "eight" / "audio.wav").string()).samples;
+  REQUIRE(seven.sizes() == eight.sizes());
+  CHECK_FALSE(torch::equal(seven, eight));
+}

@@ -54,3 +54,17 @@ TEST_CASE("e2e: configs/text_to_image.yaml writes a PNG, the same for the same s
   CHECK(run_text_to_image(bad, "MODEL= SCHEDULER=heun_karras") != 0);
   CHECK_FALSE(fs::exists(bad / "image.png"));
 }
+
+// The README tells users to vary the run with --set seed=N; a stage seed pinned in the shipped config
+// would make that do nothing.
+TEST_CASE("e2e: configs/text_to_image.yaml gives another image for another pipeline seed", "[e2e_text_to_image]") {
+  const fs::path base = fs::path(a2a::test::scratch_dir()) / "text_to_image_seeds";
+  fs::create_directories(base);
+  REQUIRE(a2a::test::run_shipped_config("text_to_image.yaml", (base / "seven").string(), "MODEL= SCHEDULER=",
+                                        "--quiet --set seed=7") == 0);
+  REQUIRE(a2a::test::run_shipped_config("text_to_image.yaml", (base / "eight").string(), "MODEL= SCHEDULER=",
+                                        "--quiet --set seed=8") == 0);
+  const std::string seven = file_bytes(base / "seven" / "image.png");
+  REQUIRE(!seven.empty());
+  CHECK(seven != file_bytes(base / "eight" / "image.png"));
+}

@@ -113,6 +113,43 @@ TEST_CASE("results are identical with one and several workers", "[executor]") {
   for (const auto& kv : a.outputs) CHECK(torch::equal(kv.second.tensor(), b.outputs.at(kv.first).tensor()));
 }
 
+TEST_CASE("the tiny text-to-image graph gives the same image with one and three workers", "[executor]") {
+  // Two prompts through two encoders and two denoisers: stages that can run side by side.
+  const char* yaml = R"(seed: 11
+inputs: {prompt: {type: text, default: "a red fox"}}
+stages:
+  - id: encode
+    type: clip_text_encoder
+    inputs: {text: inputs.prompt}
+  - id: denoise_a
+    type: latent_diffusion
+    params: {steps: 2, width: 16, height: 16}
+    inputs: {conditioning: encode.embedding, negative_conditioning: encode.negative_embedding}
+  - id: denoise_b
+    type: latent_diffusion
+    params: {steps: 2, width: 16, height: 16, scheduler: euler}
+    inputs: {conditioning: encode.embedding}
+  - id: decode_a
+    type: vae_decode
+    inputs: {latent: denoise_a.latent}
+  - id: decode_b
+    type: vae_decode
+    inputs: {latent: denoise_b.latent}
+outputs:
+  a: decode_a.image
+  b: decode_b.image
+)";
+  RunResult serial = Pipeline(parse_graph_yaml(yaml, "").workers(1)).run();
+  RunResult parallel = Pipeline(parse_graph_yaml(yaml, "").workers(3)).run();
+  for (const char* name : {"a", "b"}) {
+    INFO("output " << name);
+    const at::Tensor image = serial.outputs.at(name).tensor();
+    CHECK(image.std().item<double>() > 0.0);
+    CHECK(torch::equal(image, parallel.outputs.at(name).tensor()));
+  }
+  CHECK_FALSE(torch::equal(serial.outputs.at("a").tensor(), serial.outputs.at("b").tensor()));
+}
+
 TEST_CASE("interrupt stops inside a stage and between stages", "[executor]") {
   test::register_test_stages();
   GraphBuilder b;
@@ -148,10 +185,35 @@ TEST_CASE("interrupt stops inside a stage and between stages", "[executor]") {
 
 TEST_CASE("a failing stage reports a failed event and the error", "[executor]") {
   test::register_test_stages();
-  GraphBuilder b;
-  b.stage("src", "t_source").param("size", 3);
-  b.stage("sink", "t_image_sink").wire("image", "src.out");  // tensor into image: rejected at validation
-  CHECK_THROWS_AS(b.build(), ErrorList);
+  for (int workers : {1, 3}) {
+    INFO("workers " << workers);
+    GraphBuilder b;
+    b.workers(workers);
+    b.stage("src", "t_source").param("size", 3);
+    b.stage("boom", "t_fail").wire("in", "src.out");
+    b.stage("after", "t_add").wire("a", "boom.out");
+    b.output("o", "after.out");
+    Pipeline p(b);
+    std::vector<StageEvent> failed;
+    p.set_event_sink([&](const StageEvent& e) {
+      if (e.kind == StageEvent::Kind::Failed) failed.push_back(e);
+    });
+    test::reset_run_counts();
+    try {
+      p.run();
+      FAIL("the run did not fail");
+    } catch (const Error& e) {
+      CHECK(e.code() == "t_failed");
+      CHECK(e.message().find("fails on purpose") != std::string::npos);
+    }
+    REQUIRE(failed.size() == 1);
+    CHECK(failed[0].stage_id == "boom");
+    CHECK(failed[0].stage_type == "t_fail");
+    CHECK(failed[0].message.find("fails on purpose") != std::string::npos);
+    CHECK(test::run_count("src") == 1);
+    CHECK(test::run_count("boom") == 1);
+    CHECK(test::run_count("after") == 0);
+  }
 }
 
 TEST_CASE("graph inputs: defaults, overrides, unknown names, wrong types", "[executor]") {

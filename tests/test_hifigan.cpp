@@ -21,25 +21,20 @@ namespace {
 using a2a::test::first_difference;
 using a2a::test::read_key_list;
 
-std::unique_ptr<Stage> make_hifigan_stage(Json given, ModuleCache* cache) {
-  return a2a::test::configure_stage("hifigan", given, cache).stage;
-}
-
-}  // namespace
-
-TEST_CASE("SpeechT5HifiGan matches transformers on the fixture", "[hifigan]") {
-  A2A_REQUIRE_FIXTURE("speecht5_hifigan/model.safetensors");
+// Replays a SpeechT5HifiGan fixture folder's forward call; every size and option comes from its files.
+void check_hifigan_fixture(const std::string& dir) {
   torch::NoGradGuard no_grad;
-  const std::string folder = "speecht5_hifigan";
-  auto config = SpeechT5HifiGanConfig::from_json(test::read_json(test::fixture_path(folder + "/config.json")));
-  auto meta = test::read_json(test::fixture_path(folder + "/meta.json"));
-  auto inputs = load_safetensors(test::fixture_path(folder + "/inputs.safetensors"));
-  auto outputs = load_safetensors(test::fixture_path(folder + "/outputs.safetensors"));
-  auto weights = load_safetensors(test::fixture_path(folder + "/model.safetensors"));
+  INFO("fixture " << dir);
+  auto config = SpeechT5HifiGanConfig::from_json(test::read_json(dir + "/config.json"));
+  auto meta = test::read_json(dir + "/meta.json");
+  auto inputs = load_safetensors(dir + "/inputs.safetensors");
+  auto outputs = load_safetensors(dir + "/outputs.safetensors");
+  auto weights = load_safetensors(dir + "/model.safetensors");
   SpeechT5HifiGan vocoder(config);
   LoadOptions options;
-  options.source = folder + "/model.safetensors";
-  load_state_dict(*vocoder, weights, options);
+  options.source = dir + "/model.safetensors";
+  auto report = load_state_dict(*vocoder, weights, options);
+  CHECK(report.loaded == meta.at("state_dict_keys").get<size_t>());
   vocoder->eval();
 
   const auto& call = meta["calls"][0];
@@ -49,8 +44,8 @@ TEST_CASE("SpeechT5HifiGan matches transformers on the fixture", "[hifigan]") {
   for (const auto& kv : call["outputs"].items()) {
     const at::Tensor& ref = outputs.at(kv.key());
     REQUIRE(waveform.sizes() == ref.sizes());
-    std::cout << "speecht5_hifigan " << kv.key() << ": scaled max abs error " << test::scaled_error(waveform, ref)
-              << std::endl;
+    std::cout << meta["fixture"].get<std::string>() << " " << kv.key() << ": scaled max abs error "
+              << test::scaled_error(waveform, ref) << std::endl;
     A2A_CHECK_CLOSE(waveform, ref, 1e-4);
   }
   CHECK(waveform.size(1) == config.output_length(spectrogram.size(1)));
@@ -58,16 +53,39 @@ TEST_CASE("SpeechT5HifiGan matches transformers on the fixture", "[hifigan]") {
   // An unbatched spectrogram gives the first row's waveform.
   A2A_CHECK_CLOSE(vocoder->forward(spectrogram[0]), waveform[0], 1e-5);
 
-  // normalize_before applies (x - mean) / scale with the buffers of the weights.
+  // normalize_before applies (x - mean) / scale with the buffers of the weights: the fixture's own buffers when
+  // they are not the identity, random ones otherwise.
+  SpeechT5HifiGanConfig plain_config = config;
+  plain_config.normalize_before = false;
+  SpeechT5HifiGan plain(plain_config);
+  load_state_dict(*plain, weights, options);
   SpeechT5HifiGanConfig normalizing = config;
   normalizing.normalize_before = true;
   SpeechT5HifiGan normalized(normalizing);
   load_state_dict(*normalized, weights, options);
-  auto generator = at::detail::createCPUGenerator(7);
-  normalized->mean.copy_(at::randn({config.model_in_dim}, generator));
-  normalized->scale.copy_(at::rand({config.model_in_dim}, generator) + 0.5);
+  if (at::equal(normalized->mean, at::zeros_like(normalized->mean)) &&
+      at::equal(normalized->scale, at::ones_like(normalized->scale))) {
+    auto generator = at::detail::createCPUGenerator(7);
+    normalized->mean.copy_(at::randn({config.model_in_dim}, generator));
+    normalized->scale.copy_(at::rand({config.model_in_dim}, generator) + 0.5);
+  }
   A2A_CHECK_CLOSE(normalized->forward(spectrogram),
-                  vocoder->forward((spectrogram - normalized->mean) / normalized->scale), 1e-5);
+                  plain->forward((spectrogram - normalized->mean) / normalized->scale), 1e-5);
+}
+
+std::unique_ptr<Stage> make_hifigan_stage(Json given, ModuleCache* cache) {
+  return a2a::test::configure_stage("hifigan", given, cache).stage;
+}
+
+}  // namespace
+
+TEST_CASE("SpeechT5HifiGan matches transformers on the fixture", "[hifigan]") {
+  A2A_REQUIRE_FIXTURE("speecht5_hifigan/model.safetensors");
+  check_hifigan_fixture(test::fixture_path("speecht5_hifigan"));
+}
+
+TEST_CASE("SpeechT5HifiGan matches transformers on the three-stage variant (normalize_before)", "[hifigan]") {
+  check_hifigan_fixture(std::string(A2A_SOURCE_DIR) + "/tests/data/variants/speecht5_hifigan_3up");
 }
 
 TEST_CASE("SpeechT5HifiGan builds with AudioLDM's real vocoder layout", "[hifigan]") {

@@ -30,27 +30,52 @@ a2a::LlamaGeneration greedy(a2a::LlamaForCausalLM& model, const std::vector<int6
   return a2a::llama_generate(model, model->embed(ids), prompt, options);
 }
 
-}  // namespace
+std::string llama_variant_dir() { return std::string(A2A_SOURCE_DIR) + "/tests/data/variants/llama_causal_lm_b2"; }
 
-TEST_CASE("LlamaForCausalLM matches transformers' logits and greedy ids", "[llama]") {
-  A2A_REQUIRE_FIXTURE("llama_causal_lm/model.safetensors");
+void check_cached_generation_row(a2a::LlamaForCausalLM& model, const at::Tensor& ids, int64_t row) {
+  auto prompt = row_ids(ids, row);
+  a2a::LlamaGenerateOptions options;
+  options.generation.max_new_tokens = 10;
+  options.state_layers = {-1};
+  auto embeds = model->embed(ids.narrow(0, row, 1));
+  auto cached = a2a::llama_generate(model, embeds, prompt, options);
+  options.use_cache = false;
+  auto uncached = a2a::llama_generate(model, embeds, prompt, options);
+  CHECK(cached.result.tokens == uncached.result.tokens);
+  A2A_CHECK_CLOSE(cached.predicting_states, uncached.predicting_states, 1e-5);
+  // Logits of the full sequence from the cached states' final layer equal a fresh forward.
+  auto all = prompt;
+  all.insert(all.end(), cached.result.tokens.begin(), cached.result.tokens.end());
+  auto fresh = model->forward_ids(at::tensor(all, at::kLong).unsqueeze(0), {/*mask*/ {}, nullptr, true, false});
+  auto final_states = fresh.hidden_states.back()[0].narrow(0, prompt.size() - 1, cached.result.tokens.size());
+  A2A_CHECK_CLOSE(cached.predicting_states, final_states, 1e-5);
+}
+
+// Replays the forward and generate calls of a LlamaForCausalLM fixture folder.
+void check_llama_fixture(const std::string& dir) {
+  INFO("fixture " << dir);
   torch::NoGradGuard no_grad;
-  auto loaded = a2a::load_llama(fixture_path("llama_causal_lm"));
+  auto loaded = a2a::load_llama(dir);
   auto& model = loaded.model;
-  auto meta = read_json(fixture_path("llama_causal_lm/meta.json"));
-  auto inputs = a2a::load_safetensors(fixture_path("llama_causal_lm/inputs.safetensors"));
-  auto outputs = a2a::load_safetensors(fixture_path("llama_causal_lm/outputs.safetensors"));
+  auto meta = read_json(dir + "/meta.json");
+  auto inputs = a2a::load_safetensors(dir + "/inputs.safetensors");
+  auto outputs = a2a::load_safetensors(dir + "/outputs.safetensors");
 
   for (const auto& call : meta["calls"]) {
     const auto input_ids = inputs.at(call["args"]["input_ids"].get<std::string>());
     if (call["method"] == "forward") {
       auto logits = model->forward(input_ids);
       INFO("logits");
+      std::cout << meta["fixture"].get<std::string>() << " logits: scaled max abs error "
+                << a2a::test::scaled_error(logits, outputs.at("logits")) << std::endl;
       A2A_CHECK_CLOSE(logits, outputs.at("logits"), 1e-4);
     } else if (call["method"] == "generate") {
       const int64_t max_new = call["kwargs"]["max_new_tokens"].get<int64_t>();
       const auto expected = outputs.at("generated_ids");
+      REQUIRE(expected.size(0) == input_ids.size(0));
+      REQUIRE(expected.size(1) == input_ids.size(1) + max_new);
       for (int64_t row = 0; row < input_ids.size(0); ++row) {
+        INFO("row " << row);
         auto prompt = row_ids(input_ids, row);
         auto generation = greedy(model, prompt, max_new, /*use_cache=*/true);
         auto ids = prompt;
@@ -61,11 +86,12 @@ TEST_CASE("LlamaForCausalLM matches transformers' logits and greedy ids", "[llam
   }
 }
 
-TEST_CASE("Llama KV cache: prefill plus decode steps equal the full forward, padded batches too", "[llama]") {
-  A2A_REQUIRE_FIXTURE("llama_causal_lm/model.safetensors");
+// Prefill plus decode steps equal the full forward; left-padded rows with their mask equal the unpadded ones.
+void check_llama_cache_and_padding(const std::string& dir) {
+  INFO("fixture " << dir);
   torch::NoGradGuard no_grad;
-  auto model = a2a::load_llama(fixture_path("llama_causal_lm")).model;
-  auto inputs = a2a::load_safetensors(fixture_path("llama_causal_lm/inputs.safetensors"));
+  auto model = a2a::load_llama(dir).model;
+  auto inputs = a2a::load_safetensors(dir + "/inputs.safetensors");
   const auto ids = inputs.at("input_ids");
   const int64_t batch = ids.size(0), length = ids.size(1);
   const auto full = model->forward(ids);
@@ -79,43 +105,65 @@ TEST_CASE("Llama KV cache: prefill plus decode steps equal the full forward, pad
   CHECK(cache.length() == length);
   A2A_CHECK_CLOSE(at::cat(pieces, 1), full, 1e-5);
 
-  // Left padding: row 1 shifted right by two pad positions must give row 1's logits.
+  // Left padding: every row after the first shifted right by two pad positions must give its own logits; row 0
+  // stays unpadded but has two extra tokens at the end.
   const int64_t pad = 2;
   auto padded_ids = at::zeros({batch, length + pad}, at::kLong);
   auto mask = at::ones({batch, length + pad}, at::kLong);
   padded_ids.narrow(1, pad, length).copy_(ids);
-  padded_ids[0].narrow(0, 0, length).copy_(ids[0]);  // row 0 unpadded but with two extra tokens at the end
+  padded_ids[0].narrow(0, 0, length).copy_(ids[0]);
   padded_ids[0].narrow(0, length, pad).copy_(ids[0].narrow(0, 0, pad));
-  mask[1].narrow(0, 0, pad).fill_(0);
+  for (int64_t row = 1; row < batch; ++row) mask[row].narrow(0, 0, pad).fill_(0);
   a2a::LlamaForwardOptions masked;
   masked.attention_mask = mask;
   auto padded = model->forward_ids(padded_ids, masked).logits;
-  A2A_CHECK_CLOSE(padded[1].narrow(0, pad, length), full[1], 1e-5);
   A2A_CHECK_CLOSE(padded[0].narrow(0, 0, length), full[0], 1e-5);
+  for (int64_t row = 1; row < batch; ++row) {
+    INFO("row " << row);
+    A2A_CHECK_CLOSE(padded[row].narrow(0, pad, length), full[row], 1e-5);
+  }
   CHECK(std::isfinite(padded.abs().max().item<double>()));
+}
+
+// Cached and uncached generation from every prompt row give the same ids and predicting states.
+void check_llama_cached_generation(const std::string& dir) {
+  INFO("fixture " << dir);
+  torch::NoGradGuard no_grad;
+  auto model = a2a::load_llama(dir).model;
+  auto ids = a2a::load_safetensors(dir + "/inputs.safetensors").at("input_ids");
+  for (int64_t row = 0; row < ids.size(0); ++row) {
+    INFO("row " << row);
+    check_cached_generation_row(model, ids, row);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("LlamaForCausalLM matches transformers' logits and greedy ids", "[llama]") {
+  A2A_REQUIRE_FIXTURE("llama_causal_lm/model.safetensors");
+  check_llama_fixture(fixture_path("llama_causal_lm"));
+}
+
+TEST_CASE("LlamaForCausalLM matches transformers' logits and greedy ids (GQA, batch 2 variant)", "[llama]") {
+  check_llama_fixture(llama_variant_dir());
+}
+
+TEST_CASE("Llama KV cache: prefill plus decode steps equal the full forward, padded batches too", "[llama]") {
+  A2A_REQUIRE_FIXTURE("llama_causal_lm/model.safetensors");
+  check_llama_cache_and_padding(fixture_path("llama_causal_lm"));
+}
+
+TEST_CASE("Llama KV cache and padding on the GQA variant", "[llama]") {
+  check_llama_cache_and_padding(llama_variant_dir());
 }
 
 TEST_CASE("Llama cached and uncached generation give the same logits and ids", "[llama]") {
   A2A_REQUIRE_FIXTURE("llama_causal_lm/model.safetensors");
-  torch::NoGradGuard no_grad;
-  auto model = a2a::load_llama(fixture_path("llama_causal_lm")).model;
-  auto ids = a2a::load_safetensors(fixture_path("llama_causal_lm/inputs.safetensors")).at("input_ids");
-  auto prompt = row_ids(ids, 0);
-  a2a::LlamaGenerateOptions options;
-  options.generation.max_new_tokens = 10;
-  options.state_layers = {-1};
-  auto embeds = model->embed(ids.narrow(0, 0, 1));
-  auto cached = a2a::llama_generate(model, embeds, prompt, options);
-  options.use_cache = false;
-  auto uncached = a2a::llama_generate(model, embeds, prompt, options);
-  CHECK(cached.result.tokens == uncached.result.tokens);
-  A2A_CHECK_CLOSE(cached.predicting_states, uncached.predicting_states, 1e-5);
-  // Logits of the full sequence from the cached states' final layer equal a fresh forward.
-  auto all = prompt;
-  all.insert(all.end(), cached.result.tokens.begin(), cached.result.tokens.end());
-  auto fresh = model->forward_ids(at::tensor(all, at::kLong).unsqueeze(0), {/*mask*/ {}, nullptr, true, false});
-  auto final_states = fresh.hidden_states.back()[0].narrow(0, prompt.size() - 1, cached.result.tokens.size());
-  A2A_CHECK_CLOSE(cached.predicting_states, final_states, 1e-5);
+  check_llama_cached_generation(fixture_path("llama_causal_lm"));
+}
+
+TEST_CASE("Llama cached and uncached generation agree on the GQA variant", "[llama]") {
+  check_llama_cached_generation(llama_variant_dir());
 }
 
 TEST_CASE("Llama options parse config.json, rope scaling follows transformers", "[llama]") {

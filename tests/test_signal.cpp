@@ -131,7 +131,10 @@ TEST_CASE("Griffin-Lim with momentum matches torchaudio", "[signal]") {
   o.rand_init = f.params.at("rand_init").get<bool>();
   a2a::dsp::GriffinLim vocoder(o);
   auto waveform = vocoder->forward(f.inputs.at("spectrogram"));
-  A2A_CHECK_CLOSE(waveform, f.outputs.at("waveform"), 1e-3);
+  // Measured: 0 (the same torch stft/istft kernels as torchaudio's run). The bound is the trajectory bound of the
+  // fixtures README, not the model one: 32 momentum iterations (0.99) compound any rounding difference of another
+  // FFT backend.
+  A2A_CHECK_CLOSE(waveform, f.outputs.at("waveform"), 1e-5);
 }
 
 TEST_CASE("stft and istft invert each other", "[signal]") {

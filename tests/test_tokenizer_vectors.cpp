@@ -150,39 +150,57 @@ TEST_CASE("SentencePiece tokenizer.model (Llama-2) matches the reference ids", "
   CHECK(tokenizer->decode({1, 15043, 2}) == "Hello");
 }
 
-TEST_CASE("Signal tokens get new ids after the vocabulary in every family", "[tokenizer]") {
-  for (const char* folder : {"tokenizers/llama3", "tokenizers/spm_bpe", "tokenizers/llama_spm", "tokenizers/roberta"}) {
-    if (!a2a::test::fixture_exists(folder)) continue;
-    INFO("tokenizer: " << folder);
-    auto tokenizer = a2a::load_tokenizer(a2a::test::fixture_path(folder));
-    const int64_t base = tokenizer->vocab_size();
-    auto ids = tokenizer->add_special_tokens({"[IMG0]", "[IMG1]", "[IMG0]"});
-    CHECK(ids == std::vector<int64_t>{base, base + 1, base});
-    CHECK(tokenizer->vocab_size() == base + 2);
-    auto encoded = tokenizer->encode("draw[IMG0][IMG1] now");
-    auto draw = tokenizer->encode("draw");
-    REQUIRE(encoded.size() > draw.size() + 2);
-    CHECK(std::vector<int64_t>(encoded.begin(), encoded.begin() + draw.size()) == draw);
-    CHECK(encoded[draw.size()] == base);
-    CHECK(encoded[draw.size() + 1] == base + 1);
-    CHECK(tokenizer->token_text(base) == "[IMG0]");
-    CHECK(tokenizer->token_to_id("[IMG1]") == base + 1);
-    CHECK(tokenizer->decode(encoded, true).find("[IMG") == std::string::npos);
-  }
+namespace {
+
+void check_signal_tokens(const std::string& folder) {
+  A2A_REQUIRE_FIXTURE(folder);
+  auto tokenizer = a2a::load_tokenizer(a2a::test::fixture_path(folder));
+  const int64_t base = tokenizer->vocab_size();
+  auto ids = tokenizer->add_special_tokens({"[IMG0]", "[IMG1]", "[IMG0]"});
+  CHECK(ids == std::vector<int64_t>{base, base + 1, base});
+  CHECK(tokenizer->vocab_size() == base + 2);
+  auto encoded = tokenizer->encode("draw[IMG0][IMG1] now");
+  auto draw = tokenizer->encode("draw");
+  REQUIRE(encoded.size() > draw.size() + 2);
+  CHECK(std::vector<int64_t>(encoded.begin(), encoded.begin() + draw.size()) == draw);
+  CHECK(encoded[draw.size()] == base);
+  CHECK(encoded[draw.size() + 1] == base + 1);
+  CHECK(tokenizer->token_text(base) == "[IMG0]");
+  CHECK(tokenizer->token_to_id("[IMG1]") == base + 1);
+  CHECK(tokenizer->decode(encoded, true).find("[IMG") == std::string::npos);
 }
 
-TEST_CASE("Streaming token_text concatenates to the decoded text", "[tokenizer]") {
-  for (const char* folder : {"tokenizers/llama3", "tokenizers/llama_spm"}) {
-    if (!a2a::test::fixture_exists(folder)) continue;
-    INFO("tokenizer: " << folder);
-    const auto* tokenizer = &shared_tokenizer(folder);
-    const std::string text = "Hello world, caf\xC3\xA9 \xF0\x9F\x98\x80!\n  ok";
-    auto ids = tokenizer->encode(text);
-    std::string streamed;
-    for (int64_t id : ids) streamed += tokenizer->token_text(id);
-    // The stream keeps the leading space that decode drops at the start of a SentencePiece text.
-    CHECK((streamed == text || streamed == " " + text));
-  }
+void check_streamed_text(const std::string& folder) {
+  A2A_REQUIRE_FIXTURE(folder);
+  const auto* tokenizer = &shared_tokenizer(folder);
+  const std::string text = "Hello world, caf\xC3\xA9 \xF0\x9F\x98\x80!\n  ok";
+  auto ids = tokenizer->encode(text);
+  std::string streamed;
+  for (int64_t id : ids) streamed += tokenizer->token_text(id);
+  // The stream keeps the leading space that decode drops at the start of a SentencePiece text.
+  CHECK((streamed == text || streamed == " " + text));
+}
+
+}  // namespace
+
+TEST_CASE("Signal tokens get new ids after the vocabulary: llama3", "[tokenizer]") {
+  check_signal_tokens("tokenizers/llama3");
+}
+TEST_CASE("Signal tokens get new ids after the vocabulary: spm_bpe", "[tokenizer]") {
+  check_signal_tokens("tokenizers/spm_bpe");
+}
+TEST_CASE("Signal tokens get new ids after the vocabulary: llama_spm", "[tokenizer]") {
+  check_signal_tokens("tokenizers/llama_spm");
+}
+TEST_CASE("Signal tokens get new ids after the vocabulary: roberta", "[tokenizer]") {
+  check_signal_tokens("tokenizers/roberta");
+}
+
+TEST_CASE("Streaming token_text concatenates to the decoded text: llama3", "[tokenizer]") {
+  check_streamed_text("tokenizers/llama3");
+}
+TEST_CASE("Streaming token_text concatenates to the decoded text: llama_spm", "[tokenizer]") {
+  check_streamed_text("tokenizers/llama_spm");
 }
 
 TEST_CASE("Tokenizer loading reports bad files", "[tokenizer]") {
@@ -194,4 +212,34 @@ TEST_CASE("Tokenizer loading reports bad files", "[tokenizer]") {
   CHECK_THROWS_AS(a2a::load_tokenizer(dir + "/tokenizer.json"), a2a::Error);
   CHECK_THROWS_AS(a2a::load_tokenizer(dir + "/broken.model"), a2a::Error);
   CHECK_THROWS_AS(a2a::load_tokenizer(dir + "/absent.json"), a2a::Error);
+}
+
+TEST_CASE("SentencePiece-style tokenizer.json: special tokens separated by single spaces decode as written",
+          "[tokenizer]") {
+  A2A_REQUIRE_FIXTURE("tokenizers/spm_bpe/tokenizer.json");
+  auto json = a2a::test::read_json(a2a::test::fixture_path("tokenizers/spm_bpe/tokenizer.json"));
+  // The Mistral file as shipped: a Prepend("▁") normalizer on every piece between added tokens.
+  auto legacy = a2a::load_tokenizer(a2a::test::fixture_path("tokenizers/spm_bpe/tokenizer.json"));
+  // The same vocabulary in the newer layout: Metaspace with prepend_scheme "first", no normalizer.
+  json["normalizer"] = nullptr;
+  json["pre_tokenizer"] = {
+      {"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "first"}, {"split", false}};
+  const std::string dir = a2a::test::fresh_dir("metaspace_tokenizer");
+  a2a::test::write_text(dir + "/tokenizer.json", json.dump());
+  auto metaspace = a2a::load_tokenizer(dir + "/tokenizer.json");
+
+  const int64_t bos = *legacy->token_to_id("<s>"), eos = *legacy->token_to_id("</s>");
+  const int64_t unk = *legacy->token_to_id("<unk>");
+  const int64_t space = *legacy->token_to_id("\xE2\x96\x81");
+  const int64_t two_spaces = *legacy->token_to_id("\xE2\x96\x81\xE2\x96\x81");
+  // Each piece gets its prefix: " " is "▁▁".
+  CHECK(legacy->encode("<s> </s> <unk>") == std::vector<int64_t>{bos, two_spaces, eos, two_spaces, unk});
+  CHECK(metaspace->encode("<s> </s> <unk>") == std::vector<int64_t>{bos, space, eos, space, unk});
+  for (const auto* tokenizer : {legacy.get(), metaspace.get()}) {
+    for (const std::string text : {"<s> </s> <unk>", "<s> Hello </s>", "a <s> b", "<s>Hello</s>", "x</s> y"}) {
+      INFO((tokenizer == legacy.get() ? "Prepend normalizer" : "Metaspace") << ": '" << text << "'");
+      CHECK(tokenizer->decode(tokenizer->encode(text)) == text);
+    }
+  }
+  CHECK(legacy->decode({bos, two_spaces, eos}, /*skip_special=*/true) == " ");
 }

@@ -16,10 +16,14 @@ namespace {
 using a2a::UNet2DConditionModel;
 using a2a::UNet2DConditionOptions;
 
-// Loads a diffusers UNet fixture folder, replays every recorded call and returns the worst scaled error.
-void check_unet_fixture(const std::string& folder) {
-  A2A_REQUIRE_FIXTURE(folder + "/meta.json");
-  const std::string dir = a2a::test::fixture_path(folder);
+std::string unet_variant_dir(const std::string& name) {
+  return std::string(A2A_SOURCE_DIR) + "/tests/data/variants/" + name;
+}
+
+// Loads a diffusers UNet fixture folder and replays every recorded call.
+void check_unet_fixture(const std::string& dir) {
+  INFO("fixture " << dir);
+  const std::string folder = dir.substr(dir.find_last_of('/') + 1);
   const auto meta = a2a::test::read_json(dir + "/meta.json");
   UNet2DConditionModel model(UNet2DConditionOptions::from_file(dir + "/config.json"));
   a2a::LoadOptions load_options;
@@ -123,14 +127,80 @@ std::string build_error(const nlohmann::json& config) {
   return "";
 }
 
+// Scalar, [B] and Python-number timesteps agree; per-sample timesteps give each row its own result; an odd
+// sample size works. Shapes come from the fixture's inputs.
+void check_unet_timestep_forms(const std::string& dir) {
+  INFO("fixture " << dir);
+  UNet2DConditionModel model(UNet2DConditionOptions::from_file(dir + "/config.json"));
+  a2a::load_state_dict(*model, a2a::load_safetensors(dir + "/diffusion_pytorch_model.safetensors"));
+  const auto inputs = a2a::load_safetensors(dir + "/inputs.safetensors");
+  const at::Tensor sample = inputs.at("sample");
+  const at::Tensor context = inputs.at("encoder_hidden_states");
+  const int64_t batch = sample.size(0);
+  torch::NoGradGuard no_grad;
+  const int64_t t = inputs.at("timestep").item<int64_t>();
+  const at::Tensor scalar = model->forward(sample, at::scalar_tensor(t, at::kLong), context);
+  // Same value as a [B] int tensor and as a Python-style number.
+  CHECK(torch::equal(scalar, model->forward(sample, at::full({batch}, t, at::kLong), context)));
+  CHECK(torch::equal(scalar, model->forward_scalar_timestep(sample, static_cast<double>(t), context)));
+  // Per-sample timesteps: each row equals its own single-timestep call (row 0 keeps t).
+  at::Tensor per_sample = t / 2 + 1 + at::arange(batch, at::kLong);
+  per_sample[0] = t;
+  const at::Tensor mixed = model->forward(sample, per_sample, context);
+  for (int64_t row = 0; row < batch; ++row) {
+    INFO("row " << row);
+    const at::Tensor single =
+        model->forward(sample.slice(0, row, row + 1), per_sample[row], context.slice(0, row, row + 1));
+    CHECK(a2a::test::scaled_error(mixed.slice(0, row, row + 1), single) < 1e-5);
+  }
+  CHECK(a2a::test::scaled_error(mixed.slice(0, 0, 1), scalar.slice(0, 0, 1)) < 1e-5);
+  // A sample size that is not a multiple of 2^num_upsamplers goes through the explicit upsample sizes.
+  const at::Tensor odd = sample.slice(2, 0, sample.size(2) - 1).slice(3, 0, sample.size(3) - 1).contiguous();
+  CHECK(model->forward(odd, at::scalar_tensor(t, at::kLong), context).sizes() == odd.sizes());
+}
+
+// Options this class does not implement are refused with a message naming them; `base` is a fixture's config.
+void check_unet_rejections(const nlohmann::json& base) {
+  auto with = [&](const std::string& key, const nlohmann::json& value) {
+    auto c = base;
+    c[key] = value;
+    return c;
+  };
+  const size_t levels = base.at("down_block_types").size();
+  CHECK(build_error(base).empty());
+  CHECK_THAT(build_error(with("dual_cross_attention", true)), Catch::Contains("dual_cross_attention"));
+  CHECK_THAT(build_error(with("addition_embed_type", "text_time")), Catch::Contains("addition_embed_type 'text_time'"));
+  CHECK_THAT(build_error(with("num_attention_heads", 4)), Catch::Contains("num_attention_heads"));
+  CHECK_THAT(build_error(with("time_embedding_type", "fourier")), Catch::Contains("fourier"));
+  CHECK_THAT(build_error(with("class_embed_type", "projection")),
+             Catch::Contains("projection_class_embeddings_input_dim"));
+  CHECK_THAT(build_error(with("mid_block_type", "UNetMidBlock2DSimpleCrossAttn")),
+             Catch::Contains("UNetMidBlock2DSimpleCrossAttn"));
+  // One entry more than there are levels.
+  CHECK_THAT(build_error(with("attention_head_dim", std::vector<int64_t>(levels + 1, 1))),
+             Catch::Contains("attention_head_dim has " + std::to_string(levels + 1) + " entries"));
+  CHECK_THAT(build_error(with("cross_attention_dim", "wide")), Catch::Contains("'cross_attention_dim' must be"));
+  // Every problem is reported at once.
+  auto several = with("dual_cross_attention", true);
+  several["up_block_types"] = std::vector<std::string>(levels, "AttnUpBlock2D");
+  const std::string message = build_error(several);
+  CHECK_THAT(message, Catch::Contains("dual_cross_attention") && Catch::Contains("AttnUpBlock2D"));
+}
+
 }  // namespace
 
 TEST_CASE("UNet2DConditionModel matches diffusers (Stable Diffusion layout)", "[unet]") {
-  check_unet_fixture("unet2d_condition");
+  A2A_REQUIRE_FIXTURE("unet2d_condition/meta.json");
+  check_unet_fixture(a2a::test::fixture_path("unet2d_condition"));
 }
 
 TEST_CASE("UNet2DConditionModel matches diffusers (AudioLDM layout, no text context)", "[unet]") {
-  check_unet_fixture("audioldm_unet2d_condition");
+  A2A_REQUIRE_FIXTURE("audioldm_unet2d_condition/meta.json");
+  check_unet_fixture(a2a::test::fixture_path("audioldm_unet2d_condition"));
+}
+
+TEST_CASE("UNet2DConditionModel matches diffusers (three levels, per-block heads, non-square latent)", "[unet]") {
+  check_unet_fixture(unet_variant_dir("unet2d_condition_3level"));
 }
 
 TEST_CASE("UNet2DConditionModel builds Stable Diffusion 1.5's real layout", "[unet]") {
@@ -143,58 +213,20 @@ TEST_CASE("UNet2DConditionModel builds AudioLDM's real layout", "[unet]") {
 
 TEST_CASE("UNet2DConditionModel timestep forms agree", "[unet]") {
   A2A_REQUIRE_FIXTURE("unet2d_condition/config.json");
-  const std::string dir = a2a::test::fixture_path("unet2d_condition");
-  UNet2DConditionModel model(UNet2DConditionOptions::from_file(dir + "/config.json"));
-  a2a::load_state_dict(*model, a2a::load_safetensors(dir + "/diffusion_pytorch_model.safetensors"));
-  const auto inputs = a2a::load_safetensors(dir + "/inputs.safetensors");
-  const at::Tensor sample = inputs.at("sample");
-  const at::Tensor context = inputs.at("encoder_hidden_states");
-  const int64_t batch = sample.size(0);
-  REQUIRE(batch >= 2);
-  torch::NoGradGuard no_grad;
-  const int64_t t = inputs.at("timestep").item<int64_t>();
-  const at::Tensor scalar = model->forward(sample, at::scalar_tensor(t, at::kLong), context);
-  // Same value as a [B] int tensor and as a Python-style number.
-  CHECK(torch::equal(scalar, model->forward(sample, at::full({batch}, t, at::kLong), context)));
-  CHECK(torch::equal(scalar, model->forward_scalar_timestep(sample, static_cast<double>(t), context)));
-  // Per-sample timesteps: each row equals its own single-timestep call.
-  at::Tensor per_sample = at::full({batch}, t / 2 + 1, at::kLong);
-  per_sample[0] = t;
-  const at::Tensor mixed = model->forward(sample, per_sample, context);
-  const at::Tensor row1 =
-      model->forward(sample.slice(0, 1, 2), at::scalar_tensor(t / 2 + 1, at::kLong), context.slice(0, 1, 2));
-  CHECK(a2a::test::scaled_error(mixed.slice(0, 1, 2), row1) < 1e-5);
-  CHECK(a2a::test::scaled_error(mixed.slice(0, 0, 1), scalar.slice(0, 0, 1)) < 1e-5);
-  // A sample size that is not a multiple of 2^num_upsamplers goes through the explicit upsample sizes.
-  const at::Tensor odd = sample.slice(2, 0, sample.size(2) - 1).slice(3, 0, sample.size(3) - 1).contiguous();
-  CHECK(model->forward(odd, at::scalar_tensor(t, at::kLong), context).sizes() == odd.sizes());
+  check_unet_timestep_forms(a2a::test::fixture_path("unet2d_condition"));
+}
+
+TEST_CASE("UNet2DConditionModel timestep forms agree (three-level variant)", "[unet]") {
+  check_unet_timestep_forms(unet_variant_dir("unet2d_condition_3level"));
 }
 
 TEST_CASE("UNet2DConditionModel rejects unsupported configurations clearly", "[unet]") {
   A2A_REQUIRE_FIXTURE("unet2d_condition/config.json");
-  const auto base = a2a::test::read_json(a2a::test::fixture_path("unet2d_condition/config.json"));
-  auto with = [&](const std::string& key, const nlohmann::json& value) {
-    auto c = base;
-    c[key] = value;
-    return c;
-  };
-  CHECK(build_error(base).empty());
-  CHECK_THAT(build_error(with("dual_cross_attention", true)), Catch::Contains("dual_cross_attention"));
-  CHECK_THAT(build_error(with("addition_embed_type", "text_time")), Catch::Contains("addition_embed_type 'text_time'"));
-  CHECK_THAT(build_error(with("num_attention_heads", 4)), Catch::Contains("num_attention_heads"));
-  CHECK_THAT(build_error(with("time_embedding_type", "fourier")), Catch::Contains("fourier"));
-  CHECK_THAT(build_error(with("class_embed_type", "projection")),
-             Catch::Contains("projection_class_embeddings_input_dim"));
-  CHECK_THAT(build_error(with("mid_block_type", "UNetMidBlock2DSimpleCrossAttn")),
-             Catch::Contains("UNetMidBlock2DSimpleCrossAttn"));
-  CHECK_THAT(build_error(with("attention_head_dim", nlohmann::json::array({4, 4, 4}))),
-             Catch::Contains("attention_head_dim has 3 entries"));
-  CHECK_THAT(build_error(with("cross_attention_dim", "wide")), Catch::Contains("'cross_attention_dim' must be"));
-  // Every problem is reported at once.
-  auto several = with("dual_cross_attention", true);
-  several["up_block_types"] = {"AttnUpBlock2D", "UpBlock2D"};
-  const std::string message = build_error(several);
-  CHECK_THAT(message, Catch::Contains("dual_cross_attention") && Catch::Contains("AttnUpBlock2D"));
+  check_unet_rejections(a2a::test::read_json(a2a::test::fixture_path("unet2d_condition/config.json")));
+}
+
+TEST_CASE("UNet2DConditionModel rejects unsupported configurations clearly (three-level variant)", "[unet]") {
+  check_unet_rejections(a2a::test::read_json(unet_variant_dir("unet2d_condition_3level") + "/config.json"));
 }
 
 TEST_CASE("UNet2DConditionModel options: SD-2 style lists and defaults", "[unet]") {

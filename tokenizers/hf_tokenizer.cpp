@@ -1,5 +1,6 @@
 #include "tokenizers/hf_tokenizer.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -96,6 +97,8 @@ class Pattern {
 struct Normalizer {
   virtual ~Normalizer() = default;
   virtual void apply(std::string& text) const = 0;
+  // Whether it puts a prefix before every piece of text it is given (each run between added tokens).
+  virtual bool prefixes_each_piece() const { return false; }
 };
 
 struct PrependNormalizer : Normalizer {
@@ -103,6 +106,7 @@ struct PrependNormalizer : Normalizer {
   void apply(std::string& text) const override {
     if (!text.empty()) text.insert(0, prefix);
   }
+  bool prefixes_each_piece() const override { return true; }
 };
 
 struct ReplaceNormalizer : Normalizer {
@@ -136,6 +140,9 @@ struct SequenceNormalizer : Normalizer {
   std::vector<std::unique_ptr<Normalizer>> steps;
   void apply(std::string& text) const override {
     for (const auto& step : steps) step->apply(text);
+  }
+  bool prefixes_each_piece() const override {
+    return std::any_of(steps.begin(), steps.end(), [](const auto& step) { return step->prefixes_each_piece(); });
   }
 };
 
@@ -902,6 +909,7 @@ std::vector<int64_t> HfTokenizer::encode_with_special(const std::string& text) c
 }
 
 std::string HfTokenizer::decode(const std::vector<int64_t>& ids, bool skip_special) const {
+  if (impl_->normalizer && impl_->normalizer->prefixes_each_piece()) return decode_by_piece(ids, skip_special);
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
   for (int64_t id : ids) {
@@ -910,6 +918,28 @@ std::string HfTokenizer::decode(const std::vector<int64_t>& ids, bool skip_speci
     if (auto token = impl_->token_of(id)) tokens.push_back(*token);
   }
   return impl_->decode_tokens(std::move(tokens), true);
+}
+
+// A normalizer that prefixes every piece between added tokens (SentencePiece-style Prepend("▁"))
+// encodes "<s> </s>" as <s> "▁▁" </s>: each piece is decoded on its own, so the decoder removes each
+// piece's prefix and the text comes back with the single spaces it had.
+std::string HfTokenizer::decode_by_piece(const std::vector<int64_t>& ids, bool skip_special) const {
+  std::string out;
+  std::vector<std::string> piece;
+  auto flush = [&] {
+    if (!piece.empty()) out += impl_->decode_tokens(std::move(piece), true);
+    piece.clear();
+  };
+  for (int64_t id : ids) {
+    if (const auto* added = impl_->added.find(id)) {
+      flush();
+      if (!(skip_special && added->special)) out += added->content;
+    } else if (auto token = impl_->token_of(id)) {
+      piece.push_back(*token);
+    }
+  }
+  flush();
+  return out;
 }
 
 std::string HfTokenizer::token_text(int64_t id) const {

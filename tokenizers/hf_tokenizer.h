@@ -41,6 +41,7 @@ class HfTokenizer : public Tokenizer {
 
  private:
   HfTokenizer();
+  std::string decode_by_piece(const std::vector<int64_t>& ids, bool skip_special) const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -115,8 +115,7 @@ void DPMSolverMultistepScheduler::set_timesteps(int64_t num_inference_steps) {
                                                   "' is not supported: choose linspace, leading or trailing");
   }
 
-  std::vector<float> log_sigmas(train_sigmas_.size());
-  for (size_t i = 0; i < train_sigmas_.size(); ++i) log_sigmas[i] = std::log(train_sigmas_[i]);
+  const std::vector<float> log_sigmas = np_log_table(train_sigmas_);
   std::vector<double> sigmas;
   if (options_.use_karras_sigmas) {
     sigmas = karras_sigmas(train_sigmas_.front(), train_sigmas_.back(), num_inference_steps);

@@ -51,8 +51,7 @@ void EulerDiscreteScheduler::set_timesteps(int64_t num_inference_steps) {
   using namespace scheduler_detail;
   std::vector<float> timestep_values = spaced_timesteps_float(options_, num_inference_steps);
   std::vector<double> fp(train_sigmas_.begin(), train_sigmas_.end());
-  std::vector<float> log_sigmas(train_sigmas_.size());
-  for (size_t i = 0; i < train_sigmas_.size(); ++i) log_sigmas[i] = std::log(train_sigmas_[i]);
+  const std::vector<float> log_sigmas = np_log_table(train_sigmas_);
 
   std::vector<double> sigmas;
   if (options_.interpolation_type == "linear") {

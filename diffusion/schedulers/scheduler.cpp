@@ -134,11 +134,54 @@ std::vector<double> karras_sigmas(double sigma_min, double sigma_max, int64_t nu
   return sigmas;
 }
 
+float np_log_float32(float x) {
+  // numpy >= 1.22 evaluates float32 log on x86-64 (AVX2/FMA3, AVX512F loops) with its own rational approximation,
+  // which is up to a few ulp from the correctly rounded logf. diffusers takes log(sigmas) of a float32 table with
+  // it, and _sigma_to_t interpolates in that table: at a sigma equal to a table entry the choice of the bracketing
+  // pair, and so the timestep's last bits, depend on those ulp. x = m * 2^e, m in (sqrt(1/2), sqrt(2)];
+  // log x = e * ln 2 + P(m - 1) / Q(m - 1), each step rounded to float32 with fused multiply-adds.
+  if (!(x > 0.0f) || std::isinf(x)) return std::log(x);
+  static constexpr float p[] = {0.0f,
+                                9.999999999999998702752e-01f,
+                                2.112677543073053063722e+00f,
+                                1.480000633576506585156e+00f,
+                                3.808837741388407920751e-01f,
+                                2.589979117907922693523e-02f};
+  static constexpr float q[] = {1.0f,
+                                2.612677543073109236779e+00f,
+                                2.453006071784736363091e+00f,
+                                9.864942958519418960339e-01f,
+                                1.546476374983906719538e-01f,
+                                5.875095403124574342950e-03f};
+  int exponent = 0;
+  float m = std::frexp(x, &exponent);  // m in [0.5, 1)
+  float e = static_cast<float>(exponent);
+  if (m <= 0.707106781186547524400844362104849039f) {
+    m = m + m;
+    e = e - 1.0f;
+  }
+  const float t = m - 1.0f;
+  float num = std::fma(p[5], t, p[4]);
+  float den = std::fma(q[5], t, q[4]);
+  for (int i = 3; i >= 0; --i) {
+    num = std::fma(num, t, p[i]);
+    den = std::fma(den, t, q[i]);
+  }
+  return std::fma(e, 0.693147180559945309417232121458176568f, num / den);
+}
+
+std::vector<float> np_log_table(const std::vector<float>& values) {
+  std::vector<float> logs(values.size());
+  for (size_t i = 0; i < values.size(); ++i) logs[i] = np_log_float32(values[i]);
+  return logs;
+}
+
 double sigma_to_t(double sigma, const std::vector<float>& log_sigmas) {
   const double log_sigma = std::log(std::max(sigma, 1e-10));
   const int64_t n = static_cast<int64_t>(log_sigmas.size());
-  // numpy computes the distances in float32 (a float64 scalar does not promote a float32 array) and
-  // takes the last index whose distance is non-negative.
+  // numpy computes in float32 wherever a float64 scalar meets a float32 array (value-based casting): the
+  // distances, and the weight too, since the bracketing entries are 1-element arrays log_sigmas[low_idx]. It takes
+  // the last index whose distance is non-negative. Only t = (1 - w) * low_idx + w * high_idx is float64.
   const float log_sigma_f = static_cast<float>(log_sigma);
   int64_t low_idx = 0;
   for (int64_t i = 0; i < n; ++i)
@@ -147,9 +190,10 @@ double sigma_to_t(double sigma, const std::vector<float>& log_sigmas) {
   const int64_t high_idx = low_idx + 1;
   const float low = log_sigmas[low_idx];
   const float high = log_sigmas[high_idx];
-  double w = (static_cast<double>(low) - log_sigma) / static_cast<double>(low - high);
-  w = std::min(std::max(w, 0.0), 1.0);
-  return (1 - w) * static_cast<double>(low_idx) + w * static_cast<double>(high_idx);
+  float w = (low - log_sigma_f) / (low - high);
+  w = std::min(std::max(w, 0.0f), 1.0f);
+  return static_cast<double>(1.0f - w) * static_cast<double>(low_idx) +
+         static_cast<double>(w) * static_cast<double>(high_idx);
 }
 
 namespace {

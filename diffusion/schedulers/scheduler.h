@@ -113,6 +113,10 @@ double np_round(double value);
 double np_interp_index(double x, const std::vector<double>& fp);
 // Karras et al. (2022) sigmas between sigma_max and sigma_min, rho = 7 (float64).
 std::vector<double> karras_sigmas(double sigma_min, double sigma_max, int64_t num_inference_steps);
+// numpy.log of a float32 value as numpy's vectorised x86-64 loops compute it (not the correctly rounded logf).
+float np_log_float32(float x);
+// np.log(values) of a float32 array: diffusers' log_sigmas table.
+std::vector<float> np_log_table(const std::vector<float>& values);
 // diffusers' _sigma_to_t: fractional timestep for a sigma by interpolating log-sigmas (float32 table).
 double sigma_to_t(double sigma, const std::vector<float>& log_sigmas);
 // The integer timesteps of DDPM/DDIM's set_timesteps for leading/trailing/linspace spacing (descending).
