@@ -16,7 +16,9 @@ namespace a2a {
 // The model's prediction (noise, velocity or sample, as the scheduler's prediction_type says) for
 // `latent_input` at `timestep`, a 0-d tensor of the schedule's dtype; both are on SamplingOptions::device.
 // Under classifier-free guidance `latent_input` holds 2B rows, the unconditional batch first, and the
-// denoiser must condition the rows the same way (see guidance_conditioning).
+// denoiser must condition the rows the same way (see guidance_conditioning). The loop keeps the latents,
+// guidance and the scheduler's arithmetic in float32: a denoiser whose model computes in another dtype casts
+// `latent_input` to it and returns its prediction as float32.
 using Denoiser = std::function<at::Tensor(const at::Tensor& latent_input, const at::Tensor& timestep)>;
 
 struct SamplingOptions {

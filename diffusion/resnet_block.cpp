@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "base/error.h"
+#include "nn/dtype.h"
 
 namespace a2a {
 
@@ -23,7 +24,9 @@ DiffusersActivation parse_diffusers_activation(const std::string& name) {
 at::Tensor apply_activation(DiffusersActivation activation, const at::Tensor& x) {
   switch (activation) {
     case DiffusersActivation::SiLU: return at::silu(x);
-    case DiffusersActivation::Mish: return at::mish(x);
+    // LibTorch 1.13 has no bfloat16 / float16 CPU kernel for mish: computed in float32 there.
+    case DiffusersActivation::Mish:
+      return is_cpu_half_precision(x) ? at::mish(x.to(at::kFloat)).to(x.scalar_type()) : at::mish(x);
     case DiffusersActivation::GELU: return at::gelu(x);
     case DiffusersActivation::ReLU: return at::relu(x);
   }
@@ -127,7 +130,7 @@ Upsample2DImpl::Upsample2DImpl(const Upsample2DOptions& options) : options_(opti
 }
 
 at::Tensor Upsample2DImpl::forward(const at::Tensor& x, const std::vector<int64_t>& output_size) {
-  if (conv_transpose) return conv_transpose(x);
+  if (conv_transpose) return conv_transpose_forward(*conv_transpose, x);
   at::Tensor h = x;
   if (options_.interpolate) {
     namespace F = torch::nn::functional;

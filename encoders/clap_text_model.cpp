@@ -198,8 +198,9 @@ ClapTextOutput ClapTextModelImpl::forward(const at::Tensor& input_ids, const at:
       throw_input_error("bad_shape", "CLAP text model: attention_mask " + c10::str(attention_mask.sizes()) +
                                          " must match input_ids " + c10::str(input_ids.sizes()));
     }
-    // transformers' extended mask: (1 - mask) · finfo(float32).min added to the scores.
-    at::Tensor keep = attention_mask.to(embeddings->LayerNorm->weight.options()).view({input_ids.size(0), 1, 1, -1});
+    // transformers' extended mask: (1 - mask) · finfo(float32).min added to the (float32) scores.
+    at::Tensor keep = attention_mask.to(embeddings->LayerNorm->weight.options().dtype(at::kFloat))
+                          .view({input_ids.size(0), 1, 1, -1});
     additive_mask = (1.0 - keep) * static_cast<double>(std::numeric_limits<float>::lowest());
   }
   ClapTextOutput out;

@@ -179,10 +179,10 @@ void check_input_ids(const at::Tensor& input_ids, const at::Tensor& attention_ma
 }
 
 // [B, L] 1/0 padding mask -> additive [B, 1, 1, L]. The lowest finite float (as transformers uses)
-// keeps a fully padded row finite.
+// keeps a fully padded row finite. float32 whatever the model's dtype: attention adds it to float32 scores.
 at::Tensor additive_padding_mask(const at::Tensor& attention_mask, const at::TensorOptions& options) {
   if (!attention_mask.defined()) return {};
-  auto keep = attention_mask.to(options.dtype()).view({attention_mask.size(0), 1, 1, attention_mask.size(1)});
+  auto keep = attention_mask.to(options.dtype(at::kFloat)).view({attention_mask.size(0), 1, 1, attention_mask.size(1)});
   return (1.0 - keep) * std::numeric_limits<float>::lowest();
 }
 

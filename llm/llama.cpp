@@ -299,8 +299,9 @@ LlamaOutput LlamaModelImpl::forward(const at::Tensor& inputs_embeds, const Llama
     positions = ids.masked_fill(keep_keys.logical_not(), 1).narrow(1, past, length);
     auto causal = at::ones({length, past + length}, long_options.dtype(at::kBool)).tril(past);
     auto keep = causal.unsqueeze(0).unsqueeze(0) & keep_keys.unsqueeze(1).unsqueeze(1);  // [B, 1, L, past + L]
-    // The dtype's lowest value rather than -inf, as transformers does: a padding row stays finite.
-    mask = at::zeros(keep.sizes(), inputs_embeds.options())
+    // The lowest value rather than -inf, as transformers does: a padding row stays finite. float32 whatever
+    // the model's dtype: attention adds it to float32 scores (half precision cannot hold float's lowest).
+    mask = at::zeros(keep.sizes(), inputs_embeds.options().dtype(at::kFloat))
                .masked_fill(keep.logical_not(), std::numeric_limits<float>::lowest());
   } else {
     positions = at::arange(past, past + length, long_options).unsqueeze(0).expand({batch, length});
@@ -408,7 +409,7 @@ namespace {
 // config.json + model.safetensors (or its sharded index), through the component resolver every model
 // stage uses; the weights are copied with their mapped pages released as they go.
 void load_transformers_llama(const std::string& folder, const std::string& device, const std::string& lora_adapter,
-                             LoadedLlama& loaded) {
+                             at::ScalarType dtype, LoadedLlama& loaded) {
   const ResolvedComponent files = resolve_component(folder, ComponentRequest{});
   loaded.options = LlamaOptions::from_config(files.config);
   loaded.options.validate(files.config_path);
@@ -416,6 +417,7 @@ void load_transformers_llama(const std::string& folder, const std::string& devic
   loaded.model = LlamaForCausalLM(loaded.options);
   auto load = llama_load_options(loaded.options, folder);
   load.device = device;
+  load.dtype = dtype;
   if (lora_adapter.empty()) {
     load_weights(*loaded.model, files.weights, load);
   } else {
@@ -426,12 +428,13 @@ void load_transformers_llama(const std::string& folder, const std::string& devic
 
 }  // namespace
 
-LoadedLlama load_llama(const std::string& path, const std::string& device, const std::string& lora_adapter) {
+LoadedLlama load_llama(const std::string& path, const std::string& device, const std::string& lora_adapter,
+                       at::ScalarType dtype) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw_input_error("missing_model", "model path '" + path + "' does not exist");
   LoadedLlama loaded;
   if (fs::is_directory(path, ec)) {
-    load_transformers_llama(path, device, lora_adapter, loaded);
+    load_transformers_llama(path, device, lora_adapter, dtype, loaded);
   } else {
     auto checkpoint = read_llama2c(path);
     loaded.options = checkpoint.options;
@@ -441,6 +444,7 @@ LoadedLlama load_llama(const std::string& path, const std::string& device, const
     loaded.model = LlamaForCausalLM(loaded.options);
     auto load = llama_load_options(loaded.options, path);
     load.device = device;
+    load.dtype = dtype;
     load_state_dict(*loaded.model, tensors, load);
   }
   loaded.model->to(at::Device(device));

@@ -203,9 +203,10 @@ struct LoadedLlama {
 
 // Reads a model from a transformers folder (config.json + model.safetensors, or sharded with
 // model.safetensors.index.json) or a llama2.c .bin file. When lora_adapter is a PEFT adapter folder its
-// weights are merged at load. The model is in eval mode on `device`.
-LoadedLlama load_llama(const std::string& path, const std::string& device = "cpu",
-                       const std::string& lora_adapter = "");
+// weights are merged at load. The model is in eval mode on `device`, its weights in `dtype` (converted as
+// they are copied in, so no float32 copy of a half-precision checkpoint is made).
+LoadedLlama load_llama(const std::string& path, const std::string& device = "cpu", const std::string& lora_adapter = "",
+                       at::ScalarType dtype = at::kFloat);
 
 // Reads the tensors of a transformers folder (single or sharded safetensors).
 TensorMap read_transformers_weights(const std::string& folder);

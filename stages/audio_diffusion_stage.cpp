@@ -12,6 +12,7 @@
 #include "diffusion/guided_sampler.h"
 #include "diffusion/schedulers/scheduler.h"
 #include "diffusion/unet2d_condition.h"
+#include "nn/dtype.h"
 #include "nn/seeded_init.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
@@ -71,6 +72,7 @@ class AudioDiffusionStage : public Stage {
  public:
   void configure(const Json& params, const ConfigureContext& ctx) override {
     device_ = ctx.device;
+    dtype_ = dtype_from_name(ctx.dtype);
     const std::string model = param_string(params, "model");
     nlohmann::json scheduler_config = audioldm_scheduler_config();
     if (model.empty()) {
@@ -79,12 +81,13 @@ class AudioDiffusionStage : public Stage {
       auto create = [&] {
         UNet2DConditionModel unet(tiny_audioldm_unet_options(class_dim));
         initialize_seeded_weights(*unet, seed);
+        cast_floating_point(*unet, dtype_);
         unet->to(torch::Device(device_));
         unet->eval();
         return unet.ptr();
       };
       const std::string key =
-          "audio_unet:tiny:" + std::to_string(class_dim) + ":" + std::to_string(seed) + ":" + device_;
+          "audio_unet:tiny:" + std::to_string(class_dim) + ":" + std::to_string(seed) + ":" + device_ + ":" + ctx.dtype;
       unet_ = ctx.shared_module<UNet2DConditionModelImpl>(key, create);
       // The vae stages' tiny mel preset has two blocks; the hifigan stage's tiny preset keeps AudioLDM's
       // 64 bins and 10 ms frames.
@@ -101,11 +104,13 @@ class AudioDiffusionStage : public Stage {
         UNet2DConditionModel unet(UNet2DConditionOptions::from_config(unet_files.config));
         LoadOptions options;
         options.device = device_;
+        options.dtype = dtype_;
         load_weights(*unet, unet_files.weights, options);
+        cast_floating_point(*unet, dtype_);
         unet->eval();
         return unet.ptr();
       };
-      unet_ = ctx.shared_module<UNet2DConditionModelImpl>("unet:" + unet_dir + ":" + device_, create);
+      unet_ = ctx.shared_module<UNet2DConditionModelImpl>("unet:" + unet_dir + ":" + device_ + ":" + ctx.dtype, create);
       // A UNet folder inside a pipeline folder takes the geometry and scheduler of that pipeline.
       const std::string pipeline_root =
           pipeline_root_of(unet_dir != path ? path : fs::path(path).parent_path().string(), "unet");
@@ -169,7 +174,8 @@ class AudioDiffusionStage : public Stage {
     const int64_t batch = conditioning.size(0);
 
     const torch::Device device(device_);
-    const at::Tensor class_labels = guidance_conditioning(negative, conditioning, sampling_.guidance_scale).to(device);
+    const at::Tensor class_labels =
+        guidance_conditioning(negative, conditioning, sampling_.guidance_scale).to(device, dtype_);
 
     // A fresh scheduler per run: multistep schedulers keep state between steps.
     std::unique_ptr<Scheduler> scheduler = make_scheduler(sampling_.scheduler, scheduler_config_);
@@ -180,8 +186,10 @@ class AudioDiffusionStage : public Stage {
 
     UNet2DConditionModelImpl& unet = *unet_;
     // No encoder states: AudioLDM's attn2 attends to the block's own hidden states.
+    // The latents stay float32 for the scheduler (diffusers' schedulers upcast in step() for the same reason);
+    // the UNet sees them in its dtype.
     Denoiser denoiser = [&](const at::Tensor& latent_input, const at::Tensor& timestep) {
-      return unet.forward(latent_input, timestep, at::Tensor(), class_labels);
+      return unet.forward(latent_input.to(dtype_), timestep, at::Tensor(), class_labels).to(at::kFloat);
     };
     at::Tensor latents = run_guided_sampling(*scheduler, denoiser, options, sampling_.generator(ctx));
     return {{"latent", Value::latent(latents.to(at::kCPU))}};
@@ -209,6 +217,7 @@ class AudioDiffusionStage : public Stage {
   AudioLDMGeometry geometry_;
   nlohmann::json scheduler_config_;
   std::string device_ = "cpu";
+  at::ScalarType dtype_ = at::kFloat;
   std::string warning_;
   DiffusionParams sampling_;
   double duration_ = 0.0;
@@ -223,7 +232,10 @@ StageInfo audio_diffusion_info() {
       "LLM's audio output projection), classifier-free guidance in one batched UNet call, a diffusers scheduler. "
       "The duration maps to mel frames as the pipeline does (5.12 s -> 512 frames at 10 ms). Outputs the latent "
       "scaled as the VAE expects it (vae_decode unscales it); vae_decode's sample is then the mel spectrogram for "
-      "a vocoder. Without a model it builds a tiny preset with seeded random weights.";
+      "a vocoder. Without a model it builds a tiny preset with seeded random weights. The UNet computes in the "
+      "pipeline's dtype (timestep embedding and attention softmax in float32); the latents, the scheduler's "
+      "arithmetic and guidance stay float32, and so does the output latent.";
+  info.dtypes = {"float32", "bfloat16", "float16"};
   info.params = {
       param_spec("model", ParamType::Path, "",
                  "AudioLDM diffusers pipeline folder (model_index.json, unet/, vae/, vocoder/, scheduler/) or a UNet "

@@ -7,6 +7,7 @@
 #include "base/error.h"
 #include "diffusion/audioldm.h"
 #include "encoders/clap_text_model.h"
+#include "nn/dtype.h"
 #include "nn/seeded_init.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
@@ -42,10 +43,11 @@ ClapTextConfig tiny_clap_config() {
   return c;
 }
 
-std::shared_ptr<ClapTextEncoder> tiny_encoder(uint64_t seed, const std::string& device) {
+std::shared_ptr<ClapTextEncoder> tiny_encoder(uint64_t seed, const std::string& device, at::ScalarType dtype) {
   auto encoder = std::make_shared<ClapTextEncoder>();
   encoder->model = ClapTextModelWithProjection(tiny_clap_config());
   initialize_seeded_weights(*encoder->model, seed);
+  cast_floating_point(*encoder->model, dtype);
   encoder->model->to(torch::Device(device));
   encoder->model->eval();
   encoder->tokenize = [](const std::string& text) {
@@ -56,7 +58,7 @@ std::shared_ptr<ClapTextEncoder> tiny_encoder(uint64_t seed, const std::string& 
 }
 
 std::shared_ptr<ClapTextEncoder> load_encoder(const std::string& model_path, const std::string& tokenizer_path,
-                                              const std::string& device) {
+                                              const std::string& device, at::ScalarType dtype) {
   ComponentRequest request;
   request.component = "text_encoder";
   request.who = "clap_text_encoder";
@@ -69,7 +71,9 @@ std::shared_ptr<ClapTextEncoder> load_encoder(const std::string& model_path, con
   encoder->model = ClapTextModelWithProjection(ClapTextConfig::from_config(files.config));
   LoadOptions options;
   options.device = device;
+  options.dtype = dtype;
   load_weights(*encoder->model, files.weights, options);
+  cast_floating_point(*encoder->model, dtype);
   encoder->model->eval();
 
   std::string tokenizer_dir = tokenizer_path;
@@ -95,18 +99,20 @@ class ClapTextEncoderStage : public Stage {
     device_ = ctx.device;
     max_length_ = param_int(params, "max_length");
     normalize_ = param_bool(params, "normalize");
+    const at::ScalarType dtype = dtype_from_name(ctx.dtype);
     const std::string model = param_string(params, "model");
     const std::string tokenizer = param_string(params, "tokenizer");
     if (model.empty()) {
       const uint64_t seed = static_cast<uint64_t>(param_int(params, "tiny_seed"));
-      auto create = [&] { return tiny_encoder(seed, device_); };
-      const std::string key = "clap_text_encoder:tiny:" + std::to_string(seed) + ":" + device_;
+      auto create = [&] { return tiny_encoder(seed, device_, dtype); };
+      const std::string key = "clap_text_encoder:tiny:" + std::to_string(seed) + ":" + device_ + ":" + ctx.dtype;
       encoder_ = ctx.shared_module<ClapTextEncoder>(key, create);
     } else {
       const std::string model_path = ctx.resolve_path(model);
       const std::string tokenizer_path = tokenizer.empty() ? std::string() : ctx.resolve_path(tokenizer);
-      auto create = [&] { return load_encoder(model_path, tokenizer_path, device_); };
-      const std::string key = "clap_text_encoder:" + model_path + ":" + tokenizer_path + ":" + device_;
+      auto create = [&] { return load_encoder(model_path, tokenizer_path, device_, dtype); };
+      const std::string key =
+          "clap_text_encoder:" + model_path + ":" + tokenizer_path + ":" + device_ + ":" + ctx.dtype;
       encoder_ = ctx.shared_module<ClapTextEncoder>(key, create);
     }
     const auto& config = encoder_->model->text_model->config;
@@ -143,7 +149,8 @@ class ClapTextEncoderStage : public Stage {
     ids.insert(ids.end(), body.begin(), body.end());
     ids.push_back(encoder_->eos_id);
     auto input_ids = torch::tensor(ids, torch::kLong).view({1, -1}).to(torch::Device(device_));
-    at::Tensor embeds = encoder_->model->forward(input_ids).text_embeds;
+    // The norm in float32: the embedding leaves the stage in float32 whatever the model's dtype.
+    at::Tensor embeds = encoder_->model->forward(input_ids).text_embeds.to(at::kFloat);
     // F.normalize(x, dim=-1): x / max(‖x‖, 1e-12).
     if (normalize_) embeds = embeds / embeds.norm(2, -1, /*keepdim=*/true).clamp_min(1e-12);
     return embeds.unsqueeze(1).to(torch::kCPU, torch::kFloat);
@@ -162,7 +169,9 @@ StageInfo clap_text_encoder_info() {
       "CLAP text encoder (transformers ClapTextModelWithProjection, RoBERTa): the prompt as <s> ... </s>, the "
       "projection of the pooled <s> state, L2-normalised as AudioLDM uses it for its UNet's class conditioning. "
       "Without a model it builds a tiny 2-layer preset with seeded random weights and a byte-level tokenizer "
-      "(ids = UTF-8 bytes + 3 after RoBERTa's <s>, <pad>, </s>).";
+      "(ids = UTF-8 bytes + 3 after RoBERTa's <s>, <pad>, </s>). The model computes in the pipeline's dtype (attention "
+      "softmax in float32); the embeddings are normalised and come out in float32.";
+  info.dtypes = {"float32", "bfloat16", "float16"};
   info.params = {
       param_spec("model", ParamType::Path, "",
                  "transformers ClapTextModelWithProjection folder (config.json, model.safetensors) or an AudioLDM "

@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "encoders/clip_text_model.h"
+#include "nn/dtype.h"
 #include "nn/seeded_init.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
@@ -86,7 +87,9 @@ std::shared_ptr<ClipTextEncoder> load_encoder(const std::string& model_path, con
   }
   LoadOptions options;
   options.device = ctx.device;
+  options.dtype = dtype_from_name(ctx.dtype);
   load_weights(*encoder->model, files.weights, options);
+  cast_floating_point(*encoder->model, *options.dtype);
   encoder->model->eval();
 
   if (!fs::exists(tokenizer_dir / "vocab.json") || !fs::exists(tokenizer_dir / "merges.txt")) {
@@ -129,6 +132,7 @@ std::shared_ptr<ClipTextEncoder> tiny_encoder(int64_t hidden_size, int64_t max_l
   }
   CLIPTextModel model(config);
   initialize_seeded_weights(*model, seed);
+  cast_floating_point(*model, dtype_from_name(ctx.dtype));
   model->to(torch::Device(ctx.device));
   model->eval();
   encoder->text_model = model->text_model;
@@ -174,13 +178,14 @@ class ClipTextEncoderStage : public Stage {
       auto create = [&] { return tiny_encoder(hidden, max_length_, seed, tokenizer_path, ctx); };
       const std::string key = "clip_text_encoder:tiny:" + std::to_string(hidden) + ":" + std::to_string(seed) + ":" +
                               std::to_string(std::max<int64_t>(77, max_length_)) + ":" + tokenizer_path + ":" +
-                              ctx.device;
+                              ctx.device + ":" + ctx.dtype;
       encoder_ = ctx.shared_module<ClipTextEncoder>(key, create);
     } else {
       const std::string model_path = ctx.resolve_path(model);
       const std::string tokenizer_path = tokenizer.empty() ? std::string() : ctx.resolve_path(tokenizer);
       auto create = [&] { return load_encoder(model_path, tokenizer_path, ctx); };
-      const std::string key = "clip_text_encoder:" + model_path + ":" + tokenizer_path + ":" + ctx.device;
+      const std::string key =
+          "clip_text_encoder:" + model_path + ":" + tokenizer_path + ":" + ctx.device + ":" + ctx.dtype;
       encoder_ = ctx.shared_module<ClipTextEncoder>(key, create);
     }
     const auto& config = encoder_->text_model->config;
@@ -245,7 +250,9 @@ StageInfo clip_text_encoder_info() {
       "<|startoftext|> ... <|endoftext|>, padded to max_length, and encoded with the causal mask only, as Stable "
       "Diffusion does. Without a model it builds a tiny 2-layer preset with seeded random weights; its tokenizer is "
       "CLIP's when the tokenizer parameter names a vocab.json + merges.txt folder, otherwise a byte-level one "
-      "(ids = UTF-8 bytes, 256 = start, 257 = end and padding).";
+      "(ids = UTF-8 bytes, 256 = start, 257 = end and padding). The model computes in the pipeline's dtype (attention "
+      "softmax in float32); the embeddings come out in float32.";
+  info.dtypes = {"float32", "bfloat16", "float16"};
   info.params = {
       param_spec("model", ParamType::Path, "",
                  "transformers CLIP text model folder (config.json, model.safetensors, vocab.json, merges.txt) or a "

@@ -4,6 +4,7 @@
 #include "diffusion/guided_sampler.h"
 #include "diffusion/schedulers/scheduler.h"
 #include "diffusion/unet2d_condition.h"
+#include "nn/dtype.h"
 #include "nn/seeded_init.h"
 #include "pipeline/registry.h"
 #include "stages/diffusion_params.h"
@@ -71,11 +72,14 @@ ModelLayout locate_model(const fs::path& root) {
   return layout;
 }
 
-std::shared_ptr<UNet2DConditionModelImpl> load_unet(const ResolvedComponent& files, const std::string& device) {
+std::shared_ptr<UNet2DConditionModelImpl> load_unet(const ResolvedComponent& files, const std::string& device,
+                                                    at::ScalarType dtype) {
   UNet2DConditionModel unet(UNet2DConditionOptions::from_config(files.config));
   LoadOptions options;
   options.device = device;
+  options.dtype = dtype;
   load_weights(*unet, files.weights, options);
+  cast_floating_point(*unet, dtype);
   unet->eval();
   return unet.ptr();
 }
@@ -136,6 +140,7 @@ class LatentDiffusionStage : public Stage {
  public:
   void configure(const Json& params, const ConfigureContext& ctx) override {
     device_ = ctx.device;
+    dtype_ = dtype_from_name(ctx.dtype);
     const std::string model = param_string(params, "model");
     nlohmann::json scheduler_config = stable_diffusion_scheduler_config();
     int64_t vae_scale_factor = 8;
@@ -145,20 +150,22 @@ class LatentDiffusionStage : public Stage {
       auto create = [&] {
         UNet2DConditionModel unet(tiny_sd_unet_options(cross_attention_dim));
         initialize_seeded_weights(*unet, seed);
+        cast_floating_point(*unet, dtype_);
         unet->to(torch::Device(device_));
         unet->eval();
         return unet.ptr();
       };
-      const std::string key =
-          "unet:tiny:" + std::to_string(cross_attention_dim) + ":" + std::to_string(seed) + ":" + device_;
+      const std::string key = "unet:tiny:" + std::to_string(cross_attention_dim) + ":" + std::to_string(seed) + ":" +
+                              device_ + ":" + ctx.dtype;
       unet_ = ctx.shared_module<UNet2DConditionModelImpl>(key, create);
       // The vae stages' tiny preset has two blocks.
       vae_scale_factor = 2;
     } else {
       ModelLayout layout = locate_model(ctx.resolve_path(model));
       const std::string unet_path = layout.unet.folder;
-      auto create = [&] { return load_unet(layout.unet, device_); };
-      unet_ = ctx.shared_module<UNet2DConditionModelImpl>("unet:" + unet_path + ":" + device_, create);
+      auto create = [&] { return load_unet(layout.unet, device_, dtype_); };
+      unet_ =
+          ctx.shared_module<UNet2DConditionModelImpl>("unet:" + unet_path + ":" + device_ + ":" + ctx.dtype, create);
       if (!layout.scheduler_config.empty()) scheduler_config = read_scheduler_config(layout.scheduler_config.string());
       if (!layout.vae_config.empty()) vae_scale_factor = vae_scale_factor_from(layout.vae_config);
     }
@@ -210,7 +217,7 @@ class LatentDiffusionStage : public Stage {
 
     const torch::Device device(device_);
     const at::Tensor encoder_hidden_states =
-        guidance_conditioning(negative, conditioning, sampling_.guidance_scale).to(device);
+        guidance_conditioning(negative, conditioning, sampling_.guidance_scale).to(device, dtype_);
 
     // A fresh scheduler per run: multistep schedulers keep state between steps.
     std::unique_ptr<Scheduler> scheduler = make_scheduler(sampling_.scheduler, scheduler_config_);
@@ -231,8 +238,10 @@ class LatentDiffusionStage : public Stage {
     }
 
     UNet2DConditionModelImpl& unet = *unet_;
+    // The latents stay float32 for the scheduler (diffusers' schedulers upcast in step() for the same reason);
+    // the UNet sees them in its dtype.
     Denoiser denoiser = [&](const at::Tensor& latent_input, const at::Tensor& timestep) {
-      return unet.forward(latent_input, timestep, encoder_hidden_states);
+      return unet.forward(latent_input.to(dtype_), timestep, encoder_hidden_states).to(at::kFloat);
     };
     at::Tensor latents = run_guided_sampling(*scheduler, denoiser, options, sampling_.generator(ctx));
     return {{"latent", Value::latent(latents.to(at::kCPU))}};
@@ -252,6 +261,7 @@ class LatentDiffusionStage : public Stage {
   std::unique_ptr<Scheduler> scheduler_;
   nlohmann::json scheduler_config_;
   std::string device_ = "cpu";
+  at::ScalarType dtype_ = at::kFloat;
   std::string ctx_warning_;
   int64_t vae_scale_factor_ = 8;
   DiffusionParams sampling_;
@@ -267,7 +277,10 @@ StageInfo latent_diffusion_info() {
       "(from a text encoder or an LLM's output projection), classifier-free guidance in one batched UNet call, a "
       "diffusers scheduler, text-to-image from seeded noise or image-to-image from init_latent and strength. "
       "Outputs the latent scaled as the VAE expects it (vae_decode unscales it). Without a model it builds a tiny "
-      "preset with seeded random weights.";
+      "preset with seeded random weights. The UNet computes in the pipeline's dtype (timestep embedding and "
+      "attention softmax in float32); the latents, the scheduler's arithmetic and guidance stay float32, and so "
+      "does the output latent.";
+  info.dtypes = {"float32", "bfloat16", "float16"};
   info.params = {
       param_spec("model", ParamType::Path, "",
                  "diffusers pipeline folder (model_index.json, unet/, scheduler/) or UNet folder (config.json + "

@@ -16,6 +16,7 @@
 #include "llm/llama.h"
 #include "llm/llama_generate.h"
 #include "llm/llama_tiny.h"
+#include "nn/dtype.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 #include "tokenizers/tokenizer.h"
@@ -130,7 +131,7 @@ std::shared_ptr<LlmBundle> build_bundle(const Json& params, const ConfigureConte
                                         const std::string& tokenizer_path, const std::string& lora_path) {
   auto bundle = std::make_shared<LlmBundle>();
   if (!model_path.empty()) {
-    auto loaded = load_llama(model_path, ctx.device, lora_path);
+    auto loaded = load_llama(model_path, ctx.device, lora_path, dtype_from_name(ctx.dtype));
     bundle->model = loaded.model;
     const std::string tok =
         tokenizer_path.empty() ? default_tokenizer_path(model_path, loaded.options.vocab_size) : tokenizer_path;
@@ -143,6 +144,7 @@ std::shared_ptr<LlmBundle> build_bundle(const Json& params, const ConfigureConte
     preset.seed = static_cast<uint64_t>(param_int(params, "tiny_seed"));
     bundle->model = LlamaForCausalLM(tiny_llama_options(preset));
     initialize_tiny_llama_weights(*bundle->model, preset.seed);
+    cast_floating_point(*bundle->model, dtype_from_name(ctx.dtype));
     bundle->model->to(at::Device(ctx.device));
     bundle->model->eval();
     bundle->tokenizer = std::make_shared<ByteTokenizer>();
@@ -226,7 +228,7 @@ class LlmStage : public Stage {
                                                     : "tiny:" + std::to_string(param_int(params, "tiny_hidden_size")) +
                                                           ":" + std::to_string(param_int(params, "tiny_layers")) + ":" +
                                                           std::to_string(param_int(params, "tiny_seed")));
-    key += ":" + params.at("signal_tokens").dump() + ":" + ctx.device;
+    key += ":" + params.at("signal_tokens").dump() + ":" + ctx.device + ":" + ctx.dtype;
     auto create = [&] { return build_bundle(params, ctx, model_path, tokenizer_path, lora_path); };
     bundle_ = ctx.shared_module<LlmBundle>(key, create);
     // Configure has no warning channel: the first run reports it.
@@ -300,7 +302,8 @@ class LlmStage : public Stage {
       }
       add_text(prompt.substr(pos, best - pos));
       add_text(slot->begin);
-      pieces.push_back(media_rows(inputs.at(slot->name), slot->name, hidden, device));
+      pieces.push_back(media_rows(inputs.at(slot->name), slot->name, hidden, device)
+                           .to(model->model->embed_tokens->weight.scalar_type()));
       context.clear();
       add_text(slot->end);
       pos = best + slot->marker.size();
@@ -439,7 +442,10 @@ StageInfo llm_info() {
       "Llama-family causal LM (transformers LlamaForCausalLM folders or llama2.c .bin files) with a KV cache, "
       "greedy or sampled decoding, stop ids/strings, streaming, chat templates, media embeddings at prompt markers "
       "and NExT-GPT signal-token outputs. With preset: tiny it builds a tiny model with seeded random weights and a "
-      "byte tokenizer; an empty model does the same with a warning. A model path that does not exist is an error.";
+      "byte tokenizer; an empty model does the same with a warning. A model path that does not exist is an error. "
+      "The model computes in the pipeline's dtype (RMSNorm, rotary angles and attention softmax in float32, as "
+      "transformers does); media rows are cast to it; logits and the signal outputs are float32.";
+  info.dtypes = {"float32", "bfloat16", "float16"};
   info.params = {
       param_spec("model", ParamType::Path, "",
                  "transformers Llama folder (config.json + model.safetensors or its sharded index) or llama2.c .bin; "

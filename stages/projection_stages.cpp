@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "llm/output_projection.h"
+#include "nn/dtype.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 #include "weights/safetensors.h"
@@ -68,8 +69,11 @@ void load_or_initialize(torch::nn::Module& module, const Json& params, const Con
     LoadOptions load;
     load.source = stage_type + " weights " + path;
     load.device = ctx.device;
+    load.dtype = dtype_from_name(ctx.dtype);
     load_state_dict(module, tensors_under(path, param_string(params, "prefix")), load);
   }
+  // Seeded weights are drawn in float32 and then cast, so that every dtype starts from the same values.
+  cast_floating_point(module, dtype_from_name(ctx.dtype));
   module.to(at::Device(ctx.device));
   module.eval();
 }
@@ -80,8 +84,9 @@ class InputProjectionStage : public Stage {
   void configure(const Json& params, const ConfigureContext& ctx) override {
     const int64_t in = param_int(params, "in_dim"), out = param_int(params, "out_dim");
     device_ = ctx.device;
+    dtype_ = dtype_from_name(ctx.dtype);
     const std::string key = "input_projection:" + params.dump() + ":" +
-                            ctx.resolve_path(param_string(params, "weights")) + ":" + ctx.device;
+                            ctx.resolve_path(param_string(params, "weights")) + ":" + ctx.device + ":" + ctx.dtype;
     auto create = [&] {
       auto linear =
           std::make_shared<torch::nn::LinearImpl>(torch::nn::LinearOptions(in, out).bias(param_bool(params, "bias")));
@@ -100,7 +105,7 @@ class InputProjectionStage : public Stage {
     if (x.dim() != 3 || x.size(2) != in)
       throw_input_error("bad_embedding", "input_projection: expected an embedding [B, N, " + std::to_string(in) +
                                              "] or [B, " + std::to_string(in) + "]; got " + shape_of(value.tensor()));
-    auto y = linear_->forward(x.to(at::Device(device_), at::kFloat)).to(at::kCPU);
+    auto y = linear_->forward(x.to(at::Device(device_), dtype_)).to(at::kCPU, at::kFloat);
     ctx.report_progress(1, 1);
     PortValues out;
     out["embedding"] = Value::embedding(y, value.mask());
@@ -112,6 +117,7 @@ class InputProjectionStage : public Stage {
  private:
   std::shared_ptr<torch::nn::LinearImpl> linear_;
   std::string device_ = "cpu";
+  at::ScalarType dtype_ = at::kFloat;
 };
 
 StageInfo input_projection_info() {
@@ -119,7 +125,9 @@ StageInfo input_projection_info() {
   info.type = "input_projection";
   info.description =
       "Linear map from an encoder's width to the LLM's (NExT-GPT's llama_proj: ImageBind 1024 -> Vicuna 4096). "
-      "Weights: a safetensors file with weight/bias under `prefix`; without one, seeded random weights.";
+      "Weights: a safetensors file with weight/bias under `prefix`; without one, seeded random weights. It computes in "
+      "the pipeline's dtype; the embedding comes out in float32.";
+  info.dtypes = {"float32", "bfloat16", "float16"};
   info.params = {
       ranged_param("in_dim", ParamType::Int, 1024, 1, 1 << 20, "encoder width"),
       ranged_param("out_dim", ParamType::Int, 4096, 1, 1 << 20, "LLM width"),
@@ -153,8 +161,9 @@ class OutputProjectionStage : public Stage {
     options.num_encoder_layers = options.num_decoder_layers = param_int(params, "layers");
     options.dim_feedforward = 4 * options.hidden_dim;
     device_ = ctx.device;
+    dtype_ = dtype_from_name(ctx.dtype);
     const std::string key = "output_projection:" + params.dump() + ":" +
-                            ctx.resolve_path(param_string(params, "weights")) + ":" + ctx.device;
+                            ctx.resolve_path(param_string(params, "weights")) + ":" + ctx.device + ":" + ctx.dtype;
     auto create = [&] {
       auto projection = std::make_shared<OutputProjectionImpl>(options);
       load_or_initialize(*projection, params, ctx, "output_projection");
@@ -185,11 +194,11 @@ class OutputProjectionStage : public Stage {
           "output_projection: the signal carries no input_embeds aux tensor; projecting the hidden states alone");
     }
     const auto device = at::Device(device_);
-    auto y = projection_->forward(hidden.to(device, at::kFloat),
-                                  input_embeds.defined() ? input_embeds.to(device, at::kFloat) : at::Tensor());
+    auto y = projection_->forward(hidden.to(device, dtype_),
+                                  input_embeds.defined() ? input_embeds.to(device, dtype_) : at::Tensor());
     ctx.report_progress(1, 1);
     PortValues out;
-    out["embedding"] = Value::embedding(y.to(at::kCPU));
+    out["embedding"] = Value::embedding(y.to(at::kCPU, at::kFloat));
     return out;
   }
 
@@ -198,6 +207,7 @@ class OutputProjectionStage : public Stage {
  private:
   std::shared_ptr<OutputProjectionImpl> projection_;
   std::string device_ = "cpu";
+  at::ScalarType dtype_ = at::kFloat;
 };
 
 StageInfo output_projection_info() {
@@ -207,7 +217,9 @@ StageInfo output_projection_info() {
       "NExT-GPT's output projection (TextFcLayer): signal-token states of the LLM -> a decoder's conditioning. "
       "transformer: model(tfm(fc(hidden + input_embeds), query_embs)), tfm = torch.nn.Transformer(norm_first) with "
       "`layers` encoder and decoder layers; linear: model(hidden)[:, :M]. Weights: safetensors under `prefix` "
-      "(fc, tfm.*, model, query_embs); without a file, seeded random weights.";
+      "(fc, tfm.*, model, query_embs); without a file, seeded random weights. It computes in the pipeline's dtype "
+      "(attention softmax in float32); the conditioning comes out in float32.";
+  info.dtypes = {"float32", "bfloat16", "float16"};
   info.params = {
       choice_param("mode", "transformer", {"transformer", "linear"}, "projection architecture"),
       ranged_param("in_dim", ParamType::Int, 4096, 1, 1 << 20, "LLM width"),

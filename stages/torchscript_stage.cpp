@@ -22,6 +22,7 @@
 #include <filesystem>
 
 #include "base/error.h"
+#include "nn/dtype.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 
@@ -87,6 +88,17 @@ StagePorts torchscript_ports(const Json& params) {
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
+// Casts the floating-point parameters and buffers in place; jit::Module::to(dtype) would cast integer
+// buffers too.
+void cast_script_module(torch::jit::Module& module, at::ScalarType dtype) {
+  torch::NoGradGuard no_grad;
+  auto cast = [dtype](at::Tensor t) {
+    if (t.is_floating_point() && t.scalar_type() != dtype) t.set_data(t.to(dtype));
+  };
+  for (const auto& p : module.named_parameters(/*recurse=*/true)) cast(p.value);
+  for (const auto& b : module.named_buffers(/*recurse=*/true)) cast(b.value);
+}
+
 class TorchScriptStage : public Stage {
  public:
   void configure(const Json& params, const ConfigureContext& ctx) override {
@@ -97,6 +109,7 @@ class TorchScriptStage : public Stage {
     sample_rate_ = param_int(params, "sample_rate");
     fps_ = param_float(params, "fps");
     device_ = torch::Device(ctx.device);
+    dtype_ = dtype_from_name(ctx.dtype);
 
     std::error_code ec;
     if (!fs::is_regular_file(path_, ec))
@@ -104,6 +117,7 @@ class TorchScriptStage : public Stage {
     auto load = [&] {
       try {
         auto m = std::make_shared<torch::jit::Module>(torch::jit::load(path_, device_));
+        cast_script_module(*m, dtype_);
         m->eval();
         return m;
       } catch (const c10::Error& e) {
@@ -111,7 +125,7 @@ class TorchScriptStage : public Stage {
                                                  first_line(e.what_without_backtrace()));
       }
     };
-    module_ = ctx.shared_module<torch::jit::Module>("torchscript:" + ctx.device + ":" + path_, load);
+    module_ = ctx.shared_module<torch::jit::Module>("torchscript:" + ctx.device + ":" + ctx.dtype + ":" + path_, load);
 
     auto method = module_->find_method(method_name_);
     if (!method) {
@@ -155,7 +169,9 @@ class TorchScriptStage : public Stage {
     for (size_t i = 0; i < argument_inputs_.size(); ++i) {
       const std::string& port = argument_inputs_[i];
       const Value* v = port.empty() ? nullptr : optional_input(inputs, port);
-      if (v)
+      if (v && dtype_ != at::kFloat && v->tensor().is_floating_point())
+        stack.emplace_back(v->tensor().to(device_, dtype_));
+      else if (v)
         stack.emplace_back(v->tensor().to(device_));
       else
         stack.push_back(defaults_[i]);
@@ -226,7 +242,9 @@ class TorchScriptStage : public Stage {
     return arguments.size() <= 1 ? "it takes no arguments" : s;
   }
 
-  Value to_value(const DeclaredPort& port, const at::Tensor& t) const {
+  Value to_value(const DeclaredPort& port, const at::Tensor& tensor) const {
+    const bool half = tensor.scalar_type() == at::kBFloat16 || tensor.scalar_type() == at::kHalf;
+    const at::Tensor t = half ? tensor.to(at::kFloat) : tensor;
     switch (port.type) {
       case ValueType::Tokens: return Value::tokens(t.to(at::kLong));
       case ValueType::Image: return Value::image(t);
@@ -247,6 +265,7 @@ class TorchScriptStage : public Stage {
   int64_t sample_rate_ = 16000;
   double fps_ = 8.0;
   torch::Device device_{torch::kCPU};
+  at::ScalarType dtype_ = at::kFloat;
   std::shared_ptr<torch::jit::Module> module_;
 };
 
@@ -255,7 +274,10 @@ StageInfo torchscript_info() {
   info.type = "torchscript";
   info.description =
       "Runs a method of a TorchScript module; ports are declared in the parameters. A TorchScript file is "
-      "code: use only files from a trusted source.";
+      "code: use only files from a trusted source. With a non-float32 dtype the module's floating-point parameters "
+      "and buffers are cast to it and so are floating-point inputs (the script must then be dtype-generic: tensors "
+      "it creates itself keep their dtype); bfloat16 and float16 outputs come back as float32.";
+  info.dtypes = {"float32", "bfloat16", "float16"};
   ParamSpec path = param_spec("path", ParamType::Path, nullptr, "TorchScript file (torch.jit.save)");
   path.required = true;
   ParamSpec inputs =

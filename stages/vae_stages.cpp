@@ -5,6 +5,7 @@
 
 #include "base/error.h"
 #include "diffusion/autoencoder_kl.h"
+#include "nn/dtype.h"
 #include "nn/seeded_init.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
@@ -34,12 +35,22 @@ AutoencoderKLOptions tiny_options(const std::string& preset) {
   return o;
 }
 
-std::shared_ptr<AutoencoderKLImpl> load_vae(const ResolvedComponent& files, const ConfigureContext& ctx) {
+// The dtype the VAE computes in: the pipeline's, except float16 when the config sets force_upcast, where
+// diffusers runs the VAE in float32 because its float16 activations overflow.
+at::ScalarType vae_dtype(const AutoencoderKLOptions& options, const ConfigureContext& ctx) {
+  const at::ScalarType dtype = dtype_from_name(ctx.dtype);
+  return dtype == at::kHalf && options.force_upcast ? at::kFloat : dtype;
+}
+
+std::shared_ptr<AutoencoderKLImpl> load_vae(const ResolvedComponent& files, at::ScalarType dtype,
+                                            const ConfigureContext& ctx) {
   AutoencoderKL vae(AutoencoderKLOptions::from_config(files.config));
   LoadOptions options;
   options.convert = convert_legacy_vae_attention;
   options.device = ctx.device;
+  options.dtype = dtype;
   load_weights(*vae, files.weights, options);
+  cast_floating_point(*vae, dtype);
   vae->eval();
   return vae.ptr();
 }
@@ -49,15 +60,18 @@ std::shared_ptr<AutoencoderKLImpl> vae_for(const Json& params, const ConfigureCo
   if (model.empty()) {
     const std::string preset = param_string(params, "preset");
     const uint64_t seed = static_cast<uint64_t>(param_int(params, "tiny_seed"));
+    const at::ScalarType dtype = vae_dtype(tiny_options(preset), ctx);
     auto create = [&] {
       AutoencoderKL vae(tiny_options(preset));
       initialize_seeded_weights(*vae, seed);
+      cast_floating_point(*vae, dtype);
       vae->to(torch::Device(ctx.device));
       vae->eval();
       return vae.ptr();
     };
     // vae_encode and vae_decode with the same preset and seed share one module.
-    const std::string key = "vae:tiny:" + preset + ":" + std::to_string(seed) + ":" + ctx.device;
+    const std::string key =
+        "vae:tiny:" + preset + ":" + std::to_string(seed) + ":" + ctx.device + ":" + dtype_name(dtype);
     return ctx.shared_module<AutoencoderKLImpl>(key, create);
   }
   ComponentRequest request;
@@ -65,8 +79,10 @@ std::shared_ptr<AutoencoderKLImpl> vae_for(const Json& params, const ConfigureCo
   request.who = "VAE";
   request.hint = "give a diffusers AutoencoderKL folder or a pipeline folder with vae/";
   const ResolvedComponent files = resolve_component(ctx.resolve_path(model), request);
-  auto create = [&] { return load_vae(files, ctx); };
-  return ctx.shared_module<AutoencoderKLImpl>("vae:" + files.weights + ":" + ctx.device, create);
+  const at::ScalarType dtype = vae_dtype(AutoencoderKLOptions::from_config(files.config), ctx);
+  auto create = [&] { return load_vae(files, dtype, ctx); };
+  return ctx.shared_module<AutoencoderKLImpl>("vae:" + files.weights + ":" + ctx.device + ":" + dtype_name(dtype),
+                                              create);
 }
 
 std::vector<ParamSpec> common_params() {
@@ -114,7 +130,9 @@ class VaeEncodeStage : public Stage {
                                          std::to_string(o.in_channels) + ", H, W] with H and W multiples of " +
                                          std::to_string(factor));
     }
-    auto posterior = vae_->encode(x.to(torch::Device(device_)));
+    const DiagonalGaussian moments = vae_->encode(x.to(torch::Device(device_), floating_point_dtype(*vae_)));
+    // The posterior in float32: the noise is drawn in float32 whatever the VAE's dtype.
+    const DiagonalGaussian posterior{moments.mean.to(torch::kFloat), moments.logvar.to(torch::kFloat)};
     at::Tensor z;
     if (sample_) {
       auto generator = at::detail::createCPUGenerator(ctx.seed);
@@ -158,8 +176,8 @@ class VaeDecodeStage : public Stage {
       throw_input_error("bad_shape", "vae_decode: latent " + c10::str(latent.sizes()) + " must be [B, " +
                                          std::to_string(o.latent_channels) + ", h, w]");
     }
-    auto z = vae_->unscale_latent(latent.to(torch::Device(device_), torch::kFloat));
-    auto sample = vae_->decode(z, tiling_).to(torch::kCPU);
+    auto z = vae_->unscale_latent(latent.to(torch::Device(device_), torch::kFloat)).to(floating_point_dtype(*vae_));
+    auto sample = vae_->decode(z, tiling_).to(torch::kCPU, torch::kFloat);
     ctx.report_progress(1, 1, "decoded");
     auto rgb = (sample / 2.0 + 0.5).clamp(0.0, 1.0);
     if (rgb.size(1) == 1) rgb = rgb.expand({-1, 3, -1, -1}).contiguous();
@@ -182,7 +200,10 @@ StageInfo vae_encode_info() {
   info.type = "vae_encode";
   info.description =
       "AutoencoderKL encoder: an image in [0, 1] (or a model-space tensor such as a mel spectrogram) to a latent "
-      "scaled for diffusion, (z - shift_factor) · scaling_factor.";
+      "scaled for diffusion, (z - shift_factor) · scaling_factor. It computes in the pipeline's dtype (float32 for "
+      "float16 when the config sets force_upcast, as diffusers does; attention softmax in float32); the latent "
+      "comes out in float32.";
+  info.dtypes = {"float32", "bfloat16", "float16"};
   info.params = common_params();
   info.params.push_back(choice_param("sample_mode", "sample", {"sample", "mean"},
                                      "draw z from the posterior (seeded by the run) or take its mean"));
@@ -198,7 +219,10 @@ StageInfo vae_decode_info() {
   info.type = "vae_decode";
   info.description =
       "AutoencoderKL decoder: a scaled latent to an image in [0, 1] (and the raw decoder output, e.g. AudioLDM's "
-      "mel spectrogram). Optional tiled decoding bounds memory for large latents.";
+      "mel spectrogram). Optional tiled decoding bounds memory for large latents. It computes in the pipeline's "
+      "dtype (float32 for float16 when the config sets force_upcast, as diffusers does; attention softmax in "
+      "float32); image and sample come out in float32.";
+  info.dtypes = {"float32", "bfloat16", "float16"};
   info.params = common_params();
   info.params.push_back(param_spec("tiling", ParamType::Bool, false, "decode in overlapping tiles"));
   info.params.push_back(ranged_param("tile_size", ParamType::Int, 0, 0, 4096,

@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "diffusion/audioldm.h"
+#include "nn/dtype.h"
 #include "nn/seeded_init.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
@@ -35,7 +36,8 @@ SpeechT5HifiGanConfig tiny_hifigan_config() {
   return c;
 }
 
-std::shared_ptr<SpeechT5HifiGanImpl> load_vocoder(const std::string& path, const std::string& device) {
+std::shared_ptr<SpeechT5HifiGanImpl> load_vocoder(const std::string& path, const std::string& device,
+                                                  at::ScalarType dtype) {
   ComponentRequest request;
   request.component = "vocoder";
   request.who = "hifigan";
@@ -44,7 +46,9 @@ std::shared_ptr<SpeechT5HifiGanImpl> load_vocoder(const std::string& path, const
   SpeechT5HifiGan vocoder(SpeechT5HifiGanConfig::from_config(files.config));
   LoadOptions options;
   options.device = device;
+  options.dtype = dtype;
   load_weights(*vocoder, files.weights, options);
+  cast_floating_point(*vocoder, dtype);
   vocoder->eval();
   return vocoder.ptr();
 }
@@ -53,6 +57,7 @@ class HifiGanStage : public Stage {
  public:
   void configure(const Json& params, const ConfigureContext& ctx) override {
     device_ = ctx.device;
+    dtype_ = dtype_from_name(ctx.dtype);
     duration_ = param_float(params, "duration");
     const std::string model = param_string(params, "model");
     if (model.empty()) {
@@ -60,16 +65,17 @@ class HifiGanStage : public Stage {
       auto create = [&] {
         SpeechT5HifiGan vocoder(tiny_hifigan_config());
         initialize_seeded_weights(*vocoder, seed);
+        cast_floating_point(*vocoder, dtype_);
         vocoder->to(torch::Device(device_));
         vocoder->eval();
         return vocoder.ptr();
       };
-      const std::string key = "hifigan:tiny:" + std::to_string(seed) + ":" + device_;
+      const std::string key = "hifigan:tiny:" + std::to_string(seed) + ":" + device_ + ":" + ctx.dtype;
       vocoder_ = ctx.shared_module<SpeechT5HifiGanImpl>(key, create);
     } else {
       const std::string path = ctx.resolve_path(model);
-      auto create = [&] { return load_vocoder(path, device_); };
-      vocoder_ = ctx.shared_module<SpeechT5HifiGanImpl>("hifigan:" + path + ":" + device_, create);
+      auto create = [&] { return load_vocoder(path, device_, dtype_); };
+      vocoder_ = ctx.shared_module<SpeechT5HifiGanImpl>("hifigan:" + path + ":" + device_ + ":" + ctx.dtype, create);
     }
   }
 
@@ -86,7 +92,7 @@ class HifiGanStage : public Stage {
                                          "] or [B, frames, " + std::to_string(config.model_in_dim) +
                                          "] (mel bins last)");
     }
-    at::Tensor waveform = vocoder_->forward(mel.to(torch::Device(device_))).to(torch::kCPU);
+    at::Tensor waveform = vocoder_->forward(mel.to(torch::Device(device_), dtype_)).to(torch::kCPU, torch::kFloat);
     if (duration_ > 0) {
       AudioLDMGeometry geometry;
       geometry.sampling_rate = config.sampling_rate;
@@ -108,6 +114,7 @@ class HifiGanStage : public Stage {
   std::shared_ptr<SpeechT5HifiGanImpl> vocoder_;
   double duration_ = 0.0;
   std::string device_ = "cpu";
+  at::ScalarType dtype_ = at::kFloat;
 };
 
 StageInfo hifigan_info() {
@@ -116,7 +123,9 @@ StageInfo hifigan_info() {
   info.description =
       "HiFi-GAN vocoder (transformers SpeechT5HifiGan, as in AudioLDM): log-mel frames to a waveform at the "
       "model's sampling rate, optionally cut to a duration as AudioLDM's pipeline does. Without a model it builds a "
-      "tiny preset with AudioLDM's geometry (64 mel bins, 160 samples per frame, 16 kHz) and seeded random weights.";
+      "tiny preset with AudioLDM's geometry (64 mel bins, 160 samples per frame, 16 kHz) and seeded random weights. "
+      "It computes in the pipeline's dtype; the waveform comes out in float32.";
+  info.dtypes = {"float32", "bfloat16", "float16"};
   info.params = {
       param_spec("model", ParamType::Path, "",
                  "transformers SpeechT5HifiGan folder (config.json, model.safetensors) or an AudioLDM pipeline folder "

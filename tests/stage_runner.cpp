@@ -6,7 +6,7 @@
 namespace a2a::test {
 
 ConfiguredStage configure_stage(const std::string& type, const Json& params, ModuleCache* modules,
-                                const std::string& stage_id) {
+                                const std::string& stage_id, const std::string& dtype) {
   const StageInfo* info = StageRegistry::global().find(type);
   REQUIRE(info != nullptr);
   Json validated;
@@ -21,6 +21,7 @@ ConfiguredStage configure_stage(const std::string& type, const Json& params, Mod
   ConfigureContext ctx;
   ctx.stage_id = stage_id;
   ctx.modules = modules;
+  ctx.dtype = dtype;
   out.stage->configure(out.params, ctx);
   return out;
 }

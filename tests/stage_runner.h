@@ -16,9 +16,11 @@ struct ConfiguredStage {
   Json params;  // as validated: defaults filled in
 };
 
-// Throws ErrorList for parameters the validator rejects, as a2a validate would report them.
+// Throws ErrorList for parameters the validator rejects, as a2a validate would report them. `dtype` is
+// the pipeline's dtype the stage sees in its ConfigureContext.
 ConfiguredStage configure_stage(const std::string& type, const Json& params = Json::object(),
-                                ModuleCache* modules = nullptr, const std::string& stage_id = "stage");
+                                ModuleCache* modules = nullptr, const std::string& stage_id = "stage",
+                                const std::string& dtype = "float32");
 
 struct StageRun {
   PortValues outputs;

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "nn/dtype.h"
 #include "weights/hf_layout.h"
 
 namespace a2a {
@@ -144,7 +145,7 @@ at::Tensor SpeechT5HifiGanImpl::forward(const at::Tensor& spectrogram) {
   const size_t kernels = config_.resblock_kernel_sizes.size();
   for (size_t i = 0; i < upsampler->size(); ++i) {
     h = torch::leaky_relu(h, config_.leaky_relu_slope);
-    h = upsampler[i]->as<torch::nn::ConvTranspose1dImpl>()->forward(h);
+    h = conv_transpose_forward(*upsampler[i]->as<torch::nn::ConvTranspose1dImpl>(), h);
     at::Tensor sum = resblocks[i * kernels]->as<HifiGanResidualBlockImpl>()->forward(h);
     for (size_t j = 1; j < kernels; ++j)
       sum = sum + resblocks[i * kernels + j]->as<HifiGanResidualBlockImpl>()->forward(h);
