@@ -249,10 +249,8 @@ StageInfo griffin_lim_info() {
   info.description =
       "Griffin-Lim vocoder with momentum (torchaudio's GriffinLim): a magnitude or mel spectrogram "
       "[B, freq, frames] to mono audio. Mel input goes through the pseudo-inverse of the mel filterbank. "
-      "float32 only: LibTorch has no half-precision CPU kernels for its STFT's reflection padding, and the "
-      "phase iteration needs the precision.";
-  // Its filterbank is a module, but one it computes in float32 only.
-  info.dtypes = {"float32"};
+      "It holds no weights and computes in float32 whatever the pipeline's dtype: LibTorch has no half-precision "
+      "CPU kernels for its STFT's reflection padding, and the phase iteration needs the precision.";
   info.params = join(stft_params(), mel_params());
   info.params.push_back(param_spec("from_mel", ParamType::Bool, true,
                                    "the input is a mel spectrogram (n_mels = its freq size), else n_fft/2+1 bins"));

@@ -21,18 +21,17 @@ using a2a::test::fixture_path;
 
 // The recorded diffusers trajectory replayed through run_guided_sampling: the denoiser returns the
 // fixture's model_output_i, and must receive scale_model_input's result and the schedule's timestep.
-void run_loop_on_fixture(const std::string& folder) {
-  A2A_REQUIRE_FIXTURE(folder + "/meta.json");
-  INFO("fixture " << folder);
-  const nlohmann::json meta = a2a::test::read_json(fixture_path(folder + "/meta.json"));
+void replay_trajectory(const std::string& dir) {
+  INFO("fixture " << dir);
+  const nlohmann::json meta = a2a::test::read_json(dir + "/meta.json");
   for (const auto& [key, value] : meta["step_kwargs"].items()) {
     // Pipelines pass no step kwargs other than DDIM's eta, which defaults to 0 here.
     REQUIRE(key == "eta");
     REQUIRE(value.get<double>() == 0.0);
   }
-  auto inputs = a2a::load_safetensors(fixture_path(folder + "/inputs.safetensors"));
-  auto outputs = a2a::load_safetensors(fixture_path(folder + "/outputs.safetensors"));
-  auto scheduler = a2a::make_scheduler("", a2a::read_scheduler_config(fixture_path(folder + "/scheduler_config.json")));
+  auto inputs = a2a::load_safetensors(dir + "/inputs.safetensors");
+  auto outputs = a2a::load_safetensors(dir + "/outputs.safetensors");
+  auto scheduler = a2a::make_scheduler("", a2a::read_scheduler_config(dir + "/scheduler_config.json"));
 
   const int64_t recorded_steps = meta["num_steps_in_trajectory"].get<int64_t>();
   int64_t calls = 0;
@@ -59,6 +58,11 @@ void run_loop_on_fixture(const std::string& folder) {
       a2a::run_guided_sampling(*scheduler, denoiser, options, at::make_generator<at::CPUGeneratorImpl>(seed));
   CHECK(calls == recorded_steps);
   A2A_CHECK_CLOSE(latents, outputs.at("prev_sample_" + std::to_string(recorded_steps - 1)), 1e-5);
+}
+
+void run_loop_on_fixture(const std::string& folder) {
+  A2A_REQUIRE_FIXTURE(folder + "/meta.json");
+  replay_trajectory(fixture_path(folder));
 }
 
 nlohmann::json sd_scheduler_config() {
@@ -96,6 +100,10 @@ TEST_CASE("sampling loop: replays the diffusers trajectory of scheduler_dpmsolve
 }
 TEST_CASE("sampling loop: replays the diffusers trajectory of scheduler_flow_match_euler", "[latent_diffusion]") {
   run_loop_on_fixture("scheduler_flow_match_euler");
+}
+// Karras sigmas with leading spacing and steps_offset: the UNet must see diffusers' timesteps to the last bit.
+TEST_CASE("sampling loop: replays the diffusers trajectory of the Euler Karras leading variant", "[latent_diffusion]") {
+  replay_trajectory(std::string(A2A_SOURCE_DIR) + "/tests/data/variants/scheduler_euler_karras_leading");
 }
 
 TEST_CASE("sampling loop: classifier-free guidance batches both passes in one call", "[latent_diffusion]") {
