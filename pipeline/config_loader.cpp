@@ -4,7 +4,10 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cerrno>
+#include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -12,14 +15,37 @@ namespace a2a {
 
 namespace {
 
+// One --set KEY=VALUE, split: KEY's dotted parts and VALUE parsed as YAML.
+struct Override {
+  std::string arg;  // as typed: KEY=VALUE
+  std::string key;
+  std::vector<std::string> parts;
+  YAML::Node value;
+
+  SourceLocation where() const { return SourceLocation{"--set " + arg, 0, 0}; }
+  [[noreturn]] void fail(const std::string& why) const {
+    throw Error(ErrorKind::Config, "bad_override", "--set " + key + ": " + why, where());
+  }
+};
+
 struct Loader {
   std::string file;
+  LoadLimits limits;
+  std::vector<Override> overrides;
   std::vector<Error> errors;
+  size_t json_nodes = 0;  // converted so far: aliases count each time they are expanded
+  bool json_budget_reported = false;
 
-  SourceLocation at(const YAML::Node& node) const {
+  // Where a node was written: its line and column, or the --set that put it there (its value, or a key
+  // that --set created).
+  SourceLocation at(const YAML::Node& node, const std::string& key = "") const {
+    for (const auto& o : overrides)
+      if (o.value.is(node)) return o.where();
     YAML::Mark m = node.Mark();
-    if (m.line < 0) return SourceLocation{file, 0, 0};
-    return SourceLocation{file, m.line + 1, m.column + 1};
+    if (m.line >= 0) return SourceLocation{file, m.line + 1, m.column + 1};
+    for (const auto& o : overrides)
+      if (!key.empty() && std::find(o.parts.begin(), o.parts.end(), key) != o.parts.end()) return o.where();
+    return SourceLocation{file, 0, 0};
   }
   SourceLocation at(const YAML::Mark& m) const { return SourceLocation{file, m.line + 1, m.column + 1}; }
 
@@ -37,7 +63,9 @@ struct Loader {
         continue;
       }
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        error("unknown_key", "unknown key '" + key + "' in " + where + did_you_mean(key, allowed), it->first);
+        errors.push_back(Error(ErrorKind::Config, "unknown_key",
+                               "unknown key '" + key + "' in " + where + did_you_mean(key, allowed),
+                               at(it->first, key)));
       }
     }
   }
@@ -65,40 +93,60 @@ struct Loader {
   }
 };
 
-// A YAML node as JSON. Plain scalars are typed (bool, int, float, null); quoted ones are strings.
-Json to_json(const YAML::Node& node) {
+// A plain scalar as YAML types it: bool, int, float (YAML's .inf and .nan included), null, else a string.
+Json plain_scalar(const std::string& s) {
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  if (s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
+  if (s == ".nan" || s == ".NaN" || s == ".NAN") return std::numeric_limits<double>::quiet_NaN();
+  if (s == ".inf" || s == ".Inf" || s == ".INF" || s == "+.inf" || s == "+.Inf" || s == "+.INF")
+    return std::numeric_limits<double>::infinity();
+  if (s == "-.inf" || s == "-.Inf" || s == "-.INF") return -std::numeric_limits<double>::infinity();
+  if (s.empty()) return s;
+  char* end = nullptr;
+  errno = 0;
+  long long i = std::strtoll(s.c_str(), &end, 10);
+  if (end && *end == '\0' && errno == 0) return static_cast<int64_t>(i);
+  errno = 0;
+  double d = std::strtod(s.c_str(), &end);
+  bool numeric_start = std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' || s[0] == '+' || s[0] == '.';
+  if (end && *end == '\0' && errno == 0 && numeric_start) return d;
+  return s;
+}
+
+// A YAML node as JSON. Quoted scalars are strings. Aliases are expanded, so a few lines can stand for
+// billions of nodes ("billion laughs"): the conversion stops at the limits with one error.
+Json to_json(Loader& L, const YAML::Node& node, int depth = 0) {
+  if (++L.json_nodes > L.limits.max_value_nodes || depth > L.limits.max_depth) {
+    if (!L.json_budget_reported)
+      L.error("too_large",
+              "the config's values expand to more than " + std::to_string(L.limits.max_value_nodes) +
+                  " nodes or nest deeper than " + std::to_string(L.limits.max_depth) + " levels (aliases count each "
+                  "time they are used)",
+              node);
+    L.json_budget_reported = true;
+    return nullptr;
+  }
   switch (node.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined: return nullptr;
     case YAML::NodeType::Sequence: {
       Json arr = Json::array();
-      for (const auto& e : node) arr.push_back(to_json(e));
+      for (const auto& e : node) {
+        arr.push_back(to_json(L, e, depth + 1));
+        if (L.json_budget_reported) break;
+      }
       return arr;
     }
     case YAML::NodeType::Map: {
       Json obj = Json::object();
-      for (auto it = node.begin(); it != node.end(); ++it) obj[it->first.as<std::string>("")] = to_json(it->second);
+      for (auto it = node.begin(); it != node.end() && !L.json_budget_reported; ++it)
+        obj[it->first.as<std::string>("")] = to_json(L, it->second, depth + 1);
       return obj;
     }
-    case YAML::NodeType::Scalar: {
-      const std::string& s = node.Scalar();
-      if (node.Tag() == "!") return s;  // quoted
-      if (s == "true" || s == "True" || s == "TRUE") return true;
-      if (s == "false" || s == "False" || s == "FALSE") return false;
-      if (s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
-      if (!s.empty()) {
-        char* end = nullptr;
-        errno = 0;
-        long long i = std::strtoll(s.c_str(), &end, 10);
-        if (end && *end == '\0' && errno == 0) return static_cast<int64_t>(i);
-        errno = 0;
-        double d = std::strtod(s.c_str(), &end);
-        bool numeric_start =
-            std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' || s[0] == '+' || s[0] == '.';
-        if (end && *end == '\0' && errno == 0 && numeric_start) return d;
-      }
-      return s;
-    }
+    case YAML::NodeType::Scalar:
+      if (node.Tag() == "!") return node.Scalar();  // quoted
+      return plain_scalar(node.Scalar());
   }
   return nullptr;
 }
@@ -124,23 +172,12 @@ std::vector<std::string> split_dots(const std::string& key) {
   return parts;
 }
 
-// One --set KEY=VALUE, split: KEY's dotted parts and VALUE parsed as YAML.
-struct Override {
-  std::string key;
-  std::vector<std::string> parts;
-  YAML::Node value;
-
-  [[noreturn]] void fail(const std::string& why) const {
-    throw Error(ErrorKind::Config, "bad_override", "--set " + key + ": " + why);
-  }
-};
-
 Override parse_override(const std::string& set) {
   auto eq = set.find('=');
   if (eq == std::string::npos || eq == 0) {
     throw Error(ErrorKind::Usage, "bad_override", "--set needs KEY=VALUE, got '" + set + "'");
   }
-  Override o{set.substr(0, eq), {}, parse_override_value(set.substr(eq + 1))};
+  Override o{set, set.substr(0, eq), {}, parse_override_value(set.substr(eq + 1))};
   o.parts = split_dots(o.key);
   for (const auto& p : o.parts) {
     if (p.empty()) throw Error(ErrorKind::Usage, "bad_override", "--set key '" + o.key + "' has an empty part");
@@ -166,7 +203,8 @@ void override_stage(YAML::Node root, const Override& o) {
   }
   for (size_t i = 2; i + 1 < parts.size(); ++i) {
     YAML::Node next = target[parts[i]];
-    if (!next.IsMap()) target[parts[i]] = YAML::Node(YAML::NodeType::Map);
+    if (next && !next.IsMap()) o.fail("'" + parts[i] + "' of stage '" + parts[1] + "' is a value, not a mapping");
+    if (!next) target[parts[i]] = YAML::Node(YAML::NodeType::Map);
     target.reset(target[parts[i]]);
   }
   target[parts.back()] = o.value;
@@ -186,11 +224,17 @@ void override_input_default(YAML::Node root, const Override& o) {
 // Applies one KEY=VALUE override to the YAML tree. Stages are addressed by id; a stage's
 // parameters may be named directly (stages.denoise.steps) or under params; a graph input's
 // default is set by naming the input (inputs.prompt=...).
-void apply_override(YAML::Node root, const std::string& set) {
+Override apply_override(YAML::Node root, const std::string& set) {
   const Override o = parse_override(set);
   if (!root.IsMap()) o.fail("the config is not a mapping");
-  if (o.parts[0] == "stages") return override_stage(root, o);
-  if (o.parts[0] == "inputs" && o.parts.size() == 2) return override_input_default(root, o);
+  if (o.parts[0] == "stages") {
+    override_stage(root, o);
+    return o;
+  }
+  if (o.parts[0] == "inputs" && o.parts.size() == 2) {
+    override_input_default(root, o);
+    return o;
+  }
   YAML::Node target = root;
   for (size_t i = 0; i + 1 < o.parts.size(); ++i) {
     YAML::Node next = target[o.parts[i]];
@@ -198,6 +242,7 @@ void apply_override(YAML::Node root, const std::string& set) {
     target.reset(next);
   }
   target[o.parts.back()] = o.value;
+  return o;
 }
 
 void convert_settings(Loader& L, const YAML::Node& root, GraphBuilder& b) {
@@ -251,7 +296,7 @@ void convert_input(Loader& L, const YAML::Node& key, const YAML::Node& decl, Gra
     type_node.reset(decl["type"]);
     if (!L.scalar_string(type_node, "type", &type_name)) return;
     if (decl["default"]) {
-      Json d = to_json(decl["default"]);
+      Json d = to_json(L, decl["default"]);
       if (d.is_string()) d = expand_environment(d.get<std::string>());
       default_value = d;
     }
@@ -290,7 +335,7 @@ void convert_stage_params(Loader& L, const YAML::Node& params, const std::string
       L.error("duplicate_key", "parameter '" + key + "' appears twice in stage '" + id + "'", p->first);
       continue;
     }
-    ref.param(key, to_json(p->second), L.at(p->second));
+    ref.param(key, to_json(L, p->second), L.at(p->second));
   }
 }
 
@@ -338,6 +383,11 @@ void convert_stages(Loader& L, const YAML::Node& root, GraphBuilder& b) {
     L.error("missing_key", "the config needs a stages list", root);
   } else if (!stages.IsSequence()) {
     L.error("bad_value", "stages must be a list of {id, type, params, inputs}", stages);
+  } else if (stages.size() > L.limits.max_stages) {
+    L.error("too_large",
+            "the config has " + std::to_string(stages.size()) + " stages, more than the limit of " +
+                std::to_string(L.limits.max_stages),
+            stages);
   } else {
     for (const auto& st : stages) convert_stage(L, st, b);
   }
@@ -377,6 +427,11 @@ void convert_outputs(Loader& L, const YAML::Node& root, GraphBuilder& b) {
 }
 
 void convert(Loader& L, const YAML::Node& root, GraphBuilder& b) {
+  if (!root.IsDefined() || root.IsNull()) {
+    L.errors.push_back(Error(ErrorKind::Config, "bad_value", "the config is empty; it needs stages and outputs",
+                             SourceLocation{L.file, 1, 1}));
+    return;
+  }
   if (!root.IsMap()) {
     L.error("bad_value", "the config must be a mapping with stages and outputs", root);
     return;
@@ -393,16 +448,23 @@ void convert(Loader& L, const YAML::Node& root, GraphBuilder& b) {
 
 }  // namespace
 
-GraphBuilder parse_graph_yaml(const std::string& text, const std::string& file, const std::vector<std::string>& sets) {
+GraphBuilder parse_graph_yaml(const std::string& text, const std::string& file, const std::vector<std::string>& sets,
+                              const LoadLimits& limits) {
   Loader L;
   L.file = file;
+  L.limits = limits;
+  if (text.size() > limits.max_bytes)
+    throw ErrorList({Error(ErrorKind::Config, "too_large",
+                           "the config is " + std::to_string(text.size()) + " bytes, more than the limit of " +
+                               std::to_string(limits.max_bytes),
+                           SourceLocation{file, 1, 1})});
   YAML::Node root;
   try {
     root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     throw ErrorList({Error(ErrorKind::Config, "yaml_syntax", e.msg, L.at(e.mark))});
   }
-  for (const auto& set : sets) apply_override(root, set);
+  for (const auto& set : sets) L.overrides.push_back(apply_override(root, set));
   GraphBuilder builder;
   if (!file.empty()) builder.source_file(file);
   convert(L, root, builder);
@@ -411,12 +473,20 @@ GraphBuilder parse_graph_yaml(const std::string& text, const std::string& file, 
   return builder;
 }
 
-GraphBuilder load_graph_yaml(const std::string& path, const std::vector<std::string>& sets) {
+GraphBuilder load_graph_yaml(const std::string& path, const std::vector<std::string>& sets, const LoadLimits& limits) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw Error(ErrorKind::Config, "config_not_found", "'" + path + "' is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(ErrorKind::Config, "config_not_found", "cannot read config file '" + path + "'");
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > limits.max_bytes)
+    throw Error(ErrorKind::Config, "too_large",
+                "config file '" + path + "' is " + std::to_string(size) + " bytes, more than the limit of " +
+                    std::to_string(limits.max_bytes));
   std::stringstream buffer;
   buffer << in.rdbuf();
-  return parse_graph_yaml(buffer.str(), path, sets);
+  return parse_graph_yaml(buffer.str(), path, sets, limits);
 }
 
 }  // namespace a2a

@@ -14,12 +14,24 @@
 
 namespace a2a {
 
-// Reads and converts a YAML file. Syntax errors, unknown keys and malformed entries are collected
-// and thrown together as ErrorList. `sets` are "KEY=VALUE" overrides (see apply_override).
-GraphBuilder load_graph_yaml(const std::string& path, const std::vector<std::string>& sets = {});
+// Bounds on what a config may make the loader hold, so that a hostile file is an error, not an
+// exhausted machine: each exceeded bound is a `too_large` error.
+struct LoadLimits {
+  size_t max_bytes = size_t{16} << 20;     // the YAML text
+  size_t max_stages = 10000;               // entries of the stages list
+  size_t max_value_nodes = 1000000;        // parameter and default values, aliases expanded each time used
+  int max_depth = 64;                      // nesting of a value
+};
+
+// Reads and converts a YAML file. Unknown keys and malformed entries are collected and kept in the
+// builder (GraphBuilder::load_errors), reported by build() with what validation finds; syntax errors and
+// exceeded limits throw at once. `sets` are "KEY=VALUE" overrides (see apply_override); an error in a
+// value they set is located at the --set.
+GraphBuilder load_graph_yaml(const std::string& path, const std::vector<std::string>& sets = {},
+                             const LoadLimits& limits = {});
 
 // Same, from text; `file` labels locations and sets the base folder for relative paths.
 GraphBuilder parse_graph_yaml(const std::string& text, const std::string& file,
-                              const std::vector<std::string>& sets = {});
+                              const std::vector<std::string>& sets = {}, const LoadLimits& limits = {});
 
 }  // namespace a2a

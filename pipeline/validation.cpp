@@ -19,6 +19,13 @@ Error config_error(const std::string& code, const std::string& message, const So
 
 bool is_integer(const Json& v) { return v.is_number_integer() || v.is_number_unsigned(); }
 
+// JSON writes NaN and infinities as null; a message names them.
+std::string number_text(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+inf" : "-inf";
+  return Json(v).dump();
+}
+
 // One parameter value against its spec: the normalised value, or nullopt with errors added.
 class ParamChecker {
  public:
@@ -61,6 +68,12 @@ class ParamChecker {
   }
 
   bool in_range(double v) {
+    if (!std::isfinite(v)) {
+      // NaN passes every comparison; a range check alone would accept it.
+      errors_.push_back(config_error("param_out_of_range", what_ + " is " + number_text(v) + ", not a finite number",
+                                     where_));
+      return false;
+    }
     if ((!spec_.min || v >= *spec_.min) && (!spec_.max || v <= *spec_.max)) return true;
     std::string range = "[" + (spec_.min ? Json(*spec_.min).dump() : std::string("-inf")) + ", " +
                         (spec_.max ? Json(*spec_.max).dump() : std::string("inf")) + "]";
@@ -272,6 +285,21 @@ class GraphValidator {
     errors_.push_back(config_error(code, message, where));
   }
 
+  // Lookups by name through an index built once, so that validation stays linear in the graph's size
+  // (GraphSpec::stage searches the list).
+  const StageNode* stage_named(const std::string& id) {
+    if (stage_index_.empty())
+      for (const auto& s : spec_.stages) stage_index_.emplace(s.id, &s);
+    auto it = stage_index_.find(id);
+    return it == stage_index_.end() ? nullptr : it->second;
+  }
+  const GraphInput* input_named(const std::string& name) {
+    if (input_index_.empty())
+      for (const auto& i : spec_.inputs) input_index_.emplace(i.name, &i);
+    auto it = input_index_.find(name);
+    return it == input_index_.end() ? nullptr : it->second;
+  }
+
   std::vector<std::string> stage_ids() const {
     return names_of(spec_.stages, [](const StageNode& s) { return s.id; });
   }
@@ -409,13 +437,13 @@ class GraphValidator {
       return std::nullopt;
     }
     if (ref->graph_input) {
-      if (const GraphInput* gi = spec_.input(ref->node)) return gi->type;
+      if (const GraphInput* gi = input_named(ref->node)) return gi->type;
       const auto names = names_of(spec_.inputs, [](const GraphInput& i) { return i.name; });
       fail("unknown_source",
            "graph input '" + ref->node + "' is not declared under inputs:" + did_you_mean(ref->node, names), w.where);
       return std::nullopt;
     }
-    if (!spec_.stage(ref->node)) {
+    if (!stage_named(ref->node)) {
       fail("unknown_source",
            "input '" + w.port + "' of stage '" + s.id + "' reads from unknown stage '" + ref->node + "'" +
                did_you_mean(ref->node, stage_ids()),
@@ -452,7 +480,7 @@ class GraphValidator {
     for (const auto& s : spec_.stages) {
       for (const auto& w : s.inputs) {
         auto ref = parse_source(w.source);
-        if (ref && !ref->graph_input && spec_.stage(ref->node)) reads_from_[s.id].push_back(ref->node);
+        if (ref && !ref->graph_input && stage_named(ref->node)) reads_from_[s.id].push_back(ref->node);
       }
     }
     for (const auto& s : spec_.stages)
@@ -484,7 +512,7 @@ class GraphValidator {
     if (!reported_cycles_.insert(key_str).second) return;
     std::string names;
     for (const auto& c : cycle) names += c + " -> ";
-    fail("cycle", "the stages form a cycle: " + names + closing, spec_.stage(closing)->where);
+    fail("cycle", "the stages form a cycle: " + names + closing, stage_named(closing)->where);
   }
 
   // Pass 7: outputs.
@@ -502,10 +530,10 @@ class GraphValidator {
     if (!ref) {
       fail("unknown_output_source", "output '" + o.name + "' reads from '" + o.source + "'; write STAGE.PORT", o.where);
     } else if (ref->graph_input) {
-      if (!spec_.input(ref->node))
+      if (!input_named(ref->node))
         fail("unknown_output_source", "output '" + o.name + "' reads from undeclared graph input '" + ref->node + "'",
              o.where);
-    } else if (!spec_.stage(ref->node)) {
+    } else if (!stage_named(ref->node)) {
       fail(
           "unknown_output_source",
           "output '" + o.name + "' reads from unknown stage '" + ref->node + "'" + did_you_mean(ref->node, stage_ids()),
@@ -530,6 +558,8 @@ class GraphValidator {
   std::map<std::string, int> visit_state_;  // 0 new, 1 on the stack, 2 done
   std::vector<std::string> stack_;
   std::set<std::string> reported_cycles_;
+  std::map<std::string, const StageNode*> stage_index_;  // the first stage of each id
+  std::map<std::string, const GraphInput*> input_index_;
 };
 
 }  // namespace
@@ -591,6 +621,7 @@ const std::vector<std::string>& validation_codes() {
                                                  "save_path_escapes",
                                                  "duplicate_wiring",
                                                  "path_not_found",
+                                                 "too_large",
                                                  "unsupported_dtype"};
   return codes;
 }

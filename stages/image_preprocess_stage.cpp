@@ -59,8 +59,8 @@ StageInfo image_preprocess_info() {
       ranged_param("size", ParamType::Int, 224, 0, 16384, "shorter side after resizing (0 = keep)"),
       ranged_param("crop_size", ParamType::Int, 224, 0, 16384, "square center crop (0 = none)"),
       choice_param("interpolation", "bicubic", {"bicubic", "bilinear"}),
-      param_spec("mean", ParamType::FloatList, clip.mean, "per-channel mean (default: CLIP's)"),
-      param_spec("std", ParamType::FloatList, clip.std, "per-channel std (default: CLIP's)"),
+      ranged_param("mean", ParamType::FloatList, clip.mean, -1000.0, 1000.0, "per-channel mean (default: CLIP's)"),
+      ranged_param("std", ParamType::FloatList, clip.std, -1000.0, 1000.0, "per-channel std (default: CLIP's)"),
       param_spec("quantize_uint8", ParamType::Bool, true,
                  "round to 8-bit values before and after resizing, as torchvision on a uint8 image"),
   };

@@ -471,7 +471,7 @@ StageInfo llm_info() {
                    "transformers' repetition penalty (1 = off)"),
       ranged_param("seed", ParamType::Int, -1, -1, 9.2e18, "sampling seed; -1 = the pipeline's seed for this stage"),
       param_spec("stop_at_eos", ParamType::Bool, true, "stop at the tokenizer's and the model's EOS ids"),
-      param_spec("stop_ids", ParamType::IntList, Json::array(), "more token ids that end generation"),
+      ranged_param("stop_ids", ParamType::IntList, Json::array(), 0, 2147483647.0, "more token ids that end generation"),
       param_spec("stop_strings", ParamType::StringList, Json::array(),
                  "text that ends generation (the output is cut before it); added to the template's"),
       param_spec("use_cache", ParamType::Bool, true,
@@ -483,7 +483,7 @@ StageInfo llm_info() {
       param_spec("signal_tokens", ParamType::Object, Json::object(),
                  "modality -> list of signal tokens (image: [\"[IMG0]\", ...]); added to the tokenizer, and to the "
                  "embeddings (initialised to the mean row) when the weights lack them; one output port per modality"),
-      param_spec("signal_layers", ParamType::IntList, Json::array({-1}),
+      ranged_param("signal_layers", ParamType::IntList, Json::array({-1}), -4096, 4096,
                  "hidden-state indices summed for the signal outputs (0 = embeddings, -1 = final normed output)"),
       choice_param("signal_repair", "complete", {"complete", "pad", "drop"},
                    "a partial or garbled signal span: complete = impose the rest of the token list; pad = take it as "

@@ -34,8 +34,8 @@ std::vector<ParamSpec> stft_params() {
 
 std::vector<ParamSpec> mel_params() {
   return {
-      ranged_param("f_min", ParamType::Float, 0.0, 0.0, std::nullopt, "lowest mel band edge (Hz)"),
-      ranged_param("f_max", ParamType::Float, 0.0, 0.0, std::nullopt, "highest mel band edge (Hz); 0: sample_rate / 2"),
+      ranged_param("f_min", ParamType::Float, 0.0, 0.0, 384000.0, "lowest mel band edge (Hz)"),
+      ranged_param("f_max", ParamType::Float, 0.0, 0.0, 384000.0, "highest mel band edge (Hz); 0: sample_rate / 2"),
       choice_param("mel_scale", "htk", {"htk", "slaney"}, "mel scale"),
       choice_param("norm", "none", {"none", "slaney"}, "slaney: divide each triangle by its width"),
   };
@@ -100,7 +100,7 @@ StageInfo resample_info() {
   info.type = "resample";
   info.description = "Changes the sample rate of audio with torchaudio's windowed-sinc resampler.";
   info.params = {
-      ranged_param("sample_rate", ParamType::Int, 16000, 1, std::nullopt, "target sample rate (Hz)"),
+      ranged_param("sample_rate", ParamType::Int, 16000, 1, 384000, "target sample rate (Hz)"),
       ranged_param("lowpass_filter_width", ParamType::Int, 6, 1, 1024, "sinc zero crossings on each side"),
       ranged_param("rolloff", ParamType::Float, 0.99, 0.01, 1.0, "cutoff as a fraction of the lower Nyquist rate"),
       choice_param("method", "sinc_interp_hann", {"sinc_interp_hann", "sinc_interp_kaiser"}, "filter window"),
@@ -154,7 +154,7 @@ StageInfo mel_spectrogram_info() {
   info.params.push_back(
       ranged_param("power", ParamType::Float, 2.0, 1e-3, 8.0, "exponent of |STFT|: 2 power, 1 magnitude"));
   info.params.push_back(param_spec("to_db", ParamType::Bool, false, "convert to decibels (20 / power * log10)"));
-  info.params.push_back(ranged_param("top_db", ParamType::Float, 80.0, 0.0, std::nullopt,
+  info.params.push_back(ranged_param("top_db", ParamType::Float, 80.0, 0.0, 1000.0,
                                      "with to_db: floor at (max - top_db) per spectrogram; 0: no floor"));
   info.ports.inputs = {in_port("audio", ValueType::Audio, "audio [B, C, T]; channels are averaged")};
   info.ports.outputs = {
@@ -260,8 +260,8 @@ StageInfo griffin_lim_info() {
   info.params.push_back(ranged_param("momentum", ParamType::Float, 0.99, 0.0, 0.999999, "fast Griffin-Lim momentum"));
   info.params.push_back(param_spec("rand_init", ParamType::Bool, false, "random initial phase (from the stage seed)"));
   info.params.push_back(
-      ranged_param("length", ParamType::Int, 0, 0, std::nullopt, "output samples; 0: (frames - 1) * hop_length"));
-  info.params.push_back(ranged_param("sample_rate", ParamType::Int, 0, 0, std::nullopt,
+      ranged_param("length", ParamType::Int, 0, 0, 1 << 28, "output samples; 0: (frames - 1) * hop_length"));
+  info.params.push_back(ranged_param("sample_rate", ParamType::Int, 0, 0, 384000,
                                      "output sample rate; 0: the input's 'sample_rate' aux (from mel_spectrogram)"));
   info.ports.inputs = {in_port("spectrogram", ValueType::Tensor, "[B, freq, frames] or [freq, frames]")};
   info.ports.outputs = {out_port("audio", ValueType::Audio, "mono audio [B, 1, T]")};
@@ -333,13 +333,14 @@ StageInfo kaldi_fbank_info() {
       choice_param("window_type", "hanning", {"hamming", "hanning", "povey", "rectangular", "blackman"}, "window"),
       param_spec("htk_compat", ParamType::Bool, true, "with use_energy: energy column last"),
       param_spec("use_energy", ParamType::Bool, false, "add a log-energy column"),
-      ranged_param("dither", ParamType::Float, 0.0, 0.0, std::nullopt, "Gaussian dither (from the stage seed)"),
-      ranged_param("low_freq", ParamType::Float, 20.0, 0.0, std::nullopt, "lowest mel edge (Hz)"),
-      param_spec("high_freq", ParamType::Float, 0.0, "highest mel edge (Hz); <= 0: offset from Nyquist"),
+      ranged_param("dither", ParamType::Float, 0.0, 0.0, 1000.0, "Gaussian dither (from the stage seed)"),
+      ranged_param("low_freq", ParamType::Float, 20.0, 0.0, 384000.0, "lowest mel edge (Hz)"),
+      ranged_param("high_freq", ParamType::Float, 0.0, -384000.0, 384000.0,
+                   "highest mel edge (Hz); <= 0: offset from Nyquist"),
       ranged_param("preemphasis_coefficient", ParamType::Float, 0.97, 0.0, 1.0, "preemphasis"),
       param_spec("remove_dc_offset", ParamType::Bool, true, "subtract each frame's mean"),
       param_spec("snip_edges", ParamType::Bool, true, "only whole frames (else reflect at the ends)"),
-      ranged_param("channel", ParamType::Int, 0, -1, std::nullopt, "channel to analyse; -1: the channel mean"),
+      ranged_param("channel", ParamType::Int, 0, -1, 1023, "channel to analyse; -1: the channel mean"),
       param_spec("subtract_waveform_mean", ParamType::Bool, true, "subtract the clip's mean first (ImageBind)"),
   };
   info.ports.inputs = {in_port("audio", ValueType::Audio, "audio [B, C, T]")};

@@ -165,3 +165,27 @@ outputs:
   bool any_file = std::filesystem::exists(out) && !std::filesystem::is_empty(out);
   CHECK_FALSE(any_file);
 }
+
+TEST_CASE("hostile command lines: a folder as the config, a file as --output-dir, --set errors located",
+          "[cli][hostile]") {
+  const std::string folder = a2a::test::fresh_dir("config_folder");
+  auto r = run_a2a("validate " + folder);
+  CHECK(r.code == 1);
+  CHECK(r.output.find("is a directory, not a file") != std::string::npos);
+
+  std::string cfg = write_config("hostile_cli.yaml", kTextConfig);
+  const std::string file = a2a::test::scratch_dir() + "/not_a_folder";
+  a2a::test::write_text(file, "x");
+  auto out = run_a2a("run " + cfg + " --output-dir " + file);
+  INFO(out.output);
+  CHECK(out.code == 2);
+  CHECK(out.output.find("is a file, not a folder") != std::string::npos);
+  CHECK(a2a::test::read_text(file) == "x");
+
+  auto bogus = run_a2a("validate " + cfg + " --set bogus=1");
+  CHECK(bogus.code == 1);
+  CHECK(bogus.output.find("--set bogus=1: error[unknown_key]") != std::string::npos);
+  auto seed = run_a2a("validate " + cfg + " --set seed=abc");
+  CHECK(seed.code == 1);
+  CHECK(seed.output.find("--set seed=abc: error[bad_value]") != std::string::npos);
+}

@@ -345,6 +345,10 @@ std::map<std::string, Trigger> code_triggers() {
        {"stages:\n  - id: f\n    type: t_float32_only\n    params: {weights: no/such/file.safetensors}\noutputs: {}\n", 4,
         23}},
       {"unsupported_dtype", {"dtype: bfloat16\nstages:\n  - id: f\n    type: t_float32_only\noutputs: {}\n", 1, 8}},
+      // A value nested 66 deep: the node past the depth limit (64) is the 66th '['.
+      {"too_large",
+       {"stages:\n" + src + "    params: {value: " + std::string(66, '[') + std::string(66, ']') + "}\noutputs: {}\n",
+        4, 21 + 65}},
   };
 }
 
@@ -436,4 +440,118 @@ TEST_CASE("CLIP's max_length and clip_skip are checked against the model's confi
                6, 18);
   CHECK(find_code(errors_of(head + "      max_length: " + std::to_string(positions) + "\noutputs: {}\n"),
                   "max_length_too_large") == nullptr);
+}
+
+namespace {
+
+std::string error_text(const std::vector<Error>& errors) {
+  std::string all;
+  for (const auto& e : errors) all += e.formatted() + "\n";
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("a YAML alias bomb is bounded: one too_large error, no exhausted memory", "[validation][hostile]") {
+  // Nine levels of nine aliases: 9^9 values once expanded.
+  std::string config = "stages:\n  - id: s\n    type: t_source\n    params:\n      value:\n";
+  config += "        - &b0 [x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level <= 9; ++level) {
+    const std::string prev = "*b" + std::to_string(level - 1);
+    config += "        - &b" + std::to_string(level) + " [" + prev;
+    for (int i = 1; i < 9; ++i) config += ", " + prev;
+    config += "]\n";
+  }
+  config += "outputs: {}\n";
+  auto errors = errors_of(config);
+  INFO(error_text(errors));
+  const Error* e = find_code(errors, "too_large");
+  REQUIRE(e != nullptr);
+  CHECK(e->where().line >= 6);
+  CHECK(std::count_if(errors.begin(), errors.end(), [](const Error& x) { return x.code() == "too_large"; }) == 1);
+}
+
+TEST_CASE("the document size and the stage count are bounded", "[validation][hostile]") {
+  LoadLimits small;
+  small.max_stages = 2;
+  const std::string three = "stages:\n  - {id: a, type: t_source}\n  - {id: b, type: t_source}\n"
+                            "  - {id: c, type: t_source}\noutputs: {}\n";
+  try {
+    parse_graph_yaml(three, "p.yaml", {}, small).build();
+    FAIL("three stages passed a limit of two");
+  } catch (const ErrorList& list) {
+    expect_error(list.errors(), "too_large", 2, 3, "3 stages, more than the limit of 2");
+  }
+  small.max_bytes = 16;
+  try {
+    parse_graph_yaml(three, "p.yaml", {}, small);
+    FAIL("a document over the byte limit was read");
+  } catch (const ErrorList& list) {
+    expect_error(list.errors(), "too_large", 1, 1, "more than the limit of 16");
+  }
+}
+
+TEST_CASE("non-finite numbers are out of range, from YAML and from --set", "[validation][hostile]") {
+  const std::string head = "stages:\n  - id: s\n    type: t_source\n    params: {value: ";
+  for (const std::string value : {"-nan", ".nan", ".NaN", ".inf", "-.inf", "+inf"}) {
+    INFO("value " << value);
+    auto errors = errors_of(head + value + "}\noutputs: {}\n");
+    expect_error(errors, "param_out_of_range", 4, 21, "not a finite number");
+  }
+  auto from_set = errors_of(head + "1}\noutputs: {}\n", {"stages.s.value=-nan"});
+  INFO(error_text(from_set));
+  const Error* e = find_code(from_set, "param_out_of_range");
+  REQUIRE(e != nullptr);
+  CHECK(e->where().file == "--set stages.s.value=-nan");
+  CHECK(e->formatted().rfind("--set stages.s.value=-nan: error[param_out_of_range]", 0) == 0);
+}
+
+TEST_CASE("errors in what --set changed name the --set argument", "[validation][hostile]") {
+  auto where_of = [](const std::vector<std::string>& sets, const std::string& code) {
+    std::vector<Error> errors;
+    try {
+      errors = errors_of(kValid, sets);
+    } catch (const Error& e) {
+      errors = {e};
+    }
+    INFO(error_text(errors));
+    const Error* e = find_code(errors, code);
+    REQUIRE(e != nullptr);
+    return e->where().file;
+  };
+  CHECK(where_of({"seed=abc"}, "bad_value") == "--set seed=abc");
+  CHECK(where_of({"stages.src.params=5"}, "bad_value") == "--set stages.src.params=5");
+  CHECK(where_of({"bogus=1"}, "unknown_key") == "--set bogus=1");
+  CHECK(where_of({"workers=0"}, "bad_setting") == "--set workers=0");
+  try {
+    parse_graph_yaml(kValid, "p.yaml", {"stages.src.value.x.y=1"});
+    FAIL("a path through a scalar was accepted");
+  } catch (const Error& e) {
+    CHECK(e.code() == "bad_override");
+    CHECK(e.where().file == "--set stages.src.value.x.y=1");
+    CHECK(e.message().find("is a value, not a mapping") != std::string::npos);
+  }
+}
+
+TEST_CASE("an empty config is an error at 1:1", "[validation][hostile]") {
+  for (const std::string text : {"", "\n", "# only a comment\n"}) {
+    expect_error(errors_of(text), "bad_value", 1, 1, "empty");
+  }
+}
+
+TEST_CASE("every numeric parameter of every stage has a finite range", "[validation][hostile]") {
+  int checked = 0;
+  for (const auto& type : StageRegistry::global().types()) {
+    if (type.rfind("t_", 0) == 0) continue;  // this test binary's own stages
+    for (const auto& p : StageRegistry::global().find(type)->params) {
+      if (p.type != ParamType::Int && p.type != ParamType::Float && p.type != ParamType::IntList &&
+          p.type != ParamType::FloatList)
+        continue;
+      INFO("stage " << type << ", parameter " << p.name);
+      CHECK(p.min.has_value());
+      CHECK(p.max.has_value());
+      ++checked;
+    }
+  }
+  CHECK(checked > 50);
 }

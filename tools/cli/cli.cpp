@@ -163,8 +163,18 @@ extern "C" void on_sigint(int) {
   if (g_cancel) g_cancel->cancel();
 }
 
+// --output-dir names a folder, existing or not; a file there is a mistake, reported before anything runs.
+std::string output_dir_of(const Args& args) {
+  const std::string dir = args.one("output-dir").value_or("out");
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec))
+    throw UsageError("--output-dir '" + dir + "' is a file, not a folder");
+  return dir;
+}
+
 int cmd_run(const Args& args) {
   if (args.positional.size() != 1) throw UsageError("run needs exactly one CONFIG file");
+  const std::string out_dir = output_dir_of(args);
   ValidatedGraph graph = load_validated(args.positional[0], args);
   initialize_runtime({graph.spec.threads, true});
 
@@ -197,7 +207,6 @@ int cmd_run(const Args& args) {
   view.finish_line();
   g_cancel = nullptr;
 
-  const std::string out_dir = args.one("output-dir").value_or("out");
   for (const auto& output : pipeline.graph().spec.outputs) {
     if (!request.outputs.empty() &&
         std::find(request.outputs.begin(), request.outputs.end(), output.name) == request.outputs.end()) {
