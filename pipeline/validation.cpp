@@ -8,6 +8,7 @@
 #include <set>
 
 #include "base/suggest.h"
+#include "pipeline/value_io.h"
 
 namespace a2a {
 
@@ -523,6 +524,23 @@ class GraphValidator {
            "output '" + o.name + "' would be saved to '" + o.save +
                "', outside the output directory; use a relative path inside it",
            o.where);
+    check_save_format(o);
+  }
+
+  // An image saved as .mp4 fails here, before the run, not after the outputs before it were written.
+  void check_save_format(const GraphOutput& o) {
+    const auto& problem_of = value_file_codec().save_problem;
+    if (o.save.empty() || !problem_of) return;
+    std::optional<ValueType> type;
+    auto ref = parse_source(o.source);
+    if (ref && ref->graph_input) {
+      if (const GraphInput* gi = input_named(ref->node)) type = gi->type;
+    } else if (ref && ports_.count(ref->node)) {
+      if (const PortSpec* port = ports_.at(ref->node).output(ref->port)) type = port->type;
+    }
+    if (!type) return;
+    const std::string problem = problem_of(*type, o.save);
+    if (!problem.empty()) fail("save_type_mismatch", "output '" + o.name + "': " + problem, o.where);
   }
 
   void check_output_source(const GraphOutput& o) {
@@ -622,6 +640,7 @@ const std::vector<std::string>& validation_codes() {
                                                  "duplicate_wiring",
                                                  "path_not_found",
                                                  "too_large",
+                                                 "save_type_mismatch",
                                                  "unsupported_dtype"};
   return codes;
 }

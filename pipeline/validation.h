@@ -8,7 +8,7 @@
 //  4. ports       unknown_port, duplicate_wiring, bad_source, unknown_source, required_input_unwired, bad_ports
 //  5. port types  port_type_mismatch
 //  6. cycles      cycle
-//  7. outputs     unknown_output_source, save_path_escapes
+//  7. outputs     unknown_output_source, save_path_escapes, save_type_mismatch
 //
 // (YAML syntax and unknown keys, codes yaml_syntax, unknown_key, duplicate_key, missing_key, bad_value, are
 // reported by the YAML loader before these passes.)

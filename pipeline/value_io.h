@@ -15,6 +15,8 @@ struct ValueFileCodec {
   std::function<Value(const std::string& path, ValueType type)> load;
   // Writes a value to a file whose extension names the format. Must write atomically.
   std::function<void(const Value& value, const std::string& path)> save;
+  // Why a value of that type cannot be saved under that name, or "" (validation's check of `save:`).
+  std::function<std::string(ValueType type, const std::string& path)> save_problem;
 };
 
 void set_value_file_codec(ValueFileCodec codec);

@@ -313,6 +313,11 @@ class LlmStage : public Stage {
         ctx.warning("the prompt holds the marker " + slot.marker + " but no " + slot.name + " input is connected");
     if (pieces.empty()) throw_input_error("empty_prompt", "llm: the prompt is empty and no BOS token is added");
     at::Tensor prompt_embeds = at::cat(pieces, 1);
+    const int64_t positions = model->options().max_position_embeddings;
+    if (prompt_embeds.size(1) >= positions)
+      throw_input_error("prompt_too_long", "llm: the prompt is " + std::to_string(prompt_embeds.size(1)) +
+                                               " tokens (media rows included), but the model's context is " +
+                                               std::to_string(positions) + " positions");
 
     LlamaGenerateOptions options;
     auto& gen = options.generation;

@@ -179,22 +179,24 @@ Value load_media_value(const std::string& path, ValueType type) {
   throw_input_error("unsupported_input_type", "cannot load '" + path + "'");
 }
 
+std::string media_extension_problem(ValueType type, const std::string& path) {
+  const MediaKind wanted = kind_for_type(type);
+  if (wanted == MediaKind::Unknown || media_kind_for_path(path) == wanted) return "";
+  const std::string ext = media_detail::lower_extension(path);
+  return "cannot save a " + std::string(value_type_name(type)) + " value to '" + path + "': use " +
+         extensions_for(wanted) + (ext.empty() ? std::string(" (the name has no extension)") : " (not '" + ext + "')");
+}
+
 std::vector<SavedFile> save_value(const Value& value, const std::string& path) {
   const MediaKind kind = media_kind_for_path(path);
-  const MediaKind wanted = kind_for_type(value.type());
-  const std::string ext = media_detail::lower_extension(path);
-  if (wanted == MediaKind::Unknown) {
+  if (kind_for_type(value.type()) == MediaKind::Unknown) {
     throw_input_error("unsupported_output_type", "cannot save a " + std::string(value_type_name(value.type())) +
                                                      " value to '" + path +
                                                      "': only image, audio, video and text values "
                                                      "can be saved as media files");
   }
-  if (kind != wanted) {
-    throw_input_error("wrong_media_kind",
-                      "cannot save a " + std::string(value_type_name(value.type())) + " value to '" + path + "': use " +
-                          extensions_for(wanted) +
-                          (ext.empty() ? std::string(" (the name has no extension)") : " (not '" + ext + "')"));
-  }
+  if (const std::string problem = media_extension_problem(value.type(), path); !problem.empty())
+    throw_input_error("wrong_media_kind", problem);
   std::error_code ec;
   const fs::path parent = fs::path(path).parent_path();
   if (!parent.empty() && !fs::is_directory(parent, ec)) {

@@ -33,4 +33,8 @@ struct SavedFile {
 // Throws a2a::Error (Input) when the value cannot be stored in that format.
 std::vector<SavedFile> save_value(const Value& value, const std::string& path);
 
+// Why a value of `type` cannot be saved under `path`'s extension (an image as .mp4), or "" when it can or
+// when only the value itself can tell (a generic tensor). Validation asks this before anything runs.
+std::string media_extension_problem(ValueType type, const std::string& path);
+
 }  // namespace a2a

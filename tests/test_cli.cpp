@@ -189,3 +189,29 @@ TEST_CASE("hostile command lines: a folder as the config, a file as --output-dir
   CHECK(seed.code == 1);
   CHECK(seed.output.find("--set seed=abc: error[bad_value]") != std::string::npos);
 }
+
+TEST_CASE("a save path through a symbolic link inside the output folder is refused", "[cli][hostile]") {
+  const std::string out = a2a::test::fresh_dir("symlink_out");
+  const std::string elsewhere = a2a::test::fresh_dir("symlink_elsewhere");
+  std::filesystem::create_directory_symlink(elsewhere, out + "/link");
+  std::string text(kTextConfig);
+  text.replace(text.find("save: reply.txt"), std::string("save: reply.txt").size(), "save: link/reply.txt");
+  std::string cfg = write_config("symlink.yaml", text);
+  auto r = run_a2a("run " + cfg + " --quiet --output-dir " + out);
+  INFO(r.output);
+  CHECK(r.code == 1);
+  CHECK(r.output.find("error[output_path_escapes]") != std::string::npos);
+  CHECK(std::filesystem::is_empty(elsewhere));
+}
+
+TEST_CASE("an output whose file type cannot hold its value fails validation, and nothing is written",
+          "[cli][hostile]") {
+  std::string text = std::string(kTextConfig) + "  also: {from: fmt.text, save: reply.png}\n";
+  std::string cfg = write_config("save_type.yaml", text);
+  const std::string out = a2a::test::fresh_dir("save_type_out");
+  auto r = run_a2a("run " + cfg + " --quiet --output-dir " + out);
+  INFO(r.output);
+  CHECK(r.code == 1);
+  CHECK(r.output.find("error[save_type_mismatch]") != std::string::npos);
+  CHECK(std::filesystem::is_empty(out));
+}

@@ -345,6 +345,7 @@ std::map<std::string, Trigger> code_triggers() {
        {"stages:\n  - id: f\n    type: t_float32_only\n    params: {weights: no/such/file.safetensors}\noutputs: {}\n", 4,
         23}},
       {"unsupported_dtype", {"dtype: bfloat16\nstages:\n  - id: f\n    type: t_float32_only\noutputs: {}\n", 1, 8}},
+      {"save_type_mismatch", {"inputs:\n  w: text\nstages: []\noutputs:\n  y: {from: inputs.w, save: y.png}\n", 5, 13}},
       // A value nested 66 deep: the node past the depth limit (64) is the 66th '['.
       {"too_large",
        {"stages:\n" + src + "    params: {value: " + std::string(66, '[') + std::string(66, ']') + "}\noutputs: {}\n",

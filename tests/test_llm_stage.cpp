@@ -244,3 +244,21 @@ TEST_CASE("configs/chat.yaml runs through the CLI and saves the reply", "[llm_st
   const size_t n = std::min(reply.size(), story.size() - prefix.size());
   CHECK(story.substr(prefix.size(), n) == reply.substr(0, n));
 }
+
+TEST_CASE("llm stage: a prompt longer than the model's context is an input error with both numbers",
+          "[llm_stage][hostile]") {
+  auto configured = a2a::test::configure_stage("llm", {{"preset", "tiny"}, {"max_new_tokens", 2}}, nullptr, "llm");
+  const auto* llama = dynamic_cast<a2a::LlamaForCausalLMImpl*>(configured.stage->module());
+  REQUIRE(llama != nullptr);
+  const int64_t context = llama->options().max_position_embeddings;
+  // The byte tokenizer gives one token per byte, plus BOS.
+  const std::string prompt(static_cast<size_t>(context) + 10, 'a');
+  try {
+    a2a::test::run_stage(*configured.stage, {{"prompt", a2a::Value::text(prompt)}}, 1, nullptr, "llm");
+    FAIL("a prompt past the context ran");
+  } catch (const a2a::Error& e) {
+    CHECK(e.code() == "prompt_too_long");
+    CHECK(e.message().find(std::to_string(context) + " positions") != std::string::npos);
+    CHECK(e.message().find(std::to_string(context + 11) + " tokens") != std::string::npos);
+  }
+}

@@ -163,6 +163,21 @@ extern "C" void on_sigint(int) {
   if (g_cancel) g_cancel->cancel();
 }
 
+// OUT_DIR/SAVE, refused when a folder on the way is a symbolic link: validation has already refused `..`
+// and absolute paths, and a link inside the output folder could point anywhere. (The file itself is
+// replaced by a rename, which never writes through a link.)
+std::filesystem::path output_path(const std::string& out_dir, const std::string& save) {
+  std::filesystem::path dir = out_dir;
+  for (const auto& part : std::filesystem::path(save).parent_path()) {
+    dir /= part;
+    if (std::filesystem::is_symlink(dir))
+      throw Error(ErrorKind::Input, "output_path_escapes",
+                  "output '" + save + "': '" + dir.string() + "' is a symbolic link; outputs are never written "
+                  "through links");
+  }
+  return std::filesystem::path(out_dir) / save;
+}
+
 // --output-dir names a folder, existing or not; a file there is a mistake, reported before anything runs.
 std::string output_dir_of(const Args& args) {
   const std::string dir = args.one("output-dir").value_or("out");
@@ -218,7 +233,7 @@ int cmd_run(const Args& args) {
       continue;
     }
     if (!output.save.empty()) {
-      std::filesystem::path target = std::filesystem::path(out_dir) / output.save;
+      std::filesystem::path target = output_path(out_dir, output.save);
       std::filesystem::create_directories(target.parent_path());
       std::string path = target.string();
       for (const auto& saved : save_value(it->second, path)) {
