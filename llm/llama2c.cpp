@@ -34,6 +34,14 @@ Llama2cCheckpoint read_llama2c(const std::string& path) {
     fail("implausible header (dim " + std::to_string(dim) + ", hidden_dim " + std::to_string(hidden) + ", n_layers " +
          std::to_string(layers) + ", n_heads " + std::to_string(heads) + ", n_kv_heads " + std::to_string(kv_heads) +
          ", vocab_size " + std::to_string(header[5]) + ", seq_len " + std::to_string(seq_len) + ")");
+  // Bounded so that the size sum below cannot overflow (it stays under 2^59 bytes); real checkpoints are far
+  // inside: dim 8192, 80 layers, vocab 32000.
+  constexpr int64_t kMaxWidth = int64_t{1} << 20, kMaxLayers = 4096, kMaxVocab = int64_t{1} << 24,
+                    kMaxSeqLen = int64_t{1} << 24;
+  if (dim > kMaxWidth || hidden > kMaxWidth || layers > kMaxLayers || vocab > kMaxVocab || seq_len > kMaxSeqLen)
+    fail("header beyond the supported sizes (dim " + std::to_string(dim) + ", hidden_dim " + std::to_string(hidden) +
+         ", n_layers " + std::to_string(layers) + ", vocab_size " + std::to_string(vocab) + ", seq_len " +
+         std::to_string(seq_len) + "; at most 2^20, 2^20, 4096, 2^24, 2^24)");
   const int64_t head_size = dim / heads;
   const int64_t kv_dim = kv_heads * head_size;
   const int64_t floats = vocab * dim +

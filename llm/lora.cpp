@@ -8,6 +8,7 @@
 #include <map>
 
 #include "base/error.h"
+#include "base/json_parse.h"
 #include "weights/safetensors.h"
 
 namespace a2a {
@@ -56,8 +57,11 @@ TensorMap merge_lora(const TensorMap& base, const std::string& adapter_dir, Lora
   if (!fs::exists(weights_path)) throw_input_error("bad_lora", adapter_dir + " has no adapter_model.safetensors");
   nlohmann::json config;
   try {
-    std::ifstream in(config_path);
-    config = nlohmann::json::parse(in);
+    std::ifstream in(config_path, std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    config = parse_json_bounded(text, config_path.string());
+  } catch (const Error&) {
+    throw;
   } catch (const std::exception& e) {
     throw_input_error("bad_lora", config_path.string() + " is not valid JSON: " + e.what());
   }

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <sndfile.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <sstream>
@@ -75,11 +76,26 @@ AudioData read_audio(const std::string& path) {
   if (info.channels <= 0 || info.samplerate <= 0)
     fail_audio("corrupt_file", path, "header has no channels or sample rate");
   if (info.frames <= 0) fail_audio("empty_audio", path, "holds no samples");
-  if (info.frames > (int64_t(1) << 34) / info.channels)
-    fail_audio("corrupt_file", path, "header declares an implausible length");
-
-  std::vector<float> interleaved(static_cast<size_t>(info.frames) * info.channels);
-  const sf_count_t got = sf_readf_float(file.get(), interleaved.data(), info.frames);
+  // 2^31 samples (8 GB as floats, over six hours of 48 kHz stereo) is more than any input we process. The header's
+  // count is only a claim (a 5 KB FLAC can declare 2^30 frames), so memory grows with what actually decodes.
+  constexpr int64_t kMaxSamples = int64_t{1} << 31;
+  if (info.frames > kMaxSamples / info.channels) {
+    fail_audio("corrupt_file", path,
+               "header declares " + std::to_string(info.frames) + " frames of " + std::to_string(info.channels) +
+                   " channels, over the limit of 2^31 samples");
+  }
+  constexpr sf_count_t kChunkFrames = sf_count_t{1} << 16;
+  const size_t channels = static_cast<size_t>(info.channels);
+  std::vector<float> interleaved;
+  sf_count_t got = 0;
+  while (got < info.frames) {
+    const sf_count_t want = std::min(kChunkFrames, info.frames - got);
+    interleaved.resize(static_cast<size_t>(got + want) * channels);
+    const sf_count_t n = sf_readf_float(file.get(), interleaved.data() + static_cast<size_t>(got) * channels, want);
+    if (n > 0) got += n;
+    if (n < want) break;
+  }
+  interleaved.resize(static_cast<size_t>(got) * channels);
   const std::string problem = find_log_problem(log_info(file.get()));
   if (problem == "truncated") {
     fail_audio("truncated_file", path, "is truncated: the data chunk runs past the end of the file");

@@ -159,6 +159,15 @@ TEST_CASE("config.json errors name the file", "[hf_layout]") {
   write_text(dir + "/config.json", "[1, 2]");
   expect_layout_error([&] { a2a::read_config_json(dir); }, "bad_config");
   expect_layout_error([&] { a2a::read_config_json(dir + "/missing"); }, "missing_config");
+  write_text(dir + "/config.json", "{\"a\": " + std::string(1000000, '[') + std::string(1000000, ']') + "}");
+  e = expect_layout_error([&] { a2a::read_config_json(dir); }, "json_too_deep");
+  CHECK(e.message().find(dir + "/config.json") != std::string::npos);
+  CHECK(e.message().find("deeper than 256 levels") != std::string::npos);
+  write_text(dir + "/config.json", "{\"a\": " + std::string(256, '[') + std::string(256, ']') + "}");
+  expect_layout_error([&] { a2a::read_config_json(dir); }, "json_too_deep");  // 257 levels with the outer object
+  write_text(dir + "/config.json", "{\"a\": \"" + std::string(1000, '[') + "\", \"b\": " + std::string(255, '[') +
+                                       std::string(255, ']') + "}");
+  CHECK(a2a::read_config_json(dir).size() == 2);  // brackets in strings do not nest
 }
 
 TEST_CASE("component weights: plain, fp16 variant, sharded, missing", "[hf_layout]") {

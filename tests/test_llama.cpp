@@ -266,3 +266,22 @@ TEST_CASE("llama2.c loader rejects a truncated file with its name", "[llama]") {
     CHECK(e.message().find("truncated.bin") != std::string::npos);
   }
 }
+
+TEST_CASE("llama2.c loader rejects a header whose size sum overflows", "[llama]") {
+  // dim = hidden = 2^30, one layer, seq_len 2^30 - 4: the float count is 2^63, so the byte count wraps to the
+  // 28-byte header alone and matched this very file.
+  const std::string path = a2a::test::scratch_dir() + "/overflow.bin";
+  {
+    std::ofstream out(path, std::ios::binary);
+    int32_t header[7] = {1 << 30, 1 << 30, 1, 1, 1, 1, (1 << 30) - 4};
+    out.write(reinterpret_cast<const char*>(header), sizeof(header));
+  }
+  try {
+    a2a::read_llama2c(path);
+    FAIL("no error");
+  } catch (const a2a::Error& e) {
+    CHECK(e.code() == "bad_llama2c");
+    CHECK(e.message().find("overflow.bin") != std::string::npos);
+    CHECK(e.message().find("beyond the supported sizes") != std::string::npos);
+  }
+}

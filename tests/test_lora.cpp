@@ -97,4 +97,14 @@ TEST_CASE("LoRA errors name the adapter and the problem", "[lora]") {
     CHECK(e.message().find("lacks its B matrix") != std::string::npos);
   }
   CHECK_THROWS_AS(a2a::merge_lora(base, adapter + "/missing"), a2a::Error);
+
+  std::ofstream(adapter + "/adapter_config.json")
+      << "{\"peft_type\": \"LORA\", \"x\": " + std::string(1000000, '{') + std::string(1000000, '}') + "}";
+  try {
+    a2a::merge_lora(base, adapter);
+    FAIL("no error");
+  } catch (const a2a::Error& e) {
+    CHECK(e.code() == "json_too_deep");
+    CHECK(e.message().find("adapter_config.json") != std::string::npos);
+  }
 }

@@ -212,6 +212,38 @@ TEST_CASE("bad audio files give clear errors", "[media]") {
   require_error([&] { a2a::read_audio(dir + "/cut.ogg"); }, "corrupt_file", dir + "/cut.ogg");
 }
 
+TEST_CASE("audio headers claiming huge lengths allocate only what decodes", "[media]") {
+  const auto dir = media_dir("huge_audio");
+  a2a::write_audio(dir + "/small.flac", test_audio(2, 4000, 16000), 16000);
+  const std::string flac = read_text(dir + "/small.flac");
+  REQUIRE(flac.compare(0, 4, "fLaC") == 0);
+  // STREAMINFO's total sample count: the low 36 bits of the big-endian 64 bits at byte 18.
+  auto with_frames = [&](uint64_t frames) {
+    std::string bytes = flac;
+    uint64_t bits = 0;
+    for (int i = 0; i < 8; ++i) bits = (bits << 8) | static_cast<unsigned char>(bytes[18 + i]);
+    bits = (bits & ~((uint64_t{1} << 36) - 1)) | frames;
+    for (int i = 7; i >= 0; --i, bits >>= 8) bytes[18 + i] = static_cast<char>(bits & 0xff);
+    return bytes;
+  };
+  write_text(dir + "/long.flac", with_frames(uint64_t{1} << 30));  // 2^31 samples: at the limit, 8.6 GB if trusted
+  require_error([&] { a2a::read_audio(dir + "/long.flac"); }, "truncated_file", dir + "/long.flac");
+  write_text(dir + "/longer.flac", with_frames(uint64_t{1} << 33));
+  require_error([&] { a2a::read_audio(dir + "/longer.flac"); }, "corrupt_file", dir + "/longer.flac");
+
+  // A WAV header alone, 8-bit mono, whose data chunk claims 2^31 bytes (2^31 frames).
+  auto le32 = [](uint32_t v) {
+    std::string s(4, '\0');
+    for (int i = 0; i < 4; ++i) s[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+    return s;
+  };
+  auto le16 = [](uint16_t v) { return std::string{static_cast<char>(v & 0xff), static_cast<char>(v >> 8)}; };
+  const std::string wav = "RIFF" + le32(0xffffffffu) + "WAVE" + "fmt " + le32(16) + le16(1) + le16(1) + le32(8000) +
+                          le32(8000) + le16(1) + le16(8) + "data" + le32(0x80000000u) + std::string(64, '\x80');
+  write_text(dir + "/long.wav", wav);
+  require_error([&] { a2a::read_audio(dir + "/long.wav"); }, "truncated_file", dir + "/long.wav");
+}
+
 TEST_CASE("media files load as graph values and save atomically by extension", "[media]") {
   const auto dir = media_dir("values");
   auto img = test_image(8, 12).unsqueeze(0);

@@ -263,6 +263,12 @@ TEST_CASE("safetensors refuses hostile and broken headers", "[safetensors]") {
     write_raw(p("deep"), deep, 8);
     expect_open_error(p("deep"), "bad_safetensors", "nested too deeply");
   }
+  SECTION("metadata nested a million levels") {
+    const size_t levels = 1000000;
+    write_raw(p("million"), "{\"__metadata__\":{\"x\":" + std::string(levels, '[') + std::string(levels, ']') + "}}",
+              0);
+    expect_open_error(p("million"), "json_too_deep", "deeper than 256 levels");
+  }
 }
 
 TEST_CASE("safetensors lists dtypes LibTorch lacks and names the tensor when asked for it", "[safetensors]") {
@@ -326,6 +332,20 @@ TEST_CASE("safetensors sharded checkpoints through their index", "[safetensors]"
     auto j = index_json;
     j["weight_map"]["norm.weight"] = "model-00009-of-00009.safetensors";
     expect_index_error(j, "does not exist");
+  }
+  {
+    // Written by hand: dumping a million levels would itself overflow the stack, as `a2a inspect` did.
+    const size_t levels = 1000000;
+    const std::string path = dir + "/deep.safetensors.index.json";
+    a2a::test::write_text(path, "{\"metadata\": {\"x\": " + std::string(levels, '[') + std::string(levels, ']') +
+                                    "}, \"weight_map\": " + index_json["weight_map"].dump() + "}");
+    try {
+      a2a::SafeTensorsCheckpoint::open(path);
+      FAIL("the deep index should be refused");
+    } catch (const a2a::Error& e) {
+      CHECK(e.code() == "json_too_deep");
+      CHECK(e.message().find(path) != std::string::npos);
+    }
   }
   {
     auto j = index_json;

@@ -74,3 +74,27 @@ TEST_CASE("CLIP clean-up follows ftfy and html.unescape", "[tokenizer]") {
   CHECK(ClipTokenizer::clean_text("A\tB\nC\xC2\xA0"
                                   "D") == "a b c d");
 }
+
+TEST_CASE("vocab.json ids past the vocabulary are refused with the file named", "[tokenizer]") {
+  const std::string dir = a2a::test::fresh_dir("hostile_vocab_json");
+  a2a::test::write_text(dir + "/merges.txt", "#version: 0.2\n");
+  for (const char* id : {"100000000", "2147483647", "-5"}) {
+    a2a::test::write_text(dir + "/vocab.json", std::string(R"({"a": 0, "b": )") + id + "}");
+    INFO(id);
+    try {
+      a2a::ClipTokenizer(dir + "/vocab.json", dir + "/merges.txt");
+      FAIL("no error");
+    } catch (const a2a::Error& e) {
+      CHECK(e.code() == "tokenizer_bad_vocab");
+      CHECK(e.message().find(dir + "/vocab.json") != std::string::npos);
+      CHECK(e.message().find(std::string("has id ") + id) != std::string::npos);
+    }
+  }
+  a2a::test::write_text(dir + "/vocab.json", "{\"a\": " + std::string(1000000, '[') + std::string(1000000, ']') + "}");
+  try {
+    a2a::ClipTokenizer(dir + "/vocab.json", dir + "/merges.txt");
+    FAIL("no error");
+  } catch (const a2a::Error& e) {
+    CHECK(e.code() == "json_too_deep");
+  }
+}

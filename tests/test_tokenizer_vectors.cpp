@@ -243,3 +243,72 @@ TEST_CASE("SentencePiece-style tokenizer.json: special tokens separated by singl
   }
   CHECK(legacy->decode({bos, two_spaces, eos}, /*skip_special=*/true) == " ");
 }
+
+namespace {
+
+// A tokenizer.json of two tokens with `extra` (",\"key\": value...") spliced into the top-level object.
+std::string hostile_tokenizer_json(const std::string& vocab, const std::string& extra) {
+  return "{\"model\": {\"type\": \"BPE\", \"vocab\": " + vocab + ", \"merges\": []}" + extra + "}";
+}
+
+a2a::Error expect_tokenizer_error(const std::string& path, const std::string& code) {
+  try {
+    a2a::HfTokenizer::from_tokenizer_json(path);
+  } catch (const a2a::Error& e) {
+    INFO(e.message());
+    CHECK(e.code() == code);
+    CHECK(e.message().find(path) != std::string::npos);
+    return e;
+  }
+  FAIL("expected an error with code " << code << " from " << path);
+  throw std::logic_error("unreachable");
+}
+
+}  // namespace
+
+TEST_CASE("tokenizer.json: deep nesting and huge ids are refused with the file named", "[tokenizer]") {
+  const std::string dir = a2a::test::fresh_dir("hostile_tokenizer");
+  const std::string path = dir + "/tokenizer.json";
+  const std::string vocab = R"({"a": 0, "b": 1})";
+  a2a::test::write_text(path, hostile_tokenizer_json(vocab, ""));
+  CHECK(a2a::HfTokenizer::from_tokenizer_json(path)->encode("ab").size() == 2);
+
+  SECTION("a decoder Sequence nested 100000 deep") {
+    std::string decoder;
+    for (int i = 0; i < 100000; ++i) decoder += R"({"type": "Sequence", "decoders": [)";
+    for (int i = 0; i < 100000; ++i) decoder += "]}";
+    a2a::test::write_text(path, hostile_tokenizer_json(vocab, ", \"decoder\": " + decoder));
+    auto e = expect_tokenizer_error(path, "json_too_deep");
+    CHECK(e.message().find("deeper than 256 levels") != std::string::npos);
+  }
+  SECTION("Sequences nested 40 deep, within the JSON bound") {
+    const std::pair<const char*, const char*> components[] = {
+        {"normalizer", "normalizers"}, {"pre_tokenizer", "pretokenizers"}, {"decoder", "decoders"}};
+    for (const auto& [key, list] : components) {
+      std::string component;
+      for (int i = 0; i < 40; ++i) component += std::string(R"({"type": "Sequence", ")") + list + "\": [";
+      for (int i = 0; i < 40; ++i) component += "]}";
+      a2a::test::write_text(path, hostile_tokenizer_json(vocab, std::string(", \"") + key + "\": " + component));
+      INFO(key);
+      auto e = expect_tokenizer_error(path, "tokenizer_bad_json");
+      CHECK(e.message().find("nests deeper than 32 levels") != std::string::npos);
+    }
+  }
+  SECTION("vocabulary ids past the vocabulary") {
+    for (const char* id : {"100000000", "2147483647", "4294967296", "-1"}) {
+      a2a::test::write_text(path, hostile_tokenizer_json(std::string(R"({"a": 0, "b": )") + id + "}", ""));
+      INFO(id);
+      auto e = expect_tokenizer_error(path, "tokenizer_bad_vocab");
+      CHECK(e.message().find(std::string("has id ") + id) != std::string::npos);
+    }
+    // Gaps in the ids are allowed, up to 2^20 past the number of tokens.
+    a2a::test::write_text(path, hostile_tokenizer_json(vocab, R"(, "added_tokens": [{"id": 5000, "content": "<s>"}])"));
+    CHECK(a2a::HfTokenizer::from_tokenizer_json(path)->token_to_id("<s>") == 5000);
+    a2a::test::write_text(path, hostile_tokenizer_json(R"({"a": 0, "b": 1048577})", ""));
+    CHECK(a2a::HfTokenizer::from_tokenizer_json(path)->token_to_id("b") == 1048577);
+    a2a::test::write_text(path,
+                          hostile_tokenizer_json(vocab, R"(, "added_tokens": [{"id": 100000000, "content": "<s>"}])"));
+    auto e = expect_tokenizer_error(path, "tokenizer_bad_vocab");
+    CHECK(e.message().find("has id 100000000") != std::string::npos);
+  }
+}

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/json_parse.h"
 #include "tokenizers/text_cleanup.h"
 #include "tokenizers/unicode.h"
 
@@ -22,7 +23,7 @@ std::optional<std::string> configured_pad_token(const std::filesystem::path& fol
     if (!std::filesystem::exists(path)) continue;
     nlohmann::json json;
     try {
-      json = nlohmann::json::parse(tokenizers::read_file(path.string()));
+      json = parse_json_bounded(tokenizers::read_file(path.string()), path.string());
     } catch (const nlohmann::json::exception& e) {
       throw_input_error("tokenizer_bad_config", path.string() + ": not valid JSON: " + e.what());
     }

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "base/error.h"
+#include "base/json_parse.h"
 #include "tokenizers/added_tokens.h"
 #include "tokenizers/bpe_merges.h"
 #include "tokenizers/regex.h"
@@ -23,6 +24,16 @@ using tokenizers::Regex;
 constexpr const char* kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 constexpr size_t kPieceCacheLimit = 1 << 16;
 constexpr size_t kCachedWordBytes = 256;
+
+// Sequence components parse recursively; real tokenizers nest them one or two deep.
+constexpr int kMaxComponentNesting = 32;
+
+void check_component_nesting(int depth, const char* component, const std::string& where) {
+  if (depth >= kMaxComponentNesting) {
+    throw_input_error("tokenizer_bad_json", where + ": " + component + " Sequence nests deeper than " +
+                                                std::to_string(kMaxComponentNesting) + " levels");
+  }
+}
 
 [[noreturn]] void unsupported(const std::string& where, const std::string& what) {
   throw_input_error("tokenizer_unsupported", where + ": unsupported " + what);
@@ -146,12 +157,13 @@ struct SequenceNormalizer : Normalizer {
   }
 };
 
-std::unique_ptr<Normalizer> parse_normalizer(const json& j, const std::string& where) {
+std::unique_ptr<Normalizer> parse_normalizer(const json& j, const std::string& where, int depth = 0) {
   if (j.is_null()) return nullptr;
   const std::string type = json_string(j, "type", where);
   if (type == "Sequence") {
     auto seq = std::make_unique<SequenceNormalizer>();
-    for (const auto& step : j["normalizers"]) seq->steps.push_back(parse_normalizer(step, where));
+    check_component_nesting(depth, "normalizer", where);
+    for (const auto& step : j["normalizers"]) seq->steps.push_back(parse_normalizer(step, where, depth + 1));
     return seq;
   }
   if (type == "Prepend") {
@@ -344,12 +356,13 @@ PrependScheme parse_prepend_scheme(const json& j, const std::string& where) {
   return json_bool(j, "add_prefix_space", true) ? PrependScheme::Always : PrependScheme::Never;
 }
 
-std::unique_ptr<PreTokenizer> parse_pre_tokenizer(const json& j, const std::string& where) {
+std::unique_ptr<PreTokenizer> parse_pre_tokenizer(const json& j, const std::string& where, int depth = 0) {
   if (j.is_null()) return nullptr;
   const std::string type = json_string(j, "type", where);
   if (type == "Sequence") {
     auto seq = std::make_unique<SequencePreTokenizer>();
-    for (const auto& step : j["pretokenizers"]) seq->steps.push_back(parse_pre_tokenizer(step, where));
+    check_component_nesting(depth, "pre_tokenizer", where);
+    for (const auto& step : j["pretokenizers"]) seq->steps.push_back(parse_pre_tokenizer(step, where, depth + 1));
     return seq;
   }
   if (type == "Split") {
@@ -529,12 +542,13 @@ struct SequenceDecoder : Decoder {
   }
 };
 
-std::unique_ptr<Decoder> parse_decoder(const json& j, const std::string& where) {
+std::unique_ptr<Decoder> parse_decoder(const json& j, const std::string& where, int depth = 0) {
   if (j.is_null()) return nullptr;
   const std::string type = json_string(j, "type", where);
   if (type == "Sequence") {
     auto seq = std::make_unique<SequenceDecoder>();
-    for (const auto& step : j["decoders"]) seq->steps.push_back(parse_decoder(step, where));
+    check_component_nesting(depth, "decoder", where);
+    for (const auto& step : j["decoders"]) seq->steps.push_back(parse_decoder(step, where, depth + 1));
     return seq;
   }
   if (type == "ByteLevel") return std::make_unique<ByteLevelDecoder>();
@@ -776,7 +790,7 @@ std::optional<std::string> special_token_name(const json& config, const char* ke
 std::unique_ptr<HfTokenizer> HfTokenizer::from_tokenizer_json(const std::string& path) {
   json root;
   try {
-    root = json::parse(tokenizers::read_file(path));
+    root = parse_json_bounded(tokenizers::read_file(path), path);
   } catch (const json::exception& e) {
     throw_input_error("tokenizer_bad_json", path + ": not valid JSON: " + e.what());
   }
@@ -792,8 +806,11 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_tokenizer_json(const std::string&
     if (type != "BPE") unsupported(path, "model type \"" + type + "\" (only BPE)");
     if (!model["vocab"].is_object()) throw_input_error("tokenizer_bad_json", path + ": model.vocab is not an object");
     impl.vocab.ids.reserve(model["vocab"].size());
+    const json& added_tokens = root.value("added_tokens", json::array());
+    const size_t added_count = added_tokens.is_array() ? added_tokens.size() : 0;
+    const int64_t entries = static_cast<int64_t>(model["vocab"].size() + added_count);
     for (auto it = model["vocab"].begin(); it != model["vocab"].end(); ++it) {
-      impl.vocab.insert(it.key(), it.value().get<int32_t>());
+      impl.vocab.insert(it.key(), it.value().get<int64_t>(), entries, path);
     }
     impl.continuing_subword_prefix = json_string(model, "continuing_subword_prefix", path);
     impl.end_of_word_suffix = json_string(model, "end_of_word_suffix", path);
@@ -814,10 +831,11 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_tokenizer_json(const std::string&
     }
     impl.finish_model();
 
-    for (const auto& token : root.value("added_tokens", json::array())) {
+    for (const auto& token : added_tokens) {
       tokenizers::AddedToken added;
       added.content = token["content"].get<std::string>();
       added.id = token["id"].get<int64_t>();
+      tokenizers::check_token_id(added.id, entries, added.content, path);
       added.special = json_bool(token, "special", false);
       added.lstrip = json_bool(token, "lstrip", false);
       added.rstrip = json_bool(token, "rstrip", false);
@@ -848,7 +866,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_tokenizer_json(const std::string&
   if (std::filesystem::exists(config_path)) {
     json config;
     try {
-      config = json::parse(tokenizers::read_file(config_path.string()));
+      config = parse_json_bounded(tokenizers::read_file(config_path.string()), config_path.string());
     } catch (const json::exception& e) {
       throw_input_error("tokenizer_bad_json", config_path.string() + ": not valid JSON: " + e.what());
     }

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "base/json_parse.h"
 
 namespace a2a::tokenizers {
 
@@ -16,9 +17,18 @@ std::string read_file(const std::string& path) {
   return buffer.str();
 }
 
-void Vocabulary::insert(const std::string& token, int32_t id) {
-  if (id < 0) return;
-  ids[token] = id;
+void check_token_id(int64_t id, int64_t entries, const std::string& token, const std::string& where) {
+  const int64_t limit = entries + kTokenIdGap;
+  if (id < 0 || id >= limit) {
+    throw_input_error("tokenizer_bad_vocab", where + ": token \"" + token + "\" has id " + std::to_string(id) +
+                                                 ", outside [0, " + std::to_string(limit) + ") for a file of " +
+                                                 std::to_string(entries) + " tokens");
+  }
+}
+
+void Vocabulary::insert(const std::string& token, int64_t id, int64_t entries, const std::string& where) {
+  check_token_id(id, entries, token, where);
+  ids[token] = static_cast<int32_t>(id);
   if (static_cast<size_t>(id) >= tokens.size()) tokens.resize(id + 1);
   tokens[id] = token;
 }
@@ -26,7 +36,7 @@ void Vocabulary::insert(const std::string& token, int32_t id) {
 Vocabulary read_vocab_json(const std::string& path) {
   nlohmann::json json;
   try {
-    json = nlohmann::json::parse(read_file(path));
+    json = parse_json_bounded(read_file(path), path);
   } catch (const nlohmann::json::exception& e) {
     throw_input_error("tokenizer_bad_vocab", path + ": not valid JSON: " + e.what());
   }
@@ -37,7 +47,7 @@ Vocabulary read_vocab_json(const std::string& path) {
     if (!it.value().is_number_integer()) {
       throw_input_error("tokenizer_bad_vocab", path + ": the id of token \"" + it.key() + "\" is not an integer");
     }
-    vocab.insert(it.key(), it.value().get<int32_t>());
+    vocab.insert(it.key(), it.value().get<int64_t>(), static_cast<int64_t>(json.size()), path);
   }
   return vocab;
 }

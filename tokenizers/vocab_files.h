@@ -20,8 +20,16 @@ struct Vocabulary {
     if (it == ids.end()) return std::nullopt;
     return it->second;
   }
-  void insert(const std::string& token, int32_t id);
+  // `entries`: the tokens the file holds (in tokenizer.json, the vocabulary plus the added tokens). Throws an input
+  // error naming `where` for an id outside check_token_id's bound.
+  void insert(const std::string& token, int64_t id, int64_t entries, const std::string& where);
 };
+
+// Ids may leave gaps, but the by-id table is sized from the largest id, so a file of `entries` tokens must number
+// them below entries + kTokenIdGap: a few bytes cannot make us allocate gigabytes.
+constexpr int64_t kTokenIdGap = int64_t{1} << 20;
+// Throws the input error "tokenizer_bad_vocab" unless 0 <= id < entries + kTokenIdGap.
+void check_token_id(int64_t id, int64_t entries, const std::string& token, const std::string& where);
 
 // Throws a2a::Error naming the file when it is missing or not a {string: integer} object.
 Vocabulary read_vocab_json(const std::string& path);

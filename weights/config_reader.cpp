@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "base/error.h"
+#include "base/json_parse.h"
 
 namespace fs = std::filesystem;
 
@@ -54,7 +55,7 @@ nlohmann::json read_config_json(const std::string& path) {
   const std::string text = read_small_file(file, "missing_config");
   nlohmann::json config;
   try {
-    config = nlohmann::json::parse(text);
+    config = parse_json_bounded(text, file);
   } catch (const nlohmann::json::parse_error& e) {
     throw_input_error("bad_config", file + ": not valid JSON (byte " + std::to_string(e.byte) + "): " + e.what());
   }

@@ -20,6 +20,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_parse.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; this reader assumes a little-endian host"
@@ -344,6 +345,7 @@ std::shared_ptr<SafeTensorsFile> SafeTensorsFile::open(const std::string& path) 
   }
   if (header_len < 2) fail(path, "header is " + std::to_string(header_len) + " bytes, too short for a JSON object");
 
+  check_json_depth(std::string_view(reinterpret_cast<const char*>(bytes + 8), header_len), path);
   HeaderParser parser(path);
   nlohmann::json::sax_parse(bytes + 8, bytes + 8 + header_len, &parser);
 
@@ -511,7 +513,7 @@ std::shared_ptr<SafeTensorsCheckpoint> SafeTensorsCheckpoint::open(const std::st
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   nlohmann::json index;
   try {
-    index = nlohmann::json::parse(text);
+    index = parse_json_bounded(text, path);
   } catch (const nlohmann::json::exception& e) {
     fail_index(path, std::string("not valid JSON: ") + e.what());
   }

@@ -1,6 +1,7 @@
 #include "diffusion/schedulers/scheduler.h"
 
 #include "base/error.h"
+#include "base/json_parse.h"
 #include "diffusion/schedulers/ddim_scheduler.h"
 #include "diffusion/schedulers/ddpm_scheduler.h"
 #include "diffusion/schedulers/dpmsolver_multistep_scheduler.h"
@@ -391,7 +392,7 @@ nlohmann::json read_scheduler_config(const std::string& path) {
     if (!replaced) quoted += c;
   }
   try {
-    return nlohmann::json::parse(quoted);
+    return parse_json_bounded(quoted, path);
   } catch (const nlohmann::json::exception& e) {
     throw_input_error("bad_scheduler_config", path + ": not valid JSON: " + e.what());
   }
