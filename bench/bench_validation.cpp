@@ -30,8 +30,8 @@ void bench_validation() {
     const double seconds = bench::seconds_per_call([&] { chain.build(); }, 1, 3, 0.5);
     const double per_stage = seconds * 1e6 / stages;
     if (first == 0.0) first = per_stage;
-    std::cout << "validate a chain of " << stages << " stages: " << per_stage << " us/stage, "
-              << per_stage / first << "x the per-stage time of 1000 (1.0 = linear)\n";
+    std::cout << "validate a chain of " << stages << " stages: " << per_stage << " us/stage, " << per_stage / first
+              << "x the per-stage time of 1000 (1.0 = linear)\n";
   }
 }
 

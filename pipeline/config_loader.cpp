@@ -121,8 +121,8 @@ Json to_json(Loader& L, const YAML::Node& node, int depth = 0) {
     if (!L.json_budget_reported)
       L.error("too_large",
               "the config's values expand to more than " + std::to_string(L.limits.max_value_nodes) +
-                  " nodes or nest deeper than " + std::to_string(L.limits.max_depth) + " levels (aliases count each "
-                  "time they are used)",
+                  " nodes or nest deeper than " + std::to_string(L.limits.max_depth) +
+                  " levels (aliases count each time they are used)",
               node);
     L.json_budget_reported = true;
     return nullptr;

@@ -17,10 +17,10 @@ namespace a2a {
 // Bounds on what a config may make the loader hold, so that a hostile file is an error, not an
 // exhausted machine: each exceeded bound is a `too_large` error.
 struct LoadLimits {
-  size_t max_bytes = size_t{16} << 20;     // the YAML text
-  size_t max_stages = 10000;               // entries of the stages list
-  size_t max_value_nodes = 1000000;        // parameter and default values, aliases expanded each time used
-  int max_depth = 64;                      // nesting of a value
+  size_t max_bytes = size_t{16} << 20;  // the YAML text
+  size_t max_stages = 10000;            // entries of the stages list
+  size_t max_value_nodes = 1000000;     // parameter and default values, aliases expanded each time used
+  int max_depth = 64;                   // nesting of a value
 };
 
 // Reads and converts a YAML file. Unknown keys and malformed entries are collected and kept in the

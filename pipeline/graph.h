@@ -60,7 +60,7 @@ struct GraphSpec {
   std::vector<StageNode> stages;
   std::vector<GraphOutput> outputs;
   std::map<std::string, SourceLocation> setting_where;  // top-level key -> where its value was written
-  std::string file;                                    // the YAML file, when loaded from one
+  std::string file;                                     // the YAML file, when loaded from one
   std::string base_dir;  // relative paths resolve against it
 
   const StageNode* stage(const std::string& id) const;

@@ -71,8 +71,8 @@ class ParamChecker {
   bool in_range(double v) {
     if (!std::isfinite(v)) {
       // NaN passes every comparison; a range check alone would accept it.
-      errors_.push_back(config_error("param_out_of_range", what_ + " is " + number_text(v) + ", not a finite number",
-                                     where_));
+      errors_.push_back(
+          config_error("param_out_of_range", what_ + " is " + number_text(v) + ", not a finite number", where_));
       return false;
     }
     if ((!spec_.min || v >= *spec_.min) && (!spec_.max || v <= *spec_.max)) return true;
@@ -184,10 +184,10 @@ struct ParamPass {
       const std::string path = s.params[ps.name].get<std::string>();
       std::error_code ec;
       if (path.empty() || std::filesystem::exists(path, ec)) continue;
-      errors.push_back(Error(ErrorKind::Input, "path_not_found",
-                             "parameter '" + ps.name + "' of stage '" + s.id + "' names '" + path +
-                                 "', which does not exist",
-                             where_of(s, ps.name)));
+      errors.push_back(
+          Error(ErrorKind::Input, "path_not_found",
+                "parameter '" + ps.name + "' of stage '" + s.id + "' names '" + path + "', which does not exist",
+                where_of(s, ps.name)));
       ok = false;
     }
     return ok;
@@ -202,7 +202,8 @@ struct ParamPass {
       problems.push_back({"", e.code(), e.message()});
     }
     for (const auto& p : problems)
-      fail(p.code, "stage '" + s.id + "' (" + s.type + "): " + p.message, p.param.empty() ? s.where : where_of(s, p.param));
+      fail(p.code, "stage '" + s.id + "' (" + s.type + "): " + p.message,
+           p.param.empty() ? s.where : where_of(s, p.param));
     return problems.empty();
   }
 

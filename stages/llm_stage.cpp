@@ -476,7 +476,8 @@ StageInfo llm_info() {
                    "transformers' repetition penalty (1 = off)"),
       ranged_param("seed", ParamType::Int, -1, -1, 9.2e18, "sampling seed; -1 = the pipeline's seed for this stage"),
       param_spec("stop_at_eos", ParamType::Bool, true, "stop at the tokenizer's and the model's EOS ids"),
-      ranged_param("stop_ids", ParamType::IntList, Json::array(), 0, 2147483647.0, "more token ids that end generation"),
+      ranged_param("stop_ids", ParamType::IntList, Json::array(), 0, 2147483647.0,
+                   "more token ids that end generation"),
       param_spec("stop_strings", ParamType::StringList, Json::array(),
                  "text that ends generation (the output is cut before it); added to the template's"),
       param_spec("use_cache", ParamType::Bool, true,
@@ -489,7 +490,7 @@ StageInfo llm_info() {
                  "modality -> list of signal tokens (image: [\"[IMG0]\", ...]); added to the tokenizer, and to the "
                  "embeddings (initialised to the mean row) when the weights lack them; one output port per modality"),
       ranged_param("signal_layers", ParamType::IntList, Json::array({-1}), -4096, 4096,
-                 "hidden-state indices summed for the signal outputs (0 = embeddings, -1 = final normed output)"),
+                   "hidden-state indices summed for the signal outputs (0 = embeddings, -1 = final normed output)"),
       choice_param("signal_repair", "complete", {"complete", "pad", "drop"},
                    "a partial or garbled signal span: complete = impose the rest of the token list; pad = take it as "
                    "emitted, cut or zero-padded to K rows (mask 0); drop = discard it; each with a warning"),

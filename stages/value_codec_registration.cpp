@@ -6,10 +6,9 @@
 namespace a2a {
 namespace {
 const bool kInstalled = [] {
-  set_value_file_codec(
-      ValueFileCodec{[](const std::string& path, ValueType type) { return load_media_value(path, type); },
-                     [](const Value& value, const std::string& path) { save_value(value, path); },
-                     media_extension_problem});
+  set_value_file_codec(ValueFileCodec{
+      [](const std::string& path, ValueType type) { return load_media_value(path, type); },
+      [](const Value& value, const std::string& path) { save_value(value, path); }, media_extension_problem});
   return true;
 }();
 }  // namespace

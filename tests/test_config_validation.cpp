@@ -326,9 +326,11 @@ std::map<std::string, Trigger> code_triggers() {
        {"stages:\n" + src + "  - id: add\n    type: t_add\n    inputs: {a: src.out, zz: src.out}\noutputs: {}\n", 6,
         30}},
       {"duplicate_wiring",
-       {"stages:\n" + src + "  - id: add\n    type: t_add\n    inputs:\n      a: src.out\n      a: src.out\noutputs: {}\n",
+       {"stages:\n" + src +
+            "  - id: add\n    type: t_add\n    inputs:\n      a: src.out\n      a: src.out\noutputs: {}\n",
         8, 10}},
-      {"bad_source", {"stages:\n" + src + "  - id: add\n    type: t_add\n    inputs: {a: nowhere}\noutputs: {}\n", 6, 17}},
+      {"bad_source",
+       {"stages:\n" + src + "  - id: add\n    type: t_add\n    inputs: {a: nowhere}\noutputs: {}\n", 6, 17}},
       {"unknown_source", {"stages:\n  - id: add\n    type: t_add\n    inputs: {a: ghost.out}\noutputs: {}\n", 4, 17}},
       {"required_input_unwired", {"stages:\n  - id: add\n    type: t_add\noutputs: {}\n", 2, 5}},
       {"bad_ports", {"stages:\n  - id: d\n    type: t_dynamic_ports\n    params: {count: 0}\noutputs: {}\n", 2, 5}},
@@ -342,8 +344,8 @@ std::map<std::string, Trigger> code_triggers() {
       {"unknown_output_source", {"stages:\n" + src + "outputs:\n  y: ghost.out\n", 5, 6}},
       {"save_path_escapes", {"stages:\n" + src + "outputs:\n  y: {from: src.out, save: ../../x.pt}\n", 5, 13}},
       {"path_not_found",
-       {"stages:\n  - id: f\n    type: t_float32_only\n    params: {weights: no/such/file.safetensors}\noutputs: {}\n", 4,
-        23}},
+       {"stages:\n  - id: f\n    type: t_float32_only\n    params: {weights: no/such/file.safetensors}\noutputs: {}\n",
+        4, 23}},
       {"unsupported_dtype", {"dtype: bfloat16\nstages:\n  - id: f\n    type: t_float32_only\noutputs: {}\n", 1, 8}},
       {"save_type_mismatch", {"inputs:\n  w: text\nstages: []\noutputs:\n  y: {from: inputs.w, save: y.png}\n", 5, 13}},
       // A value nested 66 deep: the node past the depth limit (64) is the 66th '['.
@@ -369,7 +371,8 @@ TEST_CASE("every documented validation code is triggered by a config, at its lin
 
 TEST_CASE("the YAML loader's errors and those of independent passes come in one report", "[validation]") {
   // No outputs mapping (the loader), and an unknown stage type (the types pass, which needs no outputs).
-  auto errors = errors_of("stages:\n  - id: a\n    type: t_sourse\n  - id: b\n    type: t_source\n    params: {value: 1000}\n");
+  auto errors =
+      errors_of("stages:\n  - id: a\n    type: t_sourse\n  - id: b\n    type: t_source\n    params: {value: 1000}\n");
   expect_error(errors, "missing_key", 1, 1, "outputs");
   expect_error(errors, "unknown_stage_type", 3, 11, "did you mean 't_source'");
   expect_error(errors, "param_out_of_range", 6, 21);
@@ -475,8 +478,9 @@ TEST_CASE("a YAML alias bomb is bounded: one too_large error, no exhausted memor
 TEST_CASE("the document size and the stage count are bounded", "[validation][hostile]") {
   LoadLimits small;
   small.max_stages = 2;
-  const std::string three = "stages:\n  - {id: a, type: t_source}\n  - {id: b, type: t_source}\n"
-                            "  - {id: c, type: t_source}\noutputs: {}\n";
+  const std::string three =
+      "stages:\n  - {id: a, type: t_source}\n  - {id: b, type: t_source}\n"
+      "  - {id: c, type: t_source}\noutputs: {}\n";
   try {
     parse_graph_yaml(three, "p.yaml", {}, small).build();
     FAIL("three stages passed a limit of two");

@@ -60,10 +60,10 @@ TEST_CASE("e2e: configs/text_to_image.yaml writes a PNG, the same for the same s
 TEST_CASE("e2e: configs/text_to_image.yaml gives another image for another pipeline seed", "[e2e_text_to_image]") {
   const fs::path base = fs::path(a2a::test::scratch_dir()) / "text_to_image_seeds";
   fs::create_directories(base);
-  REQUIRE(a2a::test::run_shipped_config("text_to_image.yaml", (base / "seven").string(), "MODEL= SCHEDULER=",
-                                        "--quiet --set seed=7") == 0);
-  REQUIRE(a2a::test::run_shipped_config("text_to_image.yaml", (base / "eight").string(), "MODEL= SCHEDULER=",
-                                        "--quiet --set seed=8") == 0);
+  REQUIRE(a2a::test::run_shipped_config("text_to_image.yaml", (base / "seven").string(),
+                                        "MODEL= SCHEDULER=", "--quiet --set seed=7") == 0);
+  REQUIRE(a2a::test::run_shipped_config("text_to_image.yaml", (base / "eight").string(),
+                                        "MODEL= SCHEDULER=", "--quiet --set seed=8") == 0);
   const std::string seven = file_bytes(base / "seven" / "image.png");
   REQUIRE(!seven.empty());
   CHECK(seven != file_bytes(base / "eight" / "image.png"));

@@ -95,7 +95,8 @@ TEST_CASE("sampling loop: replays the diffusers trajectory of scheduler_euler_an
 TEST_CASE("sampling loop: replays the diffusers trajectory of scheduler_dpmsolver_multistep", "[latent_diffusion]") {
   run_loop_on_fixture("scheduler_dpmsolver_multistep");
 }
-TEST_CASE("sampling loop: replays the diffusers trajectory of scheduler_dpmsolver_multistep_karras", "[latent_diffusion]") {
+TEST_CASE("sampling loop: replays the diffusers trajectory of scheduler_dpmsolver_multistep_karras",
+          "[latent_diffusion]") {
   run_loop_on_fixture("scheduler_dpmsolver_multistep_karras");
 }
 TEST_CASE("sampling loop: replays the diffusers trajectory of scheduler_flow_match_euler", "[latent_diffusion]") {

@@ -96,12 +96,12 @@ constexpr int kSkippedExitCode = 77;  // ctest's SKIP_RETURN_CODE
 }  // namespace a2a::test
 
 // Skips the rest of the current function when a fixture is absent: never a pass.
-#define A2A_REQUIRE_FIXTURE(relative)                                                                    \
-  do {                                                                                                   \
-    if (!::a2a::test::fixture_exists(relative)) {                                                        \
-      ::a2a::test::mark_skipped("fixture " + ::a2a::test::fixture_path(relative) + " absent");            \
-      return;                                                                                            \
-    }                                                                                                    \
+#define A2A_REQUIRE_FIXTURE(relative)                                                          \
+  do {                                                                                         \
+    if (!::a2a::test::fixture_exists(relative)) {                                              \
+      ::a2a::test::mark_skipped("fixture " + ::a2a::test::fixture_path(relative) + " absent"); \
+      return;                                                                                  \
+    }                                                                                          \
   } while (0)
 
 // Checks shapes match and the scaled max abs error is within tol.

@@ -172,8 +172,9 @@ std::filesystem::path output_path(const std::string& out_dir, const std::string&
     dir /= part;
     if (std::filesystem::is_symlink(dir))
       throw Error(ErrorKind::Input, "output_path_escapes",
-                  "output '" + save + "': '" + dir.string() + "' is a symbolic link; outputs are never written "
-                  "through links");
+                  "output '" + save + "': '" + dir.string() +
+                      "' is a symbolic link; outputs are never written "
+                      "through links");
   }
   return std::filesystem::path(out_dir) / save;
 }
