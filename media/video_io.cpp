@@ -47,14 +47,18 @@ std::string container_problem(const std::string& path) {
     while (pos + 8 <= b.size()) {
       uint64_t size = read_be(&b[pos], 4);
       const std::string type(b.begin() + pos + 4, b.begin() + pos + 8);
+      uint64_t header = 8;
       if (size == 1) {
         if (pos + 16 > b.size()) return "MP4 is truncated inside the '" + type + "' box header";
         size = read_be(&b[pos + 8], 8);
+        header = 16;
       } else if (size == 0) {
         size = b.size() - pos;
       }
-      if (size < 8) return "MP4 is corrupt: box '" + type + "' has an invalid size";
-      if (pos + size > b.size()) return "MP4 is truncated inside its '" + type + "' box";
+      // A size below its own header would not move forward; compared against what is left, a size near
+      // 2^64 cannot wrap pos around.
+      if (size < header) return "MP4 is corrupt: box '" + type + "' has an invalid size";
+      if (size > b.size() - pos) return "MP4 is truncated inside its '" + type + "' box";
       if (type == "moov") moov = true;
       pos += size;
     }

@@ -171,6 +171,16 @@ TEST_CASE("bad video files give clear errors", "[media_video]") {
   require_video_error([&] { a2a::probe_video(dir + "/garbage.mp4"); }, "corrupt_file", dir + "/garbage.mp4");
   write_text(dir + "/garbage.mkv", std::string(2048, 'z'));
   require_video_error([&] { a2a::read_video(dir + "/garbage.mkv"); }, "corrupt_file", dir + "/garbage.mkv");
+  // 32 bytes: an 'ftyp' box, then a box whose 64-bit size is 2^64 - 16. pos + size wrapped and walked
+  // backwards forever.
+  std::string wrap = std::string("\0\0\0\x10" "ftypisom\0\0\0\0", 16) + std::string("\0\0\0\x01mdat", 8) +
+                     std::string("\xff\xff\xff\xff\xff\xff\xff\xf0", 8);
+  REQUIRE(wrap.size() == 32);
+  write_text(dir + "/wrap.mp4", wrap);
+  require_video_error([&] { a2a::read_video(dir + "/wrap.mp4"); }, "truncated_file", dir + "/wrap.mp4");
+  std::string small = wrap.substr(0, 24) + std::string("\0\0\0\0\0\0\0\x0c", 8);  // 64-bit size 12 < 16
+  write_text(dir + "/small.mp4", small);
+  require_video_error([&] { a2a::read_video(dir + "/small.mp4"); }, "corrupt_file", dir + "/small.mp4");
   for (const char* name : {"ok.mp4", "ok.avi"}) {
     const std::string bytes = read_text(dir + "/" + name);
     const std::string cut = dir + "/cut_" + name;
