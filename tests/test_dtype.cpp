@@ -62,6 +62,21 @@ Module& load_fixture_weights(Module& module, const std::string& file, at::Scalar
 
 at::Tensor half_precision(const at::Tensor& t) { return t.is_floating_point() ? t.to(at::kBFloat16) : t; }
 
+// The same fixture weights in a float32 and a bfloat16 model; checks the second really holds bfloat16.
+template <class Model>
+struct Fp32AndBf16 {
+  Model fp32, bf16;
+};
+
+template <class Model, class Options>
+Fp32AndBf16<Model> fp32_and_bf16(const Options& options, const std::string& weights) {
+  Fp32AndBf16<Model> pair{Model(options), Model(options)};
+  load_fixture_weights(pair.fp32, weights, at::kFloat);
+  load_fixture_weights(pair.bf16, weights, at::kBFloat16);
+  CHECK(floating_tensors_are(*pair.bf16, at::kBFloat16));
+  return pair;
+}
+
 void check_bf16_close(const std::string& what, const at::Tensor& bf16, const at::Tensor& fp32, double bound) {
   REQUIRE(bf16.sizes() == fp32.sizes());
   CHECK(bf16.to(at::kFloat).isfinite().all().item<bool>());
@@ -153,10 +168,7 @@ TEST_CASE("CLIP text model runs in bfloat16 close to float32", "[dtype][clip_tex
   A2A_REQUIRE_FIXTURE("clip_text_model/model.safetensors");
   torch::NoGradGuard no_grad;
   auto config = CLIPTextConfig::from_json(test::read_json(test::fixture_path("clip_text_model/config.json")));
-  CLIPTextModel fp32(config), bf16(config);
-  load_fixture_weights(fp32, "clip_text_model/model.safetensors", at::kFloat);
-  load_fixture_weights(bf16, "clip_text_model/model.safetensors", at::kBFloat16);
-  CHECK(floating_tensors_are(*bf16, at::kBFloat16));
+  auto [fp32, bf16] = fp32_and_bf16<CLIPTextModel>(config, "clip_text_model/model.safetensors");
   auto ids = load_safetensors(test::fixture_path("clip_text_model/inputs.safetensors")).at("input_ids");
   auto ref = fp32->forward(ids);
   auto out = bf16->forward(ids);
@@ -170,10 +182,7 @@ TEST_CASE("CLAP text model runs in bfloat16 close to float32", "[dtype][clap_tex
   A2A_REQUIRE_FIXTURE(folder + "/model.safetensors");
   torch::NoGradGuard no_grad;
   auto config = ClapTextConfig::from_json(test::read_json(test::fixture_path(folder + "/config.json")));
-  ClapTextModelWithProjection fp32(config), bf16(config);
-  load_fixture_weights(fp32, folder + "/model.safetensors", at::kFloat);
-  load_fixture_weights(bf16, folder + "/model.safetensors", at::kBFloat16);
-  CHECK(floating_tensors_are(*bf16, at::kBFloat16));
+  auto [fp32, bf16] = fp32_and_bf16<ClapTextModelWithProjection>(config, folder + "/model.safetensors");
   auto inputs = load_safetensors(test::fixture_path(folder + "/inputs.safetensors"));
   // The fixture pads its second row: the padding mask is exercised too.
   auto ref = fp32->forward(inputs.at("input_ids"), inputs.at("attention_mask"));
@@ -209,10 +218,8 @@ TEST_CASE("UNet2DConditionModel runs in bfloat16 close to float32", "[dtype][une
   A2A_REQUIRE_FIXTURE("unet2d_condition/diffusion_pytorch_model.safetensors");
   torch::NoGradGuard no_grad;
   auto options = UNet2DConditionOptions::from_file(test::fixture_path("unet2d_condition/config.json"));
-  UNet2DConditionModel fp32(options), bf16(options);
-  load_fixture_weights(fp32, "unet2d_condition/diffusion_pytorch_model.safetensors", at::kFloat);
-  load_fixture_weights(bf16, "unet2d_condition/diffusion_pytorch_model.safetensors", at::kBFloat16);
-  CHECK(floating_tensors_are(*bf16, at::kBFloat16));
+  auto [fp32, bf16] =
+      fp32_and_bf16<UNet2DConditionModel>(options, "unet2d_condition/diffusion_pytorch_model.safetensors");
   auto in = load_safetensors(test::fixture_path("unet2d_condition/inputs.safetensors"));
   auto ref = fp32->forward(in.at("sample"), in.at("timestep"), in.at("encoder_hidden_states"));
   auto out =
@@ -226,10 +233,7 @@ TEST_CASE("AudioLDM's UNet (class-conditioned) runs in bfloat16 close to float32
   A2A_REQUIRE_FIXTURE(folder + "/diffusion_pytorch_model.safetensors");
   torch::NoGradGuard no_grad;
   auto options = UNet2DConditionOptions::from_file(test::fixture_path(folder + "/config.json"));
-  UNet2DConditionModel fp32(options), bf16(options);
-  load_fixture_weights(fp32, folder + "/diffusion_pytorch_model.safetensors", at::kFloat);
-  load_fixture_weights(bf16, folder + "/diffusion_pytorch_model.safetensors", at::kBFloat16);
-  CHECK(floating_tensors_are(*bf16, at::kBFloat16));
+  auto [fp32, bf16] = fp32_and_bf16<UNet2DConditionModel>(options, folder + "/diffusion_pytorch_model.safetensors");
   auto in = load_safetensors(test::fixture_path(folder + "/inputs.safetensors"));
   auto ref = fp32->forward(in.at("sample"), in.at("timestep"), {}, in.at("class_labels"));
   auto out =
@@ -242,10 +246,7 @@ TEST_CASE("AutoencoderKL encodes and decodes in bfloat16 close to float32", "[dt
   A2A_REQUIRE_FIXTURE("autoencoder_kl/diffusion_pytorch_model.safetensors");
   torch::NoGradGuard no_grad;
   auto options = AutoencoderKLOptions::from_json(test::read_json(test::fixture_path("autoencoder_kl/config.json")));
-  AutoencoderKL fp32(options), bf16(options);
-  load_fixture_weights(fp32, "autoencoder_kl/diffusion_pytorch_model.safetensors", at::kFloat);
-  load_fixture_weights(bf16, "autoencoder_kl/diffusion_pytorch_model.safetensors", at::kBFloat16);
-  CHECK(floating_tensors_are(*bf16, at::kBFloat16));
+  auto [fp32, bf16] = fp32_and_bf16<AutoencoderKL>(options, "autoencoder_kl/diffusion_pytorch_model.safetensors");
   auto in = load_safetensors(test::fixture_path("autoencoder_kl/inputs.safetensors"));
   auto ref = fp32->encode(in.at("image"));
   auto out = bf16->encode(half_precision(in.at("image")));
@@ -260,10 +261,7 @@ TEST_CASE("SpeechT5 HiFi-GAN runs in bfloat16 close to float32", "[dtype][hifiga
   A2A_REQUIRE_FIXTURE("speecht5_hifigan/model.safetensors");
   torch::NoGradGuard no_grad;
   auto config = SpeechT5HifiGanConfig::from_json(test::read_json(test::fixture_path("speecht5_hifigan/config.json")));
-  SpeechT5HifiGan fp32(config), bf16(config);
-  load_fixture_weights(fp32, "speecht5_hifigan/model.safetensors", at::kFloat);
-  load_fixture_weights(bf16, "speecht5_hifigan/model.safetensors", at::kBFloat16);
-  CHECK(floating_tensors_are(*bf16, at::kBFloat16));
+  auto [fp32, bf16] = fp32_and_bf16<SpeechT5HifiGan>(config, "speecht5_hifigan/model.safetensors");
   auto mel = load_safetensors(test::fixture_path("speecht5_hifigan/inputs.safetensors")).at("spectrogram");
   auto ref = fp32->forward(mel);
   auto out = bf16->forward(half_precision(mel));
