@@ -16,10 +16,18 @@ at::Tensor llama2c_rotary_rows_to_transformers(const at::Tensor& weight, int64_t
   return weight.reshape({heads, head_size / 2, 2, cols}).transpose(1, 2).reshape({rows, cols}).contiguous();
 }
 
-Llama2cCheckpoint read_llama2c(const std::string& path) {
+namespace {
+
+struct Llama2cHeader {
+  LlamaOptions options;  // rms eps 1e-5, rope theta 10000, tied when vocab_size > 0, BOS 1, EOS 2
+  int64_t floats = 0;    // the float32 values after the header
+};
+
+// The seven header fields, checked against each other, against bounds that keep the size sum from
+// overflowing, and against the file's size; `in` is left at the first float.
+Llama2cHeader read_header(std::ifstream& in, const std::string& path) {
   auto fail = [&](const std::string& what) { throw_input_error("bad_llama2c", path + ": " + what); };
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) throw_input_error("missing_model", "cannot open llama2.c checkpoint '" + path + "'");
+  in.seekg(0, std::ios::end);
   const int64_t file_size = static_cast<int64_t>(in.tellg());
   in.seekg(0);
   int32_t header[7];
@@ -51,6 +59,48 @@ Llama2cCheckpoint read_llama2c(const std::string& path) {
   if (file_size != expected)
     fail("the header describes " + std::to_string(expected) + " bytes but the file has " + std::to_string(file_size));
 
+  Llama2cHeader out;
+  out.floats = floats;
+  auto& o = out.options;
+  o.vocab_size = vocab;
+  o.hidden_size = dim;
+  o.intermediate_size = hidden;
+  o.num_hidden_layers = layers;
+  o.num_attention_heads = heads;
+  o.num_key_value_heads = kv_heads;
+  o.max_position_embeddings = seq_len;
+  o.rms_norm_eps = 1e-5;
+  o.rope_theta = 10000.0;
+  o.tie_word_embeddings = shared_classifier;
+  o.bos_token_id = 1;
+  o.eos_token_id = {2};
+  return out;
+}
+
+std::ifstream open_checkpoint(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw_input_error("missing_model", "cannot open llama2.c checkpoint '" + path + "'");
+  return in;
+}
+
+}  // namespace
+
+LlamaOptions read_llama2c_options(const std::string& path) {
+  std::ifstream in = open_checkpoint(path);
+  return read_header(in, path).options;
+}
+
+Llama2cCheckpoint read_llama2c(const std::string& path) {
+  auto fail = [&](const std::string& what) { throw_input_error("bad_llama2c", path + ": " + what); };
+  std::ifstream in = open_checkpoint(path);
+  const Llama2cHeader header = read_header(in, path);
+  const LlamaOptions& options = header.options;
+  const int64_t dim = options.hidden_size, hidden = options.intermediate_size, layers = options.num_hidden_layers;
+  const int64_t heads = options.num_attention_heads, kv_heads = options.num_key_value_heads;
+  const int64_t vocab = options.vocab_size, seq_len = options.max_position_embeddings;
+  const int64_t head_size = dim / heads, kv_dim = kv_heads * head_size;
+  const int64_t floats = header.floats;
+
   at::Tensor data = at::empty({floats}, at::kFloat);
   if (!in.read(reinterpret_cast<char*>(data.data_ptr<float>()), floats * 4)) fail("read failed");
 
@@ -68,19 +118,7 @@ Llama2cCheckpoint read_llama2c(const std::string& path) {
   };
 
   Llama2cCheckpoint out;
-  auto& o = out.options;
-  o.vocab_size = vocab;
-  o.hidden_size = dim;
-  o.intermediate_size = hidden;
-  o.num_hidden_layers = layers;
-  o.num_attention_heads = heads;
-  o.num_key_value_heads = kv_heads;
-  o.max_position_embeddings = seq_len;
-  o.rms_norm_eps = 1e-5;
-  o.rope_theta = 10000.0;
-  o.tie_word_embeddings = shared_classifier;
-  o.bos_token_id = 1;
-  o.eos_token_id = {2};
+  out.options = options;
 
   auto& t = out.tensors;
   t["model.embed_tokens.weight"] = take({vocab, dim});
@@ -96,7 +134,7 @@ Llama2cCheckpoint read_llama2c(const std::string& path) {
   t["model.norm.weight"] = take({dim});
   take({seq_len, head_size / 2});  // freq_cis_real: recomputed by the model
   take({seq_len, head_size / 2});  // freq_cis_imag
-  if (!shared_classifier) t["lm_head.weight"] = take({vocab, dim});
+  if (!options.tie_word_embeddings) t["lm_head.weight"] = take({vocab, dim});
   for (int64_t i = 0; i < layers; ++i) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
     t[p + "input_layernorm.weight"] = attention_norm[i];
@@ -109,7 +147,7 @@ Llama2cCheckpoint read_llama2c(const std::string& path) {
     t[p + "mlp.down_proj.weight"] = w2[i];
     t[p + "mlp.up_proj.weight"] = w3[i];
   }
-  o.validate(path);
+  out.options.validate(path);
   return out;
 }
 

@@ -19,6 +19,10 @@ struct Llama2cCheckpoint {
 // Throws a2a::Error (input, "bad_llama2c") naming the file and what does not add up.
 Llama2cCheckpoint read_llama2c(const std::string& path);
 
+// The options the header describes, checked as read_llama2c checks them (the file's size included),
+// without reading the weights.
+LlamaOptions read_llama2c_options(const std::string& path);
+
 // llama2.c rotates interleaved pairs (2i, 2i+1) inside each head; transformers rotates (i, i + d/2).
 // Reorders the output rows of a q or k projection [heads * head_size, in] from the first layout to the
 // second, so the canonical model computes the same attention.

@@ -5,7 +5,6 @@
 #include <torch/torch.h>
 
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -14,6 +13,7 @@
 #include "base/error.h"
 #include "llm/chat_template.h"
 #include "llm/llama.h"
+#include "llm/llama2c.h"
 #include "llm/llama_generate.h"
 #include "llm/llama_tiny.h"
 #include "nn/dtype.h"
@@ -165,21 +165,16 @@ std::shared_ptr<LlmBundle> build_bundle(const Json& params, const ConfigureConte
   return bundle;
 }
 
-// The model's layer count without loading it: the tiny preset's parameter, config.json of a transformers
-// folder, or the header of a llama2.c .bin (n_layers, its third int32). 0 when the file cannot tell.
+// The model's layer count without loading its weights: the tiny preset's parameter, config.json of a
+// transformers folder, or the checked header of a llama2.c .bin. 0 when config.json does not say.
 int64_t layer_count(const Json& params) {
   const std::string model = param_string(params, "model");
   if (model.empty()) return param_int(params, "tiny_layers");
-  if (fs::is_directory(model)) {
-    ComponentRequest request;
-    request.needs_weights = false;
-    request.who = "llm";
-    return resolve_component(model, request).config.get_or<int64_t>("num_hidden_layers", 0);
-  }
-  std::ifstream in(model, std::ios::binary);
-  int32_t header[7] = {};
-  if (!in.read(reinterpret_cast<char*>(header), sizeof(header)) || header[2] <= 0) return 0;
-  return header[2];
+  if (!fs::is_directory(model)) return read_llama2c_options(model).num_hidden_layers;
+  ComponentRequest request;
+  request.needs_weights = false;
+  request.who = "llm";
+  return resolve_component(model, request).config.get_or<int64_t>("num_hidden_layers", 0);
 }
 
 // The rules validation checks before anything loads: one model source, the media and signal_tokens
@@ -197,10 +192,11 @@ std::vector<ParamProblem> check_llm_params(const Json& params) {
     problems.push_back({"preset", "conflicting_model", "give either a model or preset: tiny, not both"});
   rule("media", [&] { media_slots(params); });
   rule("signal_tokens", [&] { declared_signals(params); });
+  int64_t count = 0;
+  rule("model", [&] { count = layer_count(params); });
   rule("signal_layers", [&] {
     const auto layers = params.at("signal_layers").get<std::vector<int64_t>>();
     if (layers.empty()) throw_config_error("bad_signal_layers", "signal_layers must name at least one layer");
-    const int64_t count = layer_count(params);
     if (count > 0) check_signal_layers(layers, count + 1);
   });
   return problems;
