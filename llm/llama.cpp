@@ -23,12 +23,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::optional<int64_t> optional_id(const nlohmann::json& j, const char* key, std::optional<int64_t> fallback) {
-  auto it = j.find(key);
-  if (it == j.end()) return fallback;
-  if (it->is_null()) return std::nullopt;
-  if (it->is_array()) return it->empty() ? std::nullopt : std::optional<int64_t>(it->front().get<int64_t>());
-  return it->get<int64_t>();
+// An id field of config.json: an integer, a list whose first entry is used, or null.
+std::optional<int64_t> optional_id(const ConfigReader& c, const char* key, std::optional<int64_t> fallback) {
+  if (!c.contains(key)) return fallback;
+  if (c.is_null(key)) return std::nullopt;
+  if (c.json().at(key).is_array()) {
+    const auto ids = c.require<std::vector<int64_t>>(key);
+    return ids.empty() ? std::nullopt : std::optional<int64_t>(ids.front());
+  }
+  return c.require<int64_t>(key);
 }
 
 at::Tensor rotate_half(const at::Tensor& x) {
@@ -62,15 +65,14 @@ LlamaOptions LlamaOptions::from_config(const ConfigReader& c) {
   o.initializer_range = c.get_or<double>("initializer_range", o.initializer_range);
   o.rms_norm_eps = c.get_or<double>("rms_norm_eps", o.rms_norm_eps);
   o.use_cache = c.get_or<bool>("use_cache", o.use_cache);
-  o.pad_token_id = optional_id(j, "pad_token_id", o.pad_token_id);
-  o.bos_token_id = optional_id(j, "bos_token_id", o.bos_token_id);
-  if (auto it = j.find("eos_token_id"); it != j.end()) {
+  o.pad_token_id = optional_id(c, "pad_token_id", o.pad_token_id);
+  o.bos_token_id = optional_id(c, "bos_token_id", o.bos_token_id);
+  if (c.contains("eos_token_id")) {
     o.eos_token_id.clear();
-    if (it->is_array()) {
-      for (const auto& id : *it) o.eos_token_id.push_back(id.get<int64_t>());
-    } else if (!it->is_null()) {
-      o.eos_token_id.push_back(it->get<int64_t>());
-    }
+    if (c.json().at("eos_token_id").is_array())
+      o.eos_token_id = c.require<std::vector<int64_t>>("eos_token_id");
+    else if (!c.is_null("eos_token_id"))
+      o.eos_token_id.push_back(c.require<int64_t>("eos_token_id"));
   }
   o.pretraining_tp = c.get_or<int64_t>("pretraining_tp", o.pretraining_tp);
   o.tie_word_embeddings = c.get_or<bool>("tie_word_embeddings", o.tie_word_embeddings);

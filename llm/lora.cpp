@@ -37,13 +37,28 @@ std::string strip(std::string key) {
   return key;
 }
 
+// A number of adapter_config.json (the field, or a pattern's entry for the module); anything else is bad_lora.
+double adapter_number(const nlohmann::json* value, double fallback, const std::string& what) {
+  if (!value || value->is_null()) return fallback;
+  if (!value->is_number() || !std::isfinite(value->get<double>()))
+    throw_input_error("bad_lora", "adapter_config.json: " + what + " must be a finite number, got " + value->dump());
+  return value->get<double>();
+}
+
+const nlohmann::json* field(const nlohmann::json& config, const char* key) {
+  auto it = config.find(key);
+  return it == config.end() ? nullptr : &*it;
+}
+
 }  // namespace
 
 double lora_scale(const nlohmann::json& config, const std::string& module_name) {
-  double r = config.value("r", 8.0);
-  double alpha = config.value("lora_alpha", 8.0);
-  if (auto* v = pattern_value(config, "rank_pattern", module_name)) r = v->get<double>();
-  if (auto* v = pattern_value(config, "alpha_pattern", module_name)) alpha = v->get<double>();
+  if (!config.is_object()) throw_input_error("bad_lora", "adapter_config.json is not a JSON object");
+  double r = adapter_number(field(config, "r"), 8.0, "r");
+  double alpha = adapter_number(field(config, "lora_alpha"), 8.0, "lora_alpha");
+  r = adapter_number(pattern_value(config, "rank_pattern", module_name), r, "rank_pattern for " + module_name);
+  alpha =
+      adapter_number(pattern_value(config, "alpha_pattern", module_name), alpha, "alpha_pattern for " + module_name);
   if (r <= 0) throw_input_error("bad_lora", "LoRA rank must be positive for " + module_name);
   const bool rslora =
       config.contains("use_rslora") && config["use_rslora"].is_boolean() && config["use_rslora"].get<bool>();
@@ -51,10 +66,11 @@ double lora_scale(const nlohmann::json& config, const std::string& module_name) 
 }
 
 TensorMap merge_lora(const TensorMap& base, const std::string& adapter_dir, LoraMergeReport* report) {
+  std::error_code ec;
   const auto config_path = fs::path(adapter_dir) / "adapter_config.json";
   const auto weights_path = fs::path(adapter_dir) / "adapter_model.safetensors";
-  if (!fs::exists(config_path)) throw_input_error("bad_lora", adapter_dir + " has no adapter_config.json");
-  if (!fs::exists(weights_path)) throw_input_error("bad_lora", adapter_dir + " has no adapter_model.safetensors");
+  if (!fs::exists(config_path, ec)) throw_input_error("bad_lora", adapter_dir + " has no adapter_config.json");
+  if (!fs::exists(weights_path, ec)) throw_input_error("bad_lora", adapter_dir + " has no adapter_model.safetensors");
   nlohmann::json config;
   try {
     std::ifstream in(config_path, std::ios::binary);
@@ -65,9 +81,13 @@ TensorMap merge_lora(const TensorMap& base, const std::string& adapter_dir, Lora
   } catch (const std::exception& e) {
     throw_input_error("bad_lora", config_path.string() + " is not valid JSON: " + e.what());
   }
+  if (!config.is_object()) throw_input_error("bad_lora", config_path.string() + " is not a JSON object");
   if (config.contains("peft_type") && config["peft_type"] != "LORA")
     throw_input_error("bad_lora", config_path.string() + ": peft_type " + config["peft_type"].dump() + " is not LORA");
-  const bool fan_in_fan_out = config.value("fan_in_fan_out", false);
+  const nlohmann::json* fan = field(config, "fan_in_fan_out");
+  if (fan && !fan->is_null() && !fan->is_boolean())
+    throw_input_error("bad_lora", config_path.string() + ": fan_in_fan_out must be true or false, got " + fan->dump());
+  const bool fan_in_fan_out = fan && fan->is_boolean() && fan->get<bool>();
 
   struct Pair {
     at::Tensor a, b;

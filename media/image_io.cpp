@@ -65,8 +65,15 @@ bool sniff_format(const std::vector<uint8_t>& b, ImageFormat* format) {
   return true;
 }
 
+// The picture's size as its header declares it, checked against the pixel bound before decoding.
+struct DeclaredSize {
+  uint64_t width = 0;
+  uint64_t height = 0;
+};
+
 // Walks the chunk list up to IEND.
-void check_png(const std::vector<uint8_t>& b, const std::string& path) {
+DeclaredSize check_png(const std::vector<uint8_t>& b, const std::string& path) {
+  DeclaredSize size;
   size_t pos = 8;
   bool first = true;
   while (true) {
@@ -74,17 +81,22 @@ void check_png(const std::vector<uint8_t>& b, const std::string& path) {
     const uint32_t length = read_be32(&b[pos]);
     const std::string type(reinterpret_cast<const char*>(&b[pos + 4]), 4);
     if (first && type != "IHDR") fail_image("corrupt_file", path, "PNG does not start with an IHDR chunk");
-    first = false;
     if (uint64_t(pos) + 12 + length > b.size()) {
       fail_image("truncated_file", path, "PNG is truncated inside its '" + type + "' chunk");
     }
+    if (first) {
+      if (length < 13) fail_image("corrupt_file", path, "PNG has an IHDR chunk shorter than 13 bytes");
+      size = {read_be32(&b[pos + 8]), read_be32(&b[pos + 12])};
+    }
+    first = false;
     pos += 12 + length;
-    if (type == "IEND") return;
+    if (type == "IEND") return size;
   }
 }
 
 // Follows the marker segments and entropy-coded scans up to EOI.
-void check_jpeg(const std::vector<uint8_t>& b, const std::string& path) {
+DeclaredSize check_jpeg(const std::vector<uint8_t>& b, const std::string& path) {
+  DeclaredSize size;
   size_t pos = 2;
   const size_t n = b.size();
   while (true) {
@@ -92,12 +104,15 @@ void check_jpeg(const std::vector<uint8_t>& b, const std::string& path) {
     while (pos < n && b[pos] == 0xFF) ++pos;  // fill bytes
     if (pos >= n) fail_image("truncated_file", path, "JPEG is truncated (no end-of-image marker)");
     const uint8_t marker = b[pos++];
-    if (marker == 0xD9) return;                                          // EOI
+    if (marker == 0xD9) return size;                                     // EOI
     if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no length
     if (pos + 2 > n) fail_image("truncated_file", path, "JPEG is truncated inside a segment header");
     const size_t length = (size_t(b[pos]) << 8) | b[pos + 1];
     if (length < 2) fail_image("corrupt_file", path, "JPEG has a segment with an invalid length");
     if (pos + length > n) fail_image("truncated_file", path, "JPEG is truncated inside a segment");
+    const bool frame_header = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (frame_header && length >= 7)
+      size = {(uint64_t(b[pos + 5]) << 8) | b[pos + 6], (uint64_t(b[pos + 3]) << 8) | b[pos + 4]};
     pos += length;
     if (marker == 0xDA) {  // start of scan: skip entropy-coded data up to the next real marker
       while (true) {
@@ -114,7 +129,8 @@ void check_jpeg(const std::vector<uint8_t>& b, const std::string& path) {
   }
 }
 
-void check_bmp(const std::vector<uint8_t>& b, const std::string& path) {
+DeclaredSize check_bmp(const std::vector<uint8_t>& b, const std::string& path) {
+  DeclaredSize size;
   if (b.size() < 54) fail_image("truncated_file", path, "BMP is truncated (shorter than its headers)");
   const uint32_t declared = read_le32(&b[2]);
   const uint32_t offset = read_le32(&b[10]);
@@ -131,6 +147,7 @@ void check_bmp(const std::vector<uint8_t>& b, const std::string& path) {
     const uint16_t bpp = read_le16(&b[28]);
     const uint32_t compression = read_le32(&b[30]);
     if (width <= 0 || height == 0) fail_image("corrupt_file", path, "BMP has an invalid size");
+    size = {uint64_t(width), uint64_t(height < 0 ? -height : height)};
     if (compression == 0 || compression == 3) {
       const uint64_t row = ((uint64_t(width) * bpp + 31) / 32) * 4;
       const uint64_t need = uint64_t(offset) + row * uint64_t(height < 0 ? -height : height);
@@ -141,15 +158,24 @@ void check_bmp(const std::vector<uint8_t>& b, const std::string& path) {
       }
     }
   }
+  return size;
 }
 
-void check_webp(const std::vector<uint8_t>& b, const std::string& path) {
+// The extended format's canvas (24-bit sizes) is the only WebP header that can exceed the bound: the
+// simple formats store 14-bit sizes.
+DeclaredSize check_webp(const std::vector<uint8_t>& b, const std::string& path) {
   const uint64_t declared = uint64_t(read_le32(&b[4])) + 8;
   if (declared > b.size()) {
     fail_image("truncated_file", path,
                "WebP is truncated: RIFF header declares " + std::to_string(declared) + " bytes, file has " +
                    std::to_string(b.size()));
   }
+  DeclaredSize size;
+  if (b.size() >= 30 && std::memcmp(&b[12], "VP8X", 4) == 0) {
+    auto le24 = [&](size_t at) { return uint64_t(b[at]) | (uint64_t(b[at + 1]) << 8) | (uint64_t(b[at + 2]) << 16); };
+    size = {le24(24) + 1, le24(27) + 1};
+  }
+  return size;
 }
 
 std::string hex_prefix(const std::vector<uint8_t>& b) {
@@ -166,18 +192,26 @@ std::string hex_prefix(const std::vector<uint8_t>& b) {
 
 }  // namespace
 
-at::Tensor read_image(const std::string& path) {
+at::Tensor read_image(const std::string& path, const ImageReadOptions& options) {
   auto bytes = media_detail::read_file_bytes(path, "image");
   ImageFormat format;
   if (!sniff_format(bytes, &format)) {
     fail_image("unsupported_format", path,
                "not a PNG, JPEG, BMP or WebP file (first bytes: " + hex_prefix(bytes) + ")");
   }
+  DeclaredSize size;
   switch (format) {
-    case ImageFormat::Png: check_png(bytes, path); break;
-    case ImageFormat::Jpeg: check_jpeg(bytes, path); break;
-    case ImageFormat::Bmp: check_bmp(bytes, path); break;
-    case ImageFormat::WebP: check_webp(bytes, path); break;
+    case ImageFormat::Png: size = check_png(bytes, path); break;
+    case ImageFormat::Jpeg: size = check_jpeg(bytes, path); break;
+    case ImageFormat::Bmp: size = check_bmp(bytes, path); break;
+    case ImageFormat::WebP: size = check_webp(bytes, path); break;
+  }
+  // Both sizes are below 2^32, so the product cannot overflow.
+  if (size.width * size.height > options.max_pixels) {
+    fail_image("too_large", path,
+               std::string(image_format_name(format)) + " declares " + std::to_string(size.width) + " x " +
+                   std::to_string(size.height) + " pixels, over the limit of " + std::to_string(options.max_pixels) +
+                   " pixels");
   }
 
   cv::Mat decoded;

@@ -22,9 +22,15 @@ enum class ImageFormat { Png, Jpeg, Bmp, WebP };
 bool image_format_for_path(const std::string& path, ImageFormat* format);
 const char* image_format_name(ImageFormat format);
 
-// [3, H, W] float RGB in [0, 1]. Throws a2a::Error (Input) for a missing, empty, truncated, corrupt or
-// unsupported file.
-at::Tensor read_image(const std::string& path);
+struct ImageReadOptions {
+  // The most pixels a file may declare (width x height, before anything is decoded): 2^28 is a
+  // 16384 x 16384 picture, 3 GB as float RGB. More is `too_large`.
+  uint64_t max_pixels = uint64_t{1} << 28;
+};
+
+// [3, H, W] float RGB in [0, 1]. Throws a2a::Error (Input) for a missing, empty, truncated, corrupt,
+// unsupported or too large file.
+at::Tensor read_image(const std::string& path, const ImageReadOptions& options = {});
 
 struct ImageWriteOptions {
   int bit_depth = 8;       // 8, or 16 for PNG

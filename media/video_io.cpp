@@ -159,6 +159,20 @@ bool container_indexes_frames(const std::string& path) {
   return ext == ".mp4" || ext == ".mov" || ext == ".m4v" || ext == ".avi";
 }
 
+void check_frame_size(const std::string& path, int64_t width, int64_t height, const VideoReadLimits& limits) {
+  if (width > 0 && height > 0 && uint64_t(width) * uint64_t(height) > limits.max_frame_pixels)
+    fail_video("too_large", path,
+               "has " + std::to_string(width) + " x " + std::to_string(height) + " frames, over the limit of " +
+                   std::to_string(limits.max_frame_pixels) + " pixels a frame");
+}
+
+void check_total_size(const std::string& path, size_t frames, uint64_t pixels, const VideoReadLimits& limits) {
+  if (pixels > limits.max_total_pixels)
+    fail_video("too_large", path,
+               std::to_string(frames) + " frames hold " + std::to_string(pixels) + " pixels, over the limit of " +
+                   std::to_string(limits.max_total_pixels) + " (read fewer frames)");
+}
+
 VideoInfo checked_info(cv::VideoCapture& cap, const std::string& path) {
   VideoInfo info = info_of(cap);
   if (!(info.fps > 0.0) || !std::isfinite(info.fps)) fail_video("corrupt_file", path, "has no valid frame rate");
@@ -208,11 +222,13 @@ VideoInfo probe_video(const std::string& path) {
   return checked_info(cap, path);
 }
 
-VideoData read_video(const std::string& path, int64_t max_frames) {
+VideoData read_video(const std::string& path, int64_t max_frames, const VideoReadLimits& limits) {
   cv::VideoCapture cap = open_capture(path);
   VideoInfo info = info_of(cap);
   if (!(info.fps > 0.0) || !std::isfinite(info.fps)) fail_video("corrupt_file", path, "has no valid frame rate");
+  check_frame_size(path, info.width, info.height, limits);
   std::vector<at::Tensor> frames;
+  uint64_t pixels = 0;
   cv::Mat mat;
   while (max_frames <= 0 || static_cast<int64_t>(frames.size()) < max_frames) {
     bool ok = false;
@@ -222,6 +238,9 @@ VideoData read_video(const std::string& path, int64_t max_frames) {
       fail_video("corrupt_file", path, std::string("decoding failed: ") + e.what());
     }
     if (!ok || mat.empty()) break;
+    check_frame_size(path, mat.cols, mat.rows, limits);
+    pixels += uint64_t(mat.cols) * uint64_t(mat.rows);
+    check_total_size(path, frames.size() + 1, pixels, limits);
     frames.push_back(frame_to_tensor(mat));
   }
   if (frames.empty()) fail_video("corrupt_file", path, "no frame could be decoded");
@@ -233,11 +252,14 @@ VideoData read_video(const std::string& path, int64_t max_frames) {
   return out;
 }
 
-VideoData read_video_frames(const std::string& path, const std::vector<int64_t>& indices) {
+VideoData read_video_frames(const std::string& path, const std::vector<int64_t>& indices,
+                            const VideoReadLimits& limits) {
   for (int64_t i : indices)
     if (i < 0) fail_video("bad_index", path, "frame index " + std::to_string(i) + " is negative");
   cv::VideoCapture cap = open_capture(path);
   VideoInfo info = checked_info(cap, path);
+  check_frame_size(path, info.width, info.height, limits);
+  check_total_size(path, indices.size(), indices.size() * uint64_t(info.width) * uint64_t(info.height), limits);
   std::vector<int64_t> sorted = indices;
   std::sort(sorted.begin(), sorted.end());
   std::unordered_map<int64_t, at::Tensor> frames;

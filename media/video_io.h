@@ -31,11 +31,19 @@ struct VideoData {
 // Throws a2a::Error (Input) naming the file for a missing, empty, corrupt or unsupported file.
 VideoInfo probe_video(const std::string& path);
 
+// What decoding may hold: a few kilobytes of compressed frames can decode into gigabytes. Past either
+// bound the read stops with `too_large`, naming the file, before the frame that would cross it is kept.
+struct VideoReadLimits {
+  uint64_t max_frame_pixels = uint64_t{1} << 28;  // width x height, as for still images
+  uint64_t max_total_pixels = uint64_t{1} << 30;  // frames x width x height (12 GB as float RGB)
+};
+
 // Every frame, or the first max_frames when max_frames > 0.
-VideoData read_video(const std::string& path, int64_t max_frames = 0);
+VideoData read_video(const std::string& path, int64_t max_frames = 0, const VideoReadLimits& limits = {});
 
 // The frames with the given indices (any order, repeats allowed): [indices.size(), 3, H, W].
-VideoData read_video_frames(const std::string& path, const std::vector<int64_t>& indices);
+VideoData read_video_frames(const std::string& path, const std::vector<int64_t>& indices,
+                            const VideoReadLimits& limits = {});
 
 // N indices spread uniformly over [0, frame_count - 1], as torchvision/pytorchvideo's
 // UniformTemporalSubsample does: linspace(0, count - 1, n) truncated to integers.

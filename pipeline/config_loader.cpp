@@ -1,6 +1,7 @@
 #include "pipeline/config_loader.h"
 
 #include "base/suggest.h"
+#include "base/utf8.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -177,6 +178,8 @@ Override parse_override(const std::string& set) {
   if (eq == std::string::npos || eq == 0) {
     throw Error(ErrorKind::Usage, "bad_override", "--set needs KEY=VALUE, got '" + set + "'");
   }
+  if (invalid_utf8_offset(set) != std::string::npos)
+    throw Error(ErrorKind::Usage, "bad_override", "--set argument is not valid UTF-8 text");
   Override o{set, set.substr(0, eq), {}, parse_override_value(set.substr(eq + 1))};
   o.parts = split_dots(o.key);
   for (const auto& p : o.parts) {
@@ -458,6 +461,18 @@ GraphBuilder parse_graph_yaml(const std::string& text, const std::string& file, 
                            "the config is " + std::to_string(text.size()) + " bytes, more than the limit of " +
                                std::to_string(limits.max_bytes),
                            SourceLocation{file, 1, 1})});
+  if (const size_t bad = invalid_utf8_offset(text); bad != std::string::npos) {
+    const size_t newline = bad == 0 ? std::string::npos : text.rfind('\n', bad - 1);
+    const size_t line_start = newline == std::string::npos ? 0 : newline + 1;
+    const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + bad, '\n'));
+    const int column = 1 + static_cast<int>(bad - line_start);
+    char byte[8];
+    std::snprintf(byte, sizeof(byte), "0x%02X", static_cast<unsigned char>(text[bad]));
+    throw ErrorList(
+        {Error(ErrorKind::Config, "yaml_syntax",
+               std::string("the config is not valid UTF-8 (byte ") + byte + " at offset " + std::to_string(bad) + ")",
+               SourceLocation{file, line, column})});
+  }
   YAML::Node root;
   try {
     root = YAML::Load(text);

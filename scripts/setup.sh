@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, only the Debian 12 packages that are missing. Safe to run again.
+# `setup.sh sanitize` adds what `make sanitize` and `make fuzz` need: clang, its sanitizer and libFuzzer
+# runtimes, and llvm-symbolizer for readable reports.
 set -euo pipefail
 
 PACKAGES=(
@@ -9,6 +11,9 @@ PACKAGES=(
   nlohmann-json3-dev libyaml-cpp-dev catch2
   libpcre2-dev
 )
+if [ "${1:-}" = "sanitize" ]; then
+  PACKAGES+=(clang libclang-rt-14-dev llvm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -16,6 +16,7 @@
 #include "llm/llama2c.h"
 #include "llm/llama_generate.h"
 #include "llm/llama_tiny.h"
+#include "llm/prompt_markers.h"
 #include "nn/dtype.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
@@ -283,26 +284,17 @@ class LlmStage : public Stage {
       pieces.push_back(
           model->embed(at::full({1, 1}, *tokenizer.bos_id(), at::TensorOptions().dtype(at::kLong).device(device))));
     }
-    size_t pos = 0;
-    while (pos <= prompt.size()) {
-      // The earliest marker of a present medium from pos.
-      size_t best = std::string::npos;
-      const MediaSlot* slot = nullptr;
-      for (const auto* s : present) {
-        auto at = prompt.find(s->marker, pos);
-        if (at < best) best = at, slot = s;
-      }
-      if (!slot) {
-        add_text(prompt.substr(pos));
-        break;
-      }
-      add_text(prompt.substr(pos, best - pos));
+    std::vector<std::string> markers;
+    for (const auto* s : present) markers.push_back(s->marker);
+    for (const auto& piece : split_at_markers(prompt, markers)) {
+      add_text(piece.text);
+      if (piece.medium < 0) break;
+      const MediaSlot* slot = present[piece.medium];
       add_text(slot->begin);
       pieces.push_back(media_rows(inputs.at(slot->name), slot->name, hidden, device)
                            .to(model->model->embed_tokens->weight.scalar_type()));
       context.clear();
       add_text(slot->end);
-      pos = best + slot->marker.size();
     }
     for (const auto& slot : slots_)
       if (!optional_input(inputs, slot.name) && prompt.find(slot.marker) != std::string::npos)

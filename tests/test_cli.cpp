@@ -215,3 +215,94 @@ TEST_CASE("an output whose file type cannot hold its value fails validation, and
   CHECK(r.output.find("error[save_type_mismatch]") != std::string::npos);
   CHECK(std::filesystem::is_empty(out));
 }
+
+namespace {
+
+// Every entry under `folder`, recursively, as paths relative to it.
+std::vector<std::string> tree_of(const std::string& folder) {
+  std::vector<std::string> entries;
+  if (!std::filesystem::exists(folder)) return entries;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(folder))
+    entries.push_back(std::filesystem::relative(e.path(), folder).string());
+  std::sort(entries.begin(), entries.end());
+  return entries;
+}
+
+const char* kTwoOutputs = R"(stages:
+  - id: tone
+    type: tone
+    params: {seconds: 0.1, sample_rate: 16000}
+  - id: mel
+    type: mel_spectrogram
+    params: {n_fft: 512, hop_length: 128, n_mels: 64}
+    inputs: {audio: tone.audio}
+outputs:
+  first: {from: tone.audio, save: first.wav}
+  second: {from: mel.mel, save: sub/second.mp4}
+)";
+
+}  // namespace
+
+TEST_CASE("an output that fails to encode leaves none of the run's outputs", "[cli][hostile]") {
+  // The first output encodes; the second (a generic tensor as .mp4) passes validation, which cannot know
+  // the tensor's shape, and fails when it is written.
+  const std::string cfg = write_config("two_outputs.yaml", kTwoOutputs);
+  const std::string out = a2a::test::fresh_dir("two_outputs_out");
+  auto r = run_a2a("run " + cfg + " --quiet --output-dir " + out);
+  INFO(r.output);
+  CHECK(r.code == 1);
+  CHECK(r.output.find("error[unsupported_output_type]") != std::string::npos);
+  CHECK(r.output.find(out + "/sub/second.mp4") != std::string::npos);  // the path asked for, not a staging one
+  CHECK(r.output.find(".a2a-staging") == std::string::npos);
+  CHECK(tree_of(out).empty());
+  // Asking for the first output alone writes it, and nothing else stays behind.
+  auto first = run_a2a("run " + cfg + " --quiet --output first --output-dir " + out);
+  CHECK(first.code == 0);
+  CHECK(tree_of(out) == std::vector<std::string>{"first.wav"});
+}
+
+TEST_CASE("concurrent runs into one output folder each publish whole files", "[cli][hostile]") {
+  std::string text(kTwoOutputs);
+  text.replace(text.find("seconds: 0.1"), 12, "seconds: 3.0");
+  text = text.substr(0, text.find("  second:"));
+  const std::string cfg = write_config("concurrent.yaml", text);
+  const std::string out = a2a::test::fresh_dir("concurrent_out");
+  std::string cmd;
+  for (int i = 0; i < 4; ++i)
+    cmd += std::string(A2A_BINARY_DIR) + "/a2a run " + cfg + " --quiet --output-dir " + out + " > /dev/null 2>&1 & ";
+  cmd += "fail=0; for j in 1 2 3 4; do wait -n || fail=1; done; exit $fail";
+  auto r = a2a::test::run_command("bash -c '" + cmd + "'");
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK(tree_of(out) == std::vector<std::string>{"first.wav"});
+  CHECK(std::filesystem::file_size(out + "/first.wav") == 44 + 3 * 16000 * 2);
+}
+
+TEST_CASE("a run ended by SIGTERM at any moment leaves no staging or temporary files", "[cli][hostile]") {
+  // Long enough that the signal lands before, during or after the (slow) FLAC encoding of 10 minutes of audio.
+  const std::string cfg = write_config("terminated.yaml", R"(stages:
+  - id: tone
+    type: tone
+    params: {seconds: 600.0, sample_rate: 48000}
+outputs:
+  audio: {from: tone.audio, save: deep/er/long.flac}
+)");
+  for (const char* delay : {"0.2", "0.5", "0.8", "1.2", "1.8", "2.5"}) {
+    const std::string out = a2a::test::fresh_dir(std::string("terminated_out_") + delay);
+    const std::string cmd = "timeout --preserve-status -s TERM " + std::string(delay) + " " +
+                            std::string(A2A_BINARY_DIR) + "/a2a run " + cfg + " --quiet --output-dir " + out +
+                            " > /dev/null 2>&1";
+    int status = std::system(cmd.c_str());
+    INFO("delay " << delay << "s, status " << status);
+    REQUIRE(WIFEXITED(status));
+    const int code = WEXITSTATUS(status);
+    CHECK((code == 0 || code == 143));
+    for (const auto& entry : tree_of(out)) {
+      INFO(entry);
+      CHECK(entry.find(".a2a-staging") == std::string::npos);
+      CHECK(entry.find(".tmp") == std::string::npos);
+    }
+    const bool published = std::filesystem::exists(out + "/deep/er/long.flac");
+    CHECK(published == (code == 0));
+  }
+}

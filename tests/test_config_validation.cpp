@@ -77,6 +77,21 @@ TEST_CASE("yaml_syntax reports the parser's position", "[validation]") {
   CHECK(errors[0].where().line >= 3);
 }
 
+TEST_CASE("a config or --set argument that is not UTF-8 is refused at its byte", "[validation][hostile]") {
+  // Found by the command_line fuzzer: a non-UTF-8 value reached nlohmann's dump() in an error message.
+  auto errors = errors_of(
+      "name: x\nstages:\n  - {id: a\x98"
+      "b, type: t_source}\noutputs: {y: a.out}\n");
+  expect_error(errors, "yaml_syntax", 3, 11, "not valid UTF-8 (byte 0x98 at offset 26)");
+  try {
+    errors_of(kValid, {"stages.src.value=caf\xC3"});
+    FAIL("a --set argument that is not UTF-8 was taken");
+  } catch (const Error& e) {
+    CHECK(e.code() == "bad_override");
+    CHECK(e.kind() == ErrorKind::Usage);
+  }
+}
+
 TEST_CASE("unknown_key with did-you-mean", "[validation]") {
   auto errors = errors_of("name: x\nstagse: []\nstages: []\noutputs: {}\n");
   expect_error(errors, "unknown_key", 2, 1, "did you mean 'stages'");

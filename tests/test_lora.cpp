@@ -108,3 +108,20 @@ TEST_CASE("LoRA errors name the adapter and the problem", "[lora]") {
     CHECK(e.message().find("adapter_config.json") != std::string::npos);
   }
 }
+
+TEST_CASE("adapter_config.json numbers of the wrong type are bad_lora, not a crash", "[lora]") {
+  using nlohmann::json;
+  const std::string module = "model.layers.0.self_attn.q_proj";
+  CHECK(a2a::lora_scale(json{{"r", 4}, {"lora_alpha", 8}}, module) == 2.0);
+  CHECK(a2a::lora_scale(json{{"r", 4}, {"lora_alpha", 8}, {"rank_pattern", {{"q_proj", 2}}}}, module) == 4.0);
+  for (const json& config : {json{{"r", "x"}}, json{{"lora_alpha", "8"}}, json{{"rank_pattern", {{"q_proj", "two"}}}},
+                             json{{"alpha_pattern", {{"self_attn.q_proj", nullptr}}}, {"r", 0}}, json::array({1})}) {
+    INFO(config.dump());
+    try {
+      a2a::lora_scale(config, module);
+      FAIL("accepted");
+    } catch (const a2a::Error& e) {
+      CHECK(e.code() == "bad_lora");
+    }
+  }
+}

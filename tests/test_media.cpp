@@ -140,6 +140,34 @@ TEST_CASE("bad image files give clear errors", "[media]") {
   require_error([&] { a2a::write_image(img, dir + "/out.tiff"); }, "unsupported_format", dir + "/out.tiff");
 }
 
+TEST_CASE("an image header claiming too many pixels is refused before decoding", "[media]") {
+  const auto dir = media_dir("huge_images");
+  auto img = test_image(6, 10);
+  for (const char* name : {"t.png", "t.jpg"}) a2a::write_image(img, dir + "/" + name);
+  // PNG: the IHDR's width and height (bytes 16..23) say 100000 x 100000.
+  std::string png = read_text(dir + "/t.png");
+  const std::string hundred_thousand("\x00\x01\x86\xA0", 4);
+  png.replace(16, 4, hundred_thousand);
+  png.replace(20, 4, hundred_thousand);
+  write_text(dir + "/huge.png", png);
+  require_error([&] { a2a::read_image(dir + "/huge.png"); }, "too_large", dir + "/huge.png");
+  // JPEG: the frame header's sizes say 65535 x 65535.
+  std::string jpg = read_text(dir + "/t.jpg");
+  const size_t sof = jpg.find("\xFF\xC0");
+  REQUIRE(sof != std::string::npos);
+  jpg.replace(sof + 5, 4, std::string("\xFF\xFF\xFF\xFF", 4));
+  write_text(dir + "/huge.jpg", jpg);
+  require_error([&] { a2a::read_image(dir + "/huge.jpg"); }, "too_large", dir + "/huge.jpg");
+  // WebP: an extended-format canvas of 2^24 x 2^24.
+  std::string webp = std::string("RIFF") + std::string("\x16\0\0\0", 4) + "WEBPVP8X" + std::string("\x0a\0\0\0", 4) +
+                     std::string(4, '\0') + std::string(6, '\xff');
+  write_text(dir + "/huge.webp", webp);
+  require_error([&] { a2a::read_image(dir + "/huge.webp"); }, "too_large", dir + "/huge.webp");
+  // The bound is an option: 6 x 10 pixels pass at 60 and fail at 59.
+  CHECK(a2a::read_image(dir + "/t.png", {60}).size(2) == 10);
+  require_error([&] { a2a::read_image(dir + "/t.png", {59}); }, "too_large", dir + "/t.png");
+}
+
 namespace {
 at::Tensor test_audio(int64_t channels, int64_t frames, int64_t rate) {
   auto t = at::arange(frames, at::kDouble).div(rate).view({1, frames});

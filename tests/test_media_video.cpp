@@ -173,8 +173,11 @@ TEST_CASE("bad video files give clear errors", "[media_video]") {
   require_video_error([&] { a2a::read_video(dir + "/garbage.mkv"); }, "corrupt_file", dir + "/garbage.mkv");
   // 32 bytes: an 'ftyp' box, then a box whose 64-bit size is 2^64 - 16. pos + size wrapped and walked
   // backwards forever.
-  std::string wrap = std::string("\0\0\0\x10" "ftypisom\0\0\0\0", 16) + std::string("\0\0\0\x01mdat", 8) +
-                     std::string("\xff\xff\xff\xff\xff\xff\xff\xf0", 8);
+  std::string wrap = std::string(
+                         "\0\0\0\x10"
+                         "ftypisom\0\0\0\0",
+                         16) +
+                     std::string("\0\0\0\x01mdat", 8) + std::string("\xff\xff\xff\xff\xff\xff\xff\xf0", 8);
   REQUIRE(wrap.size() == 32);
   write_text(dir + "/wrap.mp4", wrap);
   require_video_error([&] { a2a::read_video(dir + "/wrap.mp4"); }, "truncated_file", dir + "/wrap.mp4");
@@ -194,4 +197,27 @@ TEST_CASE("bad video files give clear errors", "[media_video]") {
       "bad_shape", dir + "/x.mp4");
   require_video_error([&] { a2a::write_video(dir + "/x.mp4", frames, 0.0); }, "bad_fps", dir + "/x.mp4");
   require_video_error([&] { a2a::write_video(dir + "/x.flv", frames, 8.0); }, "unsupported_format", dir + "/x.flv");
+}
+
+TEST_CASE("decoding a video is bounded by pixels a frame and in all", "[media_video][hostile]") {
+  const std::string path = video_dir("bounded") + "/ten.avi";
+  a2a::write_video(path, numbered_frames(10, 16, 24), 5);
+  const uint64_t frame = 16 * 24;
+  CHECK(a2a::read_video(path, 0, {frame, 10 * frame}).frames.size(0) == 10);
+  auto expect_too_large = [&](auto read, const std::string& says) {
+    try {
+      read();
+      FAIL("read past the bound");
+    } catch (const a2a::Error& e) {
+      INFO(e.message());
+      CHECK(e.code() == "too_large");
+      CHECK(e.message().find(path) != std::string::npos);
+      CHECK(e.message().find(says) != std::string::npos);
+    }
+  };
+  expect_too_large([&] { a2a::read_video(path, 0, {frame - 1, uint64_t(1) << 30}); }, "24 x 16 frames");
+  expect_too_large([&] { a2a::read_video(path, 0, {frame, 3 * frame}); }, "4 frames hold 1536 pixels");
+  CHECK(a2a::read_video(path, 3, {frame, 3 * frame}).frames.size(0) == 3);  // asking for fewer stays inside
+  expect_too_large([&] { a2a::read_video_frames(path, {0, 1, 2, 3}, {frame, 3 * frame}); }, "4 frames hold");
+  CHECK(a2a::read_video_frames(path, {9, 0, 4}, {frame, 3 * frame}).frames.size(0) == 3);
 }

@@ -369,3 +369,17 @@ TEST_CASE("safetensors sharded checkpoints through their index", "[safetensors]"
     CHECK_THROWS_WITH(a2a::SafeTensorsCheckpoint::open(path), Catch::Contains("not valid JSON"));
   }
 }
+
+TEST_CASE("a sharded index naming a shard the system cannot look up is bad_safetensors_index", "[safetensors]") {
+  // Found by the safetensors_index fuzzer: a 5000-character shard name made std::filesystem throw.
+  const std::string dir = a2a::test::fresh_dir("index_long_name");
+  const std::string index = dir + "/model.safetensors.index.json";
+  a2a::test::write_text(index, R"({"weight_map": {"w": ")" + std::string(5000, 'x') + R"(.safetensors"}})");
+  try {
+    a2a::SafeTensorsCheckpoint::open(index);
+    FAIL("accepted");
+  } catch (const a2a::Error& e) {
+    CHECK(e.code() == "bad_safetensors_index");
+    CHECK(e.message().find("does not exist") != std::string::npos);
+  }
+}

@@ -206,6 +206,25 @@ TEST_CASE("scheduler: configuration handling", "[scheduler]") {
     auto ddim = a2a::make_scheduler("ddim", nlohmann::json::object());
     CHECK_THROWS_AS(ddim->set_timesteps(1001), a2a::Error);
   }
+  SECTION("a training schedule whose sigmas are not finite (found by the config_json fuzzer)") {
+    // 9294 linear steps drive alphas_cumprod below float32's range: every sigma scheduler once gave NaN
+    // timesteps (an undefined cast) for it; 10 000 steps of 1e-4..2e-3 stay finite and are accepted.
+    for (const char* name :
+         {"euler", "euler_karras", "euler_ancestral", "dpmsolver_multistep", "dpmsolver_multistep_karras"}) {
+      INFO(name);
+      try {
+        a2a::make_scheduler(name, {{"num_train_timesteps", 9294}})->set_timesteps(4);
+        FAIL("a degenerate schedule was accepted");
+      } catch (const a2a::Error& e) {
+        CHECK(e.code() == "bad_scheduler_config");
+        CHECK(e.message().find("not finite") != std::string::npos);
+      }
+      auto fine = a2a::make_scheduler(name, {{"num_train_timesteps", 10000}, {"beta_end", 0.002}});
+      fine->set_timesteps(4);
+      CHECK(at::isfinite(fine->timesteps().to(at::kFloat)).all().item<bool>());
+    }
+    CHECK_THROWS_AS(a2a::make_scheduler("euler", {{"beta_start", 0.5}, {"beta_end", 1.5}}), a2a::Error);
+  }
 }
 
 TEST_CASE("scheduler: prediction types agree on a known clean sample", "[scheduler]") {

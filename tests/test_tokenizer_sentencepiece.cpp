@@ -3,66 +3,17 @@
 #include <cstring>
 
 #include "base/error.h"
+#include "fuzz/tokenizer_writers.h"
 #include "test_support.h"
 #include "tokenizers/sentencepiece_tokenizer.h"
 
 namespace {
 
-void put_varint(std::string& out, uint64_t value) {
-  while (value >= 0x80) {
-    out += static_cast<char>((value & 0x7F) | 0x80);
-    value >>= 7;
-  }
-  out += static_cast<char>(value);
-}
-
-void put_bytes(std::string& out, int field, const std::string& bytes) {
-  put_varint(out, (static_cast<uint64_t>(field) << 3) | 2);
-  put_varint(out, bytes.size());
-  out += bytes;
-}
-
-void put_int(std::string& out, int field, int64_t value) {
-  put_varint(out, static_cast<uint64_t>(field) << 3);
-  put_varint(out, static_cast<uint64_t>(value));
-}
-
-void put_float(std::string& out, int field, float value) {
-  put_varint(out, (static_cast<uint64_t>(field) << 3) | 5);
-  char raw[4];
-  std::memcpy(raw, &value, 4);
-  out.append(raw, 4);
-}
-
-struct PieceSpec {
-  std::string text;
-  float score;
-  int type;  // 1 normal, 2 unknown, 3 control, 4 user-defined, 6 byte
-};
+using a2a::fuzz::PieceSpec;
 
 std::string write_model(const std::vector<PieceSpec>& pieces, int model_type, bool remove_extra_whitespaces) {
-  std::string model;
-  for (const auto& p : pieces) {
-    std::string piece;
-    put_bytes(piece, 1, p.text);
-    put_float(piece, 2, p.score);
-    put_int(piece, 3, p.type);
-    put_bytes(model, 1, piece);
-  }
-  std::string trainer;
-  put_int(trainer, 3, model_type);
-  put_int(trainer, 40, 0);
-  put_int(trainer, 41, 1);
-  put_int(trainer, 42, 2);
-  put_int(trainer, 43, -1);
-  put_bytes(model, 2, trainer);
-  std::string normalizer;
-  put_bytes(normalizer, 1, "identity");
-  put_int(normalizer, 3, 1);
-  put_int(normalizer, 4, remove_extra_whitespaces ? 1 : 0);
-  put_bytes(model, 3, normalizer);
   const std::string path = a2a::test::scratch_dir() + "/spm_" + std::to_string(model_type) + ".model";
-  std::ofstream(path, std::ios::binary) << model;
+  std::ofstream(path, std::ios::binary) << a2a::fuzz::sentencepiece_model(pieces, model_type, remove_extra_whitespaces);
   return path;
 }
 
@@ -119,4 +70,32 @@ TEST_CASE("SentencePiece BPE merges by piece score and keeps spaces when asked",
   CHECK(tokenizer.encode("ac") == std::vector<int64_t>{6, 0});
   CHECK(tokenizer.decode({3, 8}) == " ab");
   CHECK(tokenizer.decode({1, 8, 2}) == "ab");
+}
+
+TEST_CASE("SentencePiece: an empty piece is refused (it once made encoding loop forever)", "[tokenizer]") {
+  for (int type : {1, 4}) {  // normal and user-defined
+    INFO("piece type " << type);
+    auto path = write_model({{"<unk>", 0, 2}, {"<s>", 0, 3}, {"</s>", 0, 3}, {"", 0, type}, {"a", -1, 1}}, 1, true);
+    try {
+      a2a::SentencePieceTokenizer tokenizer(path);
+      FAIL("an empty piece was accepted");
+    } catch (const a2a::Error& e) {
+      CHECK(e.code() == "tokenizer_bad_format");
+      CHECK(e.message().find("piece 3 is empty") != std::string::npos);
+      CHECK(e.message().find(path) != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("SentencePiece: an unk_id that is not a piece is refused (found by the fuzzer)", "[tokenizer]") {
+  const std::string path = a2a::test::scratch_dir() + "/spm_bad_unk.model";
+  a2a::test::write_text(path, a2a::fuzz::sentencepiece_model({{"<unk>", 0, 2}, {"a", -1, 1}}, 1, true, 7));
+  try {
+    a2a::SentencePieceTokenizer tokenizer(path);
+    FAIL("a model whose unk_id names no piece was accepted");
+  } catch (const a2a::Error& e) {
+    CHECK(e.code() == "tokenizer_bad_model");
+    INFO(e.message());
+    CHECK(e.message().find("unk_id 7 is not one of its 2 pieces") != std::string::npos);
+  }
 }

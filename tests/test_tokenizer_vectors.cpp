@@ -311,4 +311,50 @@ TEST_CASE("tokenizer.json: deep nesting and huge ids are refused with the file n
     auto e = expect_tokenizer_error(path, "tokenizer_bad_vocab");
     CHECK(e.message().find("has id 100000000") != std::string::npos);
   }
+  SECTION("fields missing or of the wrong shape (found by the tokenizer_json fuzzer)") {
+    // Each once read past its JSON value: a one-element cls pair, a Sequence without its list, a template
+    // without special_tokens, a merge pair of one string.
+    for (const char* extra :
+         {R"(, "post_processor": {"type": "RobertaProcessing", "cls": ["<s>"], "sep": ["</s>", 1]})",
+          R"(, "post_processor": {"type": "BertProcessing", "sep": ["</s>", 1]})",
+          R"(, "normalizer": {"type": "Sequence"})", R"(, "decoder": {"type": "Replace", "content": "x"})",
+          R"(, "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>"}}]})",
+          R"(, "added_tokens": [{"content": "<s>"}])"}) {
+      INFO(extra);
+      a2a::test::write_text(path, hostile_tokenizer_json(vocab, extra));
+      expect_tokenizer_error(path, "tokenizer_bad_json");
+    }
+    a2a::test::write_text(path, R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [["a"]]}})");
+    expect_tokenizer_error(path, "tokenizer_bad_json");
+  }
+  SECTION("ids that are not integers (5e56 once reached an undefined float-to-integer conversion)") {
+    for (const char* id : {"5e56", "1.5", "\"1\"", "true"}) {
+      INFO(id);
+      a2a::test::write_text(path, hostile_tokenizer_json(std::string(R"({"a": 0, "b": )") + id + "}", ""));
+      auto e = expect_tokenizer_error(path, "tokenizer_bad_vocab");
+      CHECK(e.message().find("is not an integer") != std::string::npos);
+      a2a::test::write_text(path, hostile_tokenizer_json(vocab, std::string(R"(, "added_tokens": [{"id": )") + id +
+                                                                    R"(, "content": "<s>"}])"));
+      expect_tokenizer_error(path, "tokenizer_bad_vocab");
+    }
+  }
+}
+
+TEST_CASE("tokenizer files past 256 MiB are too_large before they are read", "[tokenizer][hostile]") {
+  const std::string dir = a2a::test::fresh_dir("huge_tokenizer_files");
+  const std::pair<const char*, const char*> files[] = {
+      {"tokenizer.json", "hf"}, {"tokenizer.model", "sentencepiece"}, {"tok.bin", "llama2c"}};
+  for (const auto& [name, family] : files) {
+    const std::string path = dir + "/" + name;
+    a2a::test::write_text(path, "x");
+    std::filesystem::resize_file(path, (uint64_t{256} << 20) + 1);  // sparse: no disk, no memory
+    INFO(name);
+    try {
+      a2a::load_tokenizer(path, family);
+      FAIL("a 256 MiB + 1 tokenizer file was read");
+    } catch (const a2a::Error& e) {
+      CHECK(e.code() == "too_large");
+      CHECK(e.message().find(path) != std::string::npos);
+    }
+  }
 }

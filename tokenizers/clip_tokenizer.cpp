@@ -18,9 +18,10 @@ constexpr size_t kWordCacheLimit = 1 << 16;
 
 // The pad token named by a Hugging Face tokenizer folder, if any.
 std::optional<std::string> configured_pad_token(const std::filesystem::path& folder) {
+  std::error_code ec;
   for (const char* name : {"special_tokens_map.json", "tokenizer_config.json"}) {
     auto path = folder / name;
-    if (!std::filesystem::exists(path)) continue;
+    if (!std::filesystem::exists(path, ec)) continue;
     nlohmann::json json;
     try {
       json = parse_json_bounded(tokenizers::read_file(path.string()), path.string());

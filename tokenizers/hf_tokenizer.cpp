@@ -40,14 +40,14 @@ void check_component_nesting(int depth, const char* component, const std::string
 }
 
 std::string json_string(const json& j, const char* key, const std::string& where, const std::string& fallback = "") {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_string()) throw_input_error("tokenizer_bad_json", where + ": \"" + key + "\" must be a string");
-  return j[key].get<std::string>();
+  if (!j.contains(key) || j.at(key).is_null()) return fallback;
+  if (!j.at(key).is_string()) throw_input_error("tokenizer_bad_json", where + ": \"" + key + "\" must be a string");
+  return j.at(key).get<std::string>();
 }
 
 bool json_bool(const json& j, const char* key, bool fallback) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  return j[key].get<bool>();
+  if (!j.contains(key) || j.at(key).is_null()) return fallback;
+  return j.at(key).get<bool>();
 }
 
 void replace_all(std::string& s, const std::string& from, const std::string& to) {
@@ -64,9 +64,9 @@ class Pattern {
  public:
   Pattern(const json& j, const std::string& where) {
     if (j.contains("String")) {
-      literal_ = j["String"].get<std::string>();
+      literal_ = j.at("String").get<std::string>();
     } else if (j.contains("Regex")) {
-      regex_ = std::make_unique<Regex>(j["Regex"].get<std::string>(), false, where);
+      regex_ = std::make_unique<Regex>(j.at("Regex").get<std::string>(), false, where);
     } else {
       throw_input_error("tokenizer_bad_json", where + ": a pattern needs \"String\" or \"Regex\"");
     }
@@ -163,7 +163,7 @@ std::unique_ptr<Normalizer> parse_normalizer(const json& j, const std::string& w
   if (type == "Sequence") {
     auto seq = std::make_unique<SequenceNormalizer>();
     check_component_nesting(depth, "normalizer", where);
-    for (const auto& step : j["normalizers"]) seq->steps.push_back(parse_normalizer(step, where, depth + 1));
+    for (const auto& step : j.at("normalizers")) seq->steps.push_back(parse_normalizer(step, where, depth + 1));
     return seq;
   }
   if (type == "Prepend") {
@@ -173,7 +173,7 @@ std::unique_ptr<Normalizer> parse_normalizer(const json& j, const std::string& w
   }
   if (type == "Replace") {
     auto n = std::make_unique<ReplaceNormalizer>();
-    n->pattern = std::make_unique<Pattern>(j["pattern"], where);
+    n->pattern = std::make_unique<Pattern>(j.at("pattern"), where);
     n->content = json_string(j, "content", where);
     return n;
   }
@@ -346,8 +346,8 @@ struct SequencePreTokenizer : PreTokenizer {
 };
 
 PrependScheme parse_prepend_scheme(const json& j, const std::string& where) {
-  if (j.contains("prepend_scheme") && !j["prepend_scheme"].is_null()) {
-    std::string scheme = j["prepend_scheme"].get<std::string>();
+  if (j.contains("prepend_scheme") && !j.at("prepend_scheme").is_null()) {
+    std::string scheme = j.at("prepend_scheme").get<std::string>();
     if (scheme == "always") return PrependScheme::Always;
     if (scheme == "first") return PrependScheme::First;
     if (scheme == "never") return PrependScheme::Never;
@@ -362,12 +362,12 @@ std::unique_ptr<PreTokenizer> parse_pre_tokenizer(const json& j, const std::stri
   if (type == "Sequence") {
     auto seq = std::make_unique<SequencePreTokenizer>();
     check_component_nesting(depth, "pre_tokenizer", where);
-    for (const auto& step : j["pretokenizers"]) seq->steps.push_back(parse_pre_tokenizer(step, where, depth + 1));
+    for (const auto& step : j.at("pretokenizers")) seq->steps.push_back(parse_pre_tokenizer(step, where, depth + 1));
     return seq;
   }
   if (type == "Split") {
     auto p = std::make_unique<SplitPreTokenizer>();
-    p->pattern = std::make_unique<Pattern>(j["pattern"], where);
+    p->pattern = std::make_unique<Pattern>(j.at("pattern"), where);
     p->behavior = parse_behavior(json_string(j, "behavior", where, "Isolated"), where);
     p->invert = json_bool(j, "invert", false);
     return p;
@@ -548,13 +548,13 @@ std::unique_ptr<Decoder> parse_decoder(const json& j, const std::string& where, 
   if (type == "Sequence") {
     auto seq = std::make_unique<SequenceDecoder>();
     check_component_nesting(depth, "decoder", where);
-    for (const auto& step : j["decoders"]) seq->steps.push_back(parse_decoder(step, where, depth + 1));
+    for (const auto& step : j.at("decoders")) seq->steps.push_back(parse_decoder(step, where, depth + 1));
     return seq;
   }
   if (type == "ByteLevel") return std::make_unique<ByteLevelDecoder>();
   if (type == "Replace") {
     auto d = std::make_unique<ReplaceDecoder>();
-    d->pattern = std::make_unique<Pattern>(j["pattern"], where);
+    d->pattern = std::make_unique<Pattern>(j.at("pattern"), where);
     d->content = json_string(j, "content", where);
     return d;
   }
@@ -595,32 +595,35 @@ std::vector<TemplatePiece> parse_post_processor(const json& j, const std::string
   const std::string type = json_string(j, "type", where);
   auto special = [&](const json& pair) {
     TemplatePiece piece;
-    piece.ids.push_back(pair[1].get<int64_t>());
+    piece.ids.push_back(tokenizers::json_token_id(pair.at(1), pair.at(0).dump(), where));
     return piece;
   };
   if (type == "RobertaProcessing" || type == "BertProcessing") {
-    pieces.push_back(special(j["cls"]));
+    pieces.push_back(special(j.at("cls")));
     pieces.push_back({true, {}});
-    pieces.push_back(special(j["sep"]));
+    pieces.push_back(special(j.at("sep")));
     return pieces;
   }
   if (type == "TemplateProcessing") {
-    for (const auto& item : j["single"]) {
+    for (const auto& item : j.at("single")) {
       if (item.contains("Sequence")) {
         pieces.push_back({true, {}});
       } else if (item.contains("SpecialToken")) {
-        const std::string name = item["SpecialToken"]["id"].get<std::string>();
-        if (!j["special_tokens"].contains(name)) {
+        const std::string name = item.at("SpecialToken").at("id").get<std::string>();
+        if (!j.at("special_tokens").contains(name)) {
           throw_input_error("tokenizer_bad_json", where + ": template token \"" + name + "\" has no ids");
         }
-        pieces.push_back({false, j["special_tokens"][name]["ids"].get<std::vector<int64_t>>()});
+        std::vector<int64_t> ids;
+        for (const auto& id : j.at("special_tokens").at(name).at("ids"))
+          ids.push_back(tokenizers::json_token_id(id, name, where));
+        pieces.push_back({false, ids});
       }
     }
     return pieces;
   }
   if (type == "ByteLevel") return pieces;
   if (type == "Sequence") {
-    for (const auto& step : j["processors"]) {
+    for (const auto& step : j.at("processors")) {
       auto inner = parse_post_processor(step, where);
       if (!inner.empty()) pieces = std::move(inner);
     }
@@ -778,10 +781,10 @@ HfTokenizer::~HfTokenizer() = default;
 namespace {
 
 std::optional<std::string> special_token_name(const json& config, const char* key) {
-  if (!config.contains(key) || config[key].is_null()) return std::nullopt;
-  const auto& value = config[key];
+  if (!config.contains(key) || config.at(key).is_null()) return std::nullopt;
+  const auto& value = config.at(key);
   if (value.is_string()) return value.get<std::string>();
-  if (value.is_object() && value.contains("content")) return value["content"].get<std::string>();
+  if (value.is_object() && value.contains("content")) return value.at("content").get<std::string>();
   return std::nullopt;
 }
 
@@ -798,19 +801,20 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_tokenizer_json(const std::string&
   Impl& impl = *tokenizer->impl_;
   impl.where = path;
   try {
-    if (!root.contains("model") || !root["model"].is_object()) {
+    if (!root.contains("model") || !root.at("model").is_object()) {
       throw_input_error("tokenizer_bad_json", path + ": no \"model\" object");
     }
-    const json& model = root["model"];
+    const json& model = root.at("model");
     const std::string type = json_string(model, "type", path, "BPE");
     if (type != "BPE") unsupported(path, "model type \"" + type + "\" (only BPE)");
-    if (!model["vocab"].is_object()) throw_input_error("tokenizer_bad_json", path + ": model.vocab is not an object");
-    impl.vocab.ids.reserve(model["vocab"].size());
+    if (!model.at("vocab").is_object())
+      throw_input_error("tokenizer_bad_json", path + ": model.vocab is not an object");
+    impl.vocab.ids.reserve(model.at("vocab").size());
     const json& added_tokens = root.value("added_tokens", json::array());
     const size_t added_count = added_tokens.is_array() ? added_tokens.size() : 0;
-    const int64_t entries = static_cast<int64_t>(model["vocab"].size() + added_count);
-    for (auto it = model["vocab"].begin(); it != model["vocab"].end(); ++it) {
-      impl.vocab.insert(it.key(), it.value().get<int64_t>(), entries, path);
+    const int64_t entries = static_cast<int64_t>(model.at("vocab").size() + added_count);
+    for (auto it = model.at("vocab").begin(); it != model.at("vocab").end(); ++it) {
+      impl.vocab.insert(it.key(), tokenizers::json_token_id(it.value(), it.key(), path), entries, path);
     }
     impl.continuing_subword_prefix = json_string(model, "continuing_subword_prefix", path);
     impl.end_of_word_suffix = json_string(model, "end_of_word_suffix", path);
@@ -818,23 +822,24 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_tokenizer_json(const std::string&
     impl.byte_fallback = json_bool(model, "byte_fallback", false);
     impl.ignore_merges = json_bool(model, "ignore_merges", false);
     if (auto unk = json_string(model, "unk_token", path); !unk.empty()) impl.unk_id = impl.vocab.find(unk);
-    impl.merges.reserve(model["merges"].size());
-    for (const auto& merge : model["merges"]) {
+    const json merges = model.value("merges", json::array());
+    impl.merges.reserve(merges.size());
+    for (const auto& merge : merges) {
       if (merge.is_string()) {
         const std::string line = merge.get<std::string>();
         size_t space = line.find(' ');
         if (space == std::string::npos) throw_input_error("tokenizer_bad_merges", path + ": merge \"" + line + "\"");
         impl.add_merge(line.substr(0, space), line.substr(space + 1));
       } else {
-        impl.add_merge(merge[0].get<std::string>(), merge[1].get<std::string>());
+        impl.add_merge(merge.at(0).get<std::string>(), merge.at(1).get<std::string>());
       }
     }
     impl.finish_model();
 
     for (const auto& token : added_tokens) {
       tokenizers::AddedToken added;
-      added.content = token["content"].get<std::string>();
-      added.id = token["id"].get<int64_t>();
+      added.content = token.at("content").get<std::string>();
+      added.id = tokenizers::json_token_id(token.at("id"), added.content, path);
       tokenizers::check_token_id(added.id, entries, added.content, path);
       added.special = json_bool(token, "special", false);
       added.lstrip = json_bool(token, "lstrip", false);
@@ -846,8 +851,8 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_tokenizer_json(const std::string&
     impl.pre_tokenizer = parse_pre_tokenizer(root.value("pre_tokenizer", json()), path);
     impl.decoder = parse_decoder(root.value("decoder", json()), path);
     impl.post_processor = parse_post_processor(root.value("post_processor", json()), path);
-    if (root.contains("padding") && root["padding"].is_object() && root["padding"].contains("pad_id")) {
-      impl.pad = root["padding"]["pad_id"].get<int64_t>();
+    if (root.contains("padding") && root.at("padding").is_object() && root.at("padding").contains("pad_id")) {
+      impl.pad = tokenizers::json_token_id(root.at("padding").at("pad_id"), "pad_id", path);
     }
   } catch (const json::exception& e) {
     throw_input_error("tokenizer_bad_json", path + ": unexpected structure: " + e.what());
@@ -863,7 +868,8 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_tokenizer_json(const std::string&
     }
   }
   auto config_path = std::filesystem::path(path).parent_path() / "tokenizer_config.json";
-  if (std::filesystem::exists(config_path)) {
+  std::error_code ec;
+  if (std::filesystem::exists(config_path, ec)) {
     json config;
     try {
       config = parse_json_bounded(tokenizers::read_file(config_path.string()), config_path.string());

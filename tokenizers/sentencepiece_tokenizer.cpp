@@ -146,10 +146,16 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path) : path_(
                                                    "(identity normalization only)");
   }
 
+  // Every unknown character becomes this id, so it must name a piece (SentencePiece refuses such models too).
+  if (unk_id_ < 0 || unk_id_ >= static_cast<int64_t>(pieces_.size()))
+    throw_input_error("tokenizer_bad_model", path + ": unk_id " + std::to_string(unk_id_) + " is not one of its " +
+                                                 std::to_string(pieces_.size()) + " pieces");
   byte_ids_.assign(256, -1);
   min_score_ = std::numeric_limits<float>::max();
   for (size_t id = 0; id < pieces_.size(); ++id) {
     const Piece& p = pieces_[id];
+    // SentencePiece never writes an empty piece; one would match everywhere without consuming text.
+    if (p.text.empty()) throw_input_error("tokenizer_bad_format", path + ": piece " + std::to_string(id) + " is empty");
     ids_.emplace(p.text, static_cast<int32_t>(id));
     if (p.type == PieceType::Byte) {
       int value = -1;

@@ -1,6 +1,8 @@
 #include "tokenizers/vocab_files.h"
 
+#include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -10,11 +12,27 @@
 namespace a2a::tokenizers {
 
 std::string read_file(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (!ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status))
+    throw_input_error("tokenizer_file_missing", "tokenizer file " + path + " is not a regular file");
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxTokenizerFileBytes)
+    throw_input_error("too_large", "tokenizer file " + path + " is " + std::to_string(size) +
+                                       " bytes, over the limit of " + std::to_string(kMaxTokenizerFileBytes));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw_input_error("tokenizer_file_missing", "cannot open tokenizer file " + path);
   std::ostringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
+}
+
+int64_t json_token_id(const nlohmann::json& value, const std::string& token, const std::string& where) {
+  if (value.is_number_unsigned() && value.get<uint64_t>() <= uint64_t(std::numeric_limits<int64_t>::max()))
+    return static_cast<int64_t>(value.get<uint64_t>());
+  if (value.is_number_integer() && !value.is_number_unsigned()) return value.get<int64_t>();
+  throw_input_error("tokenizer_bad_vocab", where + ": the id of token \"" + token + "\" is not an integer: " +
+                                               value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 void check_token_id(int64_t id, int64_t entries, const std::string& token, const std::string& where) {
@@ -47,7 +65,7 @@ Vocabulary read_vocab_json(const std::string& path) {
     if (!it.value().is_number_integer()) {
       throw_input_error("tokenizer_bad_vocab", path + ": the id of token \"" + it.key() + "\" is not an integer");
     }
-    vocab.insert(it.key(), it.value().get<int64_t>(), static_cast<int64_t>(json.size()), path);
+    vocab.insert(it.key(), json_token_id(it.value(), it.key(), path), static_cast<int64_t>(json.size()), path);
   }
   return vocab;
 }

@@ -1,6 +1,7 @@
 #pragma once
 // Readers for the vocabulary files of BPE tokenizers: vocab.json ({token: id}) and merges.txt.
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -9,7 +10,14 @@
 
 namespace a2a::tokenizers {
 
+// A tokenizer file's bytes. The largest real ones are tens of MB (a 256k-token tokenizer.json is about
+// 35 MB); past 256 MiB the file is `too_large`, which bounds the vocabulary and merge counts with it.
+constexpr uint64_t kMaxTokenizerFileBytes = uint64_t{256} << 20;
 std::string read_file(const std::string& path);
+
+// A token id written in a JSON file: an integer. A float (5e56 once reached an undefined conversion) or
+// anything else is tokenizer_bad_vocab, naming `token` and `where`.
+int64_t json_token_id(const nlohmann::json& value, const std::string& token, const std::string& where);
 
 struct Vocabulary {
   std::unordered_map<std::string, int32_t> ids;

@@ -543,7 +543,7 @@ std::shared_ptr<SafeTensorsCheckpoint> SafeTensorsCheckpoint::open(const std::st
     auto found = shard_of_file.find(shard);
     if (found == shard_of_file.end()) {
       const std::string shard_path = (folder / rel).string();
-      if (!std::filesystem::exists(shard_path)) {
+      if (!std::filesystem::exists(shard_path, ec)) {
         fail_index(path, "shard '" + shard + "' (holding '" + it.key() + "') does not exist");
       }
       ckpt->files_.push_back(SafeTensorsFile::open(shard_path));

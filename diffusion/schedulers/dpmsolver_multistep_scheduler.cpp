@@ -76,14 +76,12 @@ DPMSolverMultistepScheduler::DPMSolverMultistepScheduler(DPMSolverMultistepSched
   require_prediction_type(class_name(), options_.prediction_type, {"epsilon", "sample", "v_prediction"});
   require_no_thresholding(class_name(), options_.thresholding);
 
-  at::Tensor betas = make_betas(options_, class_name());
-  if (options_.rescale_betas_zero_snr) betas = rescale_zero_terminal_snr(betas);
-  alphas_cumprod_ = at::cumprod(1.0 - betas, 0);
-  if (options_.rescale_betas_zero_snr) alphas_cumprod_[-1] = std::pow(2.0, -24);
+  SigmaTable table = sigma_table(options_, class_name());
+  alphas_cumprod_ = table.alphas_cumprod;
+  train_sigmas_ = std::move(table.sigmas);
   at::Tensor alpha_t = at::sqrt(alphas_cumprod_);
   at::Tensor sigma_t = at::sqrt(1 - alphas_cumprod_);
   lambda_t_ = to_float_vector(at::log(alpha_t) - at::log(sigma_t));
-  train_sigmas_ = to_float_vector(((1 - alphas_cumprod_) / alphas_cumprod_).pow(0.5));
 }
 
 void DPMSolverMultistepScheduler::set_timesteps(int64_t num_inference_steps) {

@@ -17,11 +17,9 @@ EulerAncestralDiscreteScheduler::EulerAncestralDiscreteScheduler(EulerAncestralD
   using namespace scheduler_detail;
   // "sample" is accepted by diffusers' constructor but fails in step(); refuse it up front.
   require_prediction_type(class_name(), options_.prediction_type, {"epsilon", "v_prediction"});
-  at::Tensor betas = make_betas(options_, class_name());
-  if (options_.rescale_betas_zero_snr) betas = rescale_zero_terminal_snr(betas);
-  alphas_cumprod_ = at::cumprod(1.0 - betas, 0);
-  if (options_.rescale_betas_zero_snr) alphas_cumprod_[-1] = std::pow(2.0, -24);
-  train_sigmas_ = to_float_vector(((1 - alphas_cumprod_) / alphas_cumprod_).pow(0.5));
+  SigmaTable table = sigma_table(options_, class_name());
+  alphas_cumprod_ = table.alphas_cumprod;
+  train_sigmas_ = std::move(table.sigmas);
 }
 
 void EulerAncestralDiscreteScheduler::set_timesteps(int64_t num_inference_steps) {

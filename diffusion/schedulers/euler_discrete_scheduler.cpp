@@ -32,12 +32,9 @@ EulerDiscreteScheduler::EulerDiscreteScheduler(EulerDiscreteSchedulerOptions opt
   if (options_.timestep_type != "discrete" && options_.timestep_type != "continuous")
     throw_input_error("bad_scheduler_config", class_name() + ": timestep_type '" + options_.timestep_type +
                                                   "' is not supported (discrete, continuous)");
-  at::Tensor betas = make_betas(options_, class_name());
-  if (options_.rescale_betas_zero_snr) betas = rescale_zero_terminal_snr(betas);
-  alphas_cumprod_ = at::cumprod(1.0 - betas, 0);
-  // A zero terminal SNR would make the last sigma infinite.
-  if (options_.rescale_betas_zero_snr) alphas_cumprod_[-1] = std::pow(2.0, -24);
-  train_sigmas_ = to_float_vector(((1 - alphas_cumprod_) / alphas_cumprod_).pow(0.5));
+  SigmaTable table = sigma_table(options_, class_name());
+  alphas_cumprod_ = table.alphas_cumprod;
+  train_sigmas_ = std::move(table.sigmas);
 }
 
 void EulerDiscreteScheduler::set_churn(double s_churn, double s_tmin, double s_tmax, double s_noise) {

@@ -48,6 +48,23 @@ double alpha_bar_cosine(double t) {
 
 }  // namespace
 
+SigmaTable sigma_table(const SchedulerOptions& options, const std::string& class_name) {
+  at::Tensor betas = make_betas(options, class_name);
+  if (options.rescale_betas_zero_snr) betas = rescale_zero_terminal_snr(betas);
+  SigmaTable table;
+  table.alphas_cumprod = at::cumprod(1.0 - betas, 0);
+  if (options.rescale_betas_zero_snr) table.alphas_cumprod[-1] = std::pow(2.0, -24);
+  table.sigmas = to_float_vector(((1 - table.alphas_cumprod) / table.alphas_cumprod).pow(0.5));
+  for (size_t t = 0; t < table.sigmas.size(); ++t) {
+    if (!std::isfinite(table.sigmas[t]))
+      throw_input_error("bad_scheduler_config",
+                        class_name + ": the noise schedule is degenerate: sigma at training step " + std::to_string(t) +
+                            " of " + std::to_string(table.sigmas.size()) + " is not finite (alphas_cumprod " +
+                            std::to_string(table.alphas_cumprod[t].item<double>()) + ")");
+  }
+  return table;
+}
+
 at::Tensor make_betas(const SchedulerOptions& options, const std::string& class_name) {
   const int64_t n = options.num_train_timesteps;
   auto f32 = at::TensorOptions().dtype(at::kFloat);

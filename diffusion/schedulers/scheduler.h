@@ -103,6 +103,14 @@ namespace scheduler_detail {
 // diffusers' beta schedule, float32.
 at::Tensor make_betas(const SchedulerOptions& options, const std::string& class_name);
 at::Tensor rescale_zero_terminal_snr(const at::Tensor& betas);
+// The sigma schedulers' training table: alphas_cumprod of the options' betas (with a zero terminal SNR the
+// last one is lifted to 2^-24, as diffusers does) and sigmas sqrt((1 - a) / a). A schedule whose sigmas
+// are not finite (so long that alphas_cumprod underflows, or betas outside (0, 1)) is bad_scheduler_config.
+struct SigmaTable {
+  at::Tensor alphas_cumprod;
+  std::vector<float> sigmas;
+};
+SigmaTable sigma_table(const SchedulerOptions& options, const std::string& class_name);
 // numpy.linspace (float64).
 std::vector<double> np_linspace(double start, double stop, int64_t num);
 // numpy.arange with a float step (float64).

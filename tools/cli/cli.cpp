@@ -11,11 +11,13 @@
 
 #include "base/suggest.h"
 #include "pipeline/config_loader.h"
+#include "pipeline/input_arg.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/plugin_loader.h"
 #include "pipeline/registry.h"
 #include "pipeline/runtime.h"
 #include "stages/media_file.h"
+#include "tools/cli/output_staging.h"
 #include "tools/cli/progress.h"
 #include "weights/checkpoint_inspect.h"
 
@@ -157,26 +159,30 @@ ValidatedGraph load_validated(const std::string& path, const Args& args) {
 CancellationToken* g_cancel = nullptr;
 volatile std::sig_atomic_t g_interrupts = 0;
 
+// The first Ctrl-C cancels the run; a second one, SIGTERM or SIGHUP end the process at once, after
+// removing the staging folder so that no partial output is left.
 extern "C" void on_sigint(int) {
   g_interrupts = g_interrupts + 1;
-  if (g_interrupts > 1) _exit(kExitInterrupted);
+  if (g_interrupts > 1) {
+    remove_staging_from_signal_handler();
+    _exit(kExitInterrupted);
+  }
   if (g_cancel) g_cancel->cancel();
 }
 
-// OUT_DIR/SAVE, refused when a folder on the way is a symbolic link: validation has already refused `..`
-// and absolute paths, and a link inside the output folder could point anywhere. (The file itself is
-// replaced by a rename, which never writes through a link.)
-std::filesystem::path output_path(const std::string& out_dir, const std::string& save) {
-  std::filesystem::path dir = out_dir;
-  for (const auto& part : std::filesystem::path(save).parent_path()) {
-    dir /= part;
-    if (std::filesystem::is_symlink(dir))
-      throw Error(ErrorKind::Input, "output_path_escapes",
-                  "output '" + save + "': '" + dir.string() +
-                      "' is a symbolic link; outputs are never written "
-                      "through links");
-  }
-  return std::filesystem::path(out_dir) / save;
+extern "C" void on_terminate(int signal) {
+  remove_staging_from_signal_handler();
+  _exit(128 + signal);
+}
+
+void install_signal_handlers() {
+  struct sigaction action {};
+  sigemptyset(&action.sa_mask);
+  action.sa_handler = on_sigint;
+  sigaction(SIGINT, &action, nullptr);
+  action.sa_handler = on_terminate;
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGHUP, &action, nullptr);
 }
 
 // --output-dir names a folder, existing or not; a file there is a mistake, reported before anything runs.
@@ -188,58 +194,40 @@ std::string output_dir_of(const Args& args) {
   return dir;
 }
 
-int cmd_run(const Args& args) {
-  if (args.positional.size() != 1) throw UsageError("run needs exactly one CONFIG file");
-  const std::string out_dir = output_dir_of(args);
-  ValidatedGraph graph = load_validated(args.positional[0], args);
-  initialize_runtime({graph.spec.threads, true});
-
-  Pipeline pipeline(std::move(graph));
-  RunRequest request;
-  for (const auto& kv : args.all("input")) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) throw UsageError("--input needs NAME=VALUE, got '" + kv + "'");
-    std::string name = kv.substr(0, eq), value = kv.substr(eq + 1);
-    const GraphInput* decl = pipeline.graph().spec.input(name);
-    if (!decl) {
-      throw Error(ErrorKind::Input, "unknown_graph_input", "the pipeline has no input named '" + name + "'");
+// Saves every selected output into a staging folder, publishes them together once all are written, then
+// reports each one (text replies go to stdout).
+void report_outputs(const GraphSpec& spec, const RunResult& result, const std::string& out_dir,
+                    const std::function<bool(const GraphOutput&)>& selected) {
+  std::map<std::string, std::vector<SavedFile>> saved;
+  std::unique_ptr<OutputStaging> staging;
+  std::vector<std::string> written;
+  for (const auto& output : spec.outputs) {
+    auto it = result.outputs.find(output.name);
+    if (!selected(output) || output.save.empty() || it == result.outputs.end()) continue;
+    if (!staging) staging = std::make_unique<OutputStaging>(out_dir);
+    const std::string staged = staging->staged_path(output.save);
+    try {
+      saved[output.name] = save_value(it->second, staged);
+    } catch (const Error& e) {  // name the file the user asked for, not its staging place
+      std::string message = e.message();
+      const std::string target = (std::filesystem::path(out_dir) / output.save).string();
+      for (size_t at = message.find(staged); at != std::string::npos; at = message.find(staged, at + target.size()))
+        message.replace(at, staged.size(), target);
+      throw Error(e.kind(), e.code(), message, e.where());
     }
-    request.inputs.emplace(name,
-                           decl->type == ValueType::Text ? Value::text(value) : load_media_value(value, decl->type));
+    for (const auto& file : saved[output.name]) written.push_back(file.path);
   }
-  request.outputs = args.all("output");
-
-  const bool quiet = args.has("quiet");
-  ProgressView view(::isatty(STDERR_FILENO) != 0, quiet);
-  pipeline.set_event_sink([&](const StageEvent& e) { view.on_event(e); });
-
-  g_cancel = &pipeline.cancellation();
-  struct sigaction action {};
-  action.sa_handler = on_sigint;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-
-  RunResult result = pipeline.run(request);
-  view.finish_line();
-  g_cancel = nullptr;
-
-  for (const auto& output : pipeline.graph().spec.outputs) {
-    if (!request.outputs.empty() &&
-        std::find(request.outputs.begin(), request.outputs.end(), output.name) == request.outputs.end()) {
-      continue;
-    }
+  const std::vector<std::string> published = staging ? staging->publish(written) : std::vector<std::string>{};
+  size_t next = 0;
+  for (const auto& output : spec.outputs) {
+    if (!selected(output)) continue;
     auto it = result.outputs.find(output.name);
     if (it == result.outputs.end()) {
       std::cerr << "output " << output.name << ": absent (its stage was skipped)\n";
-      continue;
-    }
-    if (!output.save.empty()) {
-      std::filesystem::path target = output_path(out_dir, output.save);
-      std::filesystem::create_directories(target.parent_path());
-      std::string path = target.string();
-      for (const auto& saved : save_value(it->second, path)) {
-        std::cerr << "output " << output.name << ": " << saved.path << " (" << saved.format << ")";
-        if (!saved.note.empty()) std::cerr << " - " << saved.note;
+    } else if (!output.save.empty()) {
+      for (const auto& file : saved[output.name]) {
+        std::cerr << "output " << output.name << ": " << published[next++] << " (" << file.format << ")";
+        if (!file.note.empty()) std::cerr << " - " << file.note;
         std::cerr << "\n";
       }
     } else if (it->second.type() == ValueType::Text) {
@@ -248,6 +236,42 @@ int cmd_run(const Args& args) {
       std::cerr << "output " << output.name << ": " << it->second.describe() << "\n";
     }
   }
+}
+
+int cmd_run(const Args& args) {
+  if (args.positional.size() != 1) throw UsageError("run needs exactly one CONFIG file");
+  const std::string out_dir = output_dir_of(args);
+  ValidatedGraph graph = load_validated(args.positional[0], args);
+  initialize_runtime({graph.spec.threads, true});
+
+  Pipeline pipeline(std::move(graph));
+  RunRequest request;
+  for (const auto& arg : args.all("input")) {
+    const InputArg given = parse_input_arg(arg, pipeline.graph().spec);
+    request.inputs.emplace(given.input->name, given.input->type == ValueType::Text
+                                                  ? Value::text(given.value)
+                                                  : load_media_value(given.value, given.input->type));
+  }
+  request.outputs = args.all("output");
+
+  const bool quiet = args.has("quiet");
+  ProgressView view(::isatty(STDERR_FILENO) != 0, quiet);
+  pipeline.set_event_sink([&](const StageEvent& e) { view.on_event(e); });
+
+  auto selected = [&](const GraphOutput& output) {
+    return request.outputs.empty() ||
+           std::find(request.outputs.begin(), request.outputs.end(), output.name) != request.outputs.end();
+  };
+  // A symbolic link on the way to a saved output is refused before the run spends any time.
+  for (const auto& output : pipeline.graph().spec.outputs)
+    if (selected(output) && !output.save.empty()) checked_output_path(out_dir, output.save);
+
+  g_cancel = &pipeline.cancellation();
+  install_signal_handlers();
+  RunResult result = pipeline.run(request);
+  view.finish_line();
+  g_cancel = nullptr;
+  report_outputs(pipeline.graph().spec, result, out_dir, selected);
   if (!quiet) std::cerr << view.timing_table(result);
   return kExitOk;
 }
@@ -497,6 +521,9 @@ int main(int argc, char** argv) {
     }
     std::cerr << e.formatted() << "\n";
     return exit_code_for(e.kind());
+  } catch (const std::filesystem::filesystem_error& e) {  // a path the system refuses (too long, no access)
+    std::cerr << "error[file_error]: " << e.what() << "\n";
+    return kExitConfig;
   } catch (const std::exception& e) {
     std::cerr << "a2a: internal error: " << e.what() << "\n";
     return kExitInternal;
