@@ -3,6 +3,7 @@
 #include "base/suggest.h"
 #include "base/utf8.h"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
@@ -115,6 +116,14 @@ Json plain_scalar(const std::string& s) {
   return s;
 }
 
+// Every string of a value ends up in JSON, which holds only UTF-8. The text was checked before parsing, but
+// yaml-cpp decodes what looks like UTF-16 or UTF-32 (NUL bytes) into code points UTF-8 cannot hold.
+bool utf8_text(Loader& L, const std::string& text, const YAML::Node& node) {
+  if (invalid_utf8_offset(text) == std::string::npos) return true;
+  L.error("bad_value", "a value that is not valid UTF-8 text", node);
+  return false;
+}
+
 // A YAML node as JSON. Quoted scalars are strings. Aliases are expanded, so a few lines can stand for
 // billions of nodes ("billion laughs"): the conversion stops at the limits with one error.
 Json to_json(Loader& L, const YAML::Node& node, int depth = 0) {
@@ -141,11 +150,14 @@ Json to_json(Loader& L, const YAML::Node& node, int depth = 0) {
     }
     case YAML::NodeType::Map: {
       Json obj = Json::object();
-      for (auto it = node.begin(); it != node.end() && !L.json_budget_reported; ++it)
-        obj[it->first.as<std::string>("")] = to_json(L, it->second, depth + 1);
+      for (auto it = node.begin(); it != node.end() && !L.json_budget_reported; ++it) {
+        const std::string key = it->first.as<std::string>("");
+        if (utf8_text(L, key, it->first)) obj[key] = to_json(L, it->second, depth + 1);
+      }
       return obj;
     }
     case YAML::NodeType::Scalar:
+      if (!utf8_text(L, node.Scalar(), node)) return nullptr;
       if (node.Tag() == "!") return node.Scalar();  // quoted
       return plain_scalar(node.Scalar());
   }
@@ -178,7 +190,7 @@ Override parse_override(const std::string& set) {
   if (eq == std::string::npos || eq == 0) {
     throw Error(ErrorKind::Usage, "bad_override", "--set needs KEY=VALUE, got '" + set + "'");
   }
-  if (invalid_utf8_offset(set) != std::string::npos)
+  if (invalid_utf8_offset(set) != std::string::npos || set.find('\0') != std::string::npos)
     throw Error(ErrorKind::Usage, "bad_override", "--set argument is not valid UTF-8 text");
   Override o{set, set.substr(0, eq), {}, parse_override_value(set.substr(eq + 1))};
   o.parts = split_dots(o.key);
@@ -461,21 +473,27 @@ GraphBuilder parse_graph_yaml(const std::string& text, const std::string& file, 
                            "the config is " + std::to_string(text.size()) + " bytes, more than the limit of " +
                                std::to_string(limits.max_bytes),
                            SourceLocation{file, 1, 1})});
-  if (const size_t bad = invalid_utf8_offset(text); bad != std::string::npos) {
+  // YAML allows no NUL character, and yaml-cpp would take NUL bytes as a sign of UTF-16 or UTF-32.
+  size_t bad = invalid_utf8_offset(text);
+  if (const size_t nul = text.find('\0'); nul < bad) bad = nul;
+  if (bad != std::string::npos) {
     const size_t newline = bad == 0 ? std::string::npos : text.rfind('\n', bad - 1);
     const size_t line_start = newline == std::string::npos ? 0 : newline + 1;
     const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + bad, '\n'));
     const int column = 1 + static_cast<int>(bad - line_start);
     char byte[8];
     std::snprintf(byte, sizeof(byte), "0x%02X", static_cast<unsigned char>(text[bad]));
-    throw ErrorList(
-        {Error(ErrorKind::Config, "yaml_syntax",
-               std::string("the config is not valid UTF-8 (byte ") + byte + " at offset " + std::to_string(bad) + ")",
-               SourceLocation{file, line, column})});
+    throw ErrorList({Error(
+        ErrorKind::Config, "yaml_syntax",
+        std::string("the config is not valid UTF-8 text (byte ") + byte + " at offset " + std::to_string(bad) + ")",
+        SourceLocation{file, line, column})});
   }
   YAML::Node root;
   try {
     root = YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {  // yaml-cpp's own guard; its message says only "bad file"
+    throw ErrorList({Error(ErrorKind::Config, "too_large",
+                           "the YAML nests deeper than " + std::to_string(e.depth()) + " levels", L.at(e.mark))});
   } catch (const YAML::ParserException& e) {
     throw ErrorList({Error(ErrorKind::Config, "yaml_syntax", e.msg, L.at(e.mark))});
   }

@@ -82,13 +82,30 @@ TEST_CASE("a config or --set argument that is not UTF-8 is refused at its byte",
   auto errors = errors_of(
       "name: x\nstages:\n  - {id: a\x98"
       "b, type: t_source}\noutputs: {y: a.out}\n");
-  expect_error(errors, "yaml_syntax", 3, 11, "not valid UTF-8 (byte 0x98 at offset 26)");
-  try {
-    errors_of(kValid, {"stages.src.value=caf\xC3"});
-    FAIL("a --set argument that is not UTF-8 was taken");
-  } catch (const Error& e) {
-    CHECK(e.code() == "bad_override");
-    CHECK(e.kind() == ErrorKind::Usage);
+  expect_error(errors, "yaml_syntax", 3, 11, "not valid UTF-8 text (byte 0x98 at offset 26)");
+  // NUL bytes, which yaml-cpp would read as UTF-32 and turn into code points past U+10FFFF.
+  expect_error(errors_of(std::string("name: x\nstages: []\noutputs: {y: \"a\0\0\0b\"}\n", 41)), "yaml_syntax", 3, 16,
+               "byte 0x00");
+  for (const std::string& set : {std::string("stages.src.value=caf\xC3"), std::string("seed=1\0\0\0,x", 12)}) {
+    try {
+      errors_of(kValid, {set});
+      FAIL("a --set argument that is not UTF-8 was taken");
+    } catch (const Error& e) {
+      CHECK(e.code() == "bad_override");
+      CHECK(e.kind() == ErrorKind::Usage);
+    }
+  }
+}
+
+TEST_CASE("a YAML value nested 10^4 deep is too_large, not a stack overflow", "[validation][hostile]") {
+  for (int depth : {10000, 100000}) {
+    INFO(depth);
+    auto errors = errors_of("stages:\n  - id: s\n    type: t_source\n    params: {value: " + std::string(depth, '[') +
+                            std::string(depth, ']') + "}\noutputs: {}\n");
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].code() == "too_large");
+    CHECK(errors[0].where().line == 4);
+    CHECK(errors[0].message().find("nests deeper than") != std::string::npos);
   }
 }
 

@@ -168,6 +168,10 @@ TEST_CASE("config.json errors name the file", "[hf_layout]") {
   write_text(dir + "/config.json", "{\"a\": \"" + std::string(1000, '[') + "\", \"b\": " + std::string(255, '[') +
                                        std::string(255, ']') + "}");
   CHECK(a2a::read_config_json(dir).size() == 2);  // brackets in strings do not nest
+  // A number too large for a double is not a parse_error to nlohmann (found by the config_json fuzzer).
+  write_text(dir + "/config.json", "{\"hidden_size\": 4e+444}");
+  e = expect_layout_error([&] { a2a::read_config_json(dir); }, "bad_config");
+  CHECK(e.message().find("number overflow") != std::string::npos);
 }
 
 TEST_CASE("component weights: plain, fp16 variant, sharded, missing", "[hf_layout]") {

@@ -58,6 +58,8 @@ nlohmann::json read_config_json(const std::string& path) {
     config = parse_json_bounded(text, file);
   } catch (const nlohmann::json::parse_error& e) {
     throw_input_error("bad_config", file + ": not valid JSON (byte " + std::to_string(e.byte) + "): " + e.what());
+  } catch (const nlohmann::json::exception& e) {  // a number too large for a double, found by the fuzzer
+    throw_input_error("bad_config", file + ": not valid JSON: " + e.what());
   }
   if (!config.is_object()) throw_input_error("bad_config", file + ": not a JSON object");
   return config;
