@@ -214,6 +214,7 @@ void override_stage(YAML::Node root, const Override& o) {
   static const std::set<std::string> stage_keys = {"id", "type", "params", "inputs"};
   if (!stage_keys.count(parts[2])) {
     if (!target["params"]) target["params"] = YAML::Node(YAML::NodeType::Map);
+    if (!target["params"].IsMap()) o.fail("'params' of stage '" + parts[1] + "' is a value, not a mapping");
     target.reset(target["params"]);
   }
   for (size_t i = 2; i + 1 < parts.size(); ++i) {
@@ -243,7 +244,11 @@ Override apply_override(YAML::Node root, const std::string& set) {
   const Override o = parse_override(set);
   if (!root.IsMap()) o.fail("the config is not a mapping");
   if (o.parts[0] == "stages") {
-    override_stage(root, o);
+    try {
+      override_stage(root, o);
+    } catch (const YAML::Exception& e) {  // yaml-cpp refusing a step the checks above did not foresee
+      o.fail(e.msg);
+    }
     return o;
   }
   if (o.parts[0] == "inputs" && o.parts.size() == 2) {

@@ -109,6 +109,21 @@ TEST_CASE("a YAML value nested 10^4 deep is too_large, not a stack overflow", "[
   }
 }
 
+TEST_CASE("--set through a stage's params that another --set made a value is bad_override", "[validation][hostile]") {
+  // Found by the command_line fuzzer: yaml-cpp's BadSubscript escaped.
+  try {
+    errors_of(kValid, {"stages.src.params=1", "stages.src.value=2"});
+    FAIL("accepted");
+  } catch (const ErrorList& list) {
+    REQUIRE(list.errors().size() == 1);
+    CHECK(list.errors()[0].code() == "bad_override");
+    CHECK(list.errors()[0].message().find("is a value, not a mapping") != std::string::npos);
+  } catch (const Error& e) {
+    CHECK(e.code() == "bad_override");
+    CHECK(e.message().find("is a value, not a mapping") != std::string::npos);
+  }
+}
+
 TEST_CASE("unknown_key with did-you-mean", "[validation]") {
   auto errors = errors_of("name: x\nstagse: []\nstages: []\noutputs: {}\n");
   expect_error(errors, "unknown_key", 2, 1, "did you mean 'stages'");

@@ -224,6 +224,10 @@ TEST_CASE("scheduler: configuration handling", "[scheduler]") {
       CHECK(at::isfinite(fine->timesteps().to(at::kFloat)).all().item<bool>());
     }
     CHECK_THROWS_AS(a2a::make_scheduler("euler", {{"beta_start", 0.5}, {"beta_end", 1.5}}), a2a::Error);
+    // Integers past int64 (1e125 once reached an undefined float-to-integer conversion).
+    CHECK_THROWS_AS(a2a::make_scheduler("ddpm", {{"steps_offset", 1e125}}), a2a::Error);
+    CHECK_THROWS_AS(a2a::make_scheduler("ddpm", {{"steps_offset", uint64_t{1} << 63}}), a2a::Error);
+    CHECK_THROWS_AS(a2a::make_scheduler("ddpm", {{"steps_offset", 9223372036854775808.0}}), a2a::Error);
   }
 }
 

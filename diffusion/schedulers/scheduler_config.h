@@ -48,11 +48,15 @@ inline void read(const nlohmann::json& config, const char* key, std::optional<do
 inline void read(const nlohmann::json& config, const char* key, int64_t& out, const std::string& class_name) {
   auto it = config.find(key);
   if (it == config.end() || it->is_null()) return;
+  if (it->is_number_unsigned() && it->get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max()))
+    bad_field(class_name, key, "an integer in range", *it);
   if (it->is_number_integer()) {
     out = it->get<int64_t>();
     return;
   }
-  if (it->is_number_float() && std::floor(it->get<double>()) == it->get<double>()) {
+  // A whole float within int64's range (2^63 itself is not); 1e125 once reached an undefined conversion.
+  if (it->is_number_float() && std::floor(it->get<double>()) == it->get<double>() &&
+      std::fabs(it->get<double>()) < 9223372036854775808.0) {
     out = static_cast<int64_t>(it->get<double>());
     return;
   }
