@@ -109,7 +109,7 @@ TEST_CASE("a YAML value nested 10^4 deep is too_large, not a stack overflow", "[
   }
 }
 
-TEST_CASE("--set through a stage's params that another --set made a value is bad_override", "[validation][hostile]") {
+TEST_CASE("a --set through a stage's params that another --set made a value is bad_override", "[validation][hostile]") {
   // Found by the command_line fuzzer: yaml-cpp's BadSubscript escaped.
   try {
     errors_of(kValid, {"stages.src.params=1", "stages.src.value=2"});
