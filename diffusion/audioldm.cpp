@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "base/error.h"
+#include "base/path_query.h"
 #include "weights/hf_layout.h"
 
 namespace a2a {
@@ -48,13 +49,13 @@ std::vector<int64_t> AudioLDMGeometry::latent_shape(int64_t batch, int64_t laten
 
 std::string pipeline_component_folder(const std::string& root, const std::string& component) {
   fs::path sub = fs::path(root) / component;
-  if (fs::exists(sub / "config.json") || fs::exists(sub / "scheduler_config.json")) return sub.string();
+  if (path_exists(sub / "config.json") || path_exists(sub / "scheduler_config.json")) return sub.string();
   return root;
 }
 
 std::string pipeline_root_of(const std::string& path, const std::string& component) {
   fs::path p(path);
-  if (!p.empty() && (fs::exists(p / "model_index.json") || fs::exists(p / component))) return p.string();
+  if (!p.empty() && (path_exists(p / "model_index.json") || path_exists(p / component))) return p.string();
   return "";
 }
 
@@ -62,7 +63,7 @@ AudioLDMGeometry read_audioldm_geometry(const std::string& pipeline_root) {
   AudioLDMGeometry g;
   if (pipeline_root.empty()) return g;
   fs::path vocoder = fs::path(pipeline_root) / "vocoder" / "config.json";
-  if (fs::exists(vocoder)) {
+  if (path_exists(vocoder)) {
     ConfigReader r = ConfigReader::from_file(vocoder.string());
     r.read("model_in_dim", g.mel_bins);
     r.read("sampling_rate", g.sampling_rate);
@@ -72,7 +73,7 @@ AudioLDMGeometry read_audioldm_geometry(const std::string& pipeline_root) {
     }
   }
   fs::path vae = fs::path(pipeline_root) / "vae" / "config.json";
-  if (fs::exists(vae)) {
+  if (path_exists(vae)) {
     ConfigReader r = ConfigReader::from_file(vae.string());
     // Absent block_out_channels: diffusers' AutoencoderKL default (64,), a factor of 1.
     auto blocks = r.get<std::vector<int64_t>>("block_out_channels", {64});

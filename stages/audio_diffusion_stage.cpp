@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "base/error.h"
+#include "base/path_query.h"
 #include "diffusion/audioldm.h"
 #include "diffusion/guided_sampler.h"
 #include "diffusion/schedulers/scheduler.h"
@@ -116,7 +117,7 @@ class AudioDiffusionStage : public Stage {
           pipeline_root_of(unet_dir != path ? path : fs::path(path).parent_path().string(), "unet");
       geometry_ = read_audioldm_geometry(pipeline_root);
       const fs::path scheduler_file = fs::path(pipeline_root) / "scheduler" / "scheduler_config.json";
-      if (!pipeline_root.empty() && fs::exists(scheduler_file))
+      if (!pipeline_root.empty() && path_exists(scheduler_file))
         scheduler_config = read_scheduler_config(scheduler_file.string());
     }
     const auto& o = unet_->options();

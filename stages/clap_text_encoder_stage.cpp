@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "base/error.h"
+#include "base/path_query.h"
 #include "diffusion/audioldm.h"
 #include "encoders/clap_text_model.h"
 #include "nn/dtype.h"
@@ -79,13 +80,13 @@ std::shared_ptr<ClapTextEncoder> load_encoder(const std::string& model_path, con
   std::string tokenizer_dir = tokenizer_path;
   if (tokenizer_dir.empty()) {
     fs::path beside = fs::path(model_dir).parent_path() / "tokenizer";
-    tokenizer_dir = fs::exists(fs::path(model_path) / "tokenizer") ? (fs::path(model_path) / "tokenizer").string()
-                    : fs::exists(beside)                           ? beside.string()
-                                                                   : model_dir;
+    tokenizer_dir = path_exists(fs::path(model_path) / "tokenizer") ? (fs::path(model_path) / "tokenizer").string()
+                    : path_exists(beside)                           ? beside.string()
+                                                                    : model_dir;
   }
   // tokenizer.json when present, else RoBERTa's vocab.json + merges.txt (GPT-2's format).
   std::shared_ptr<Tokenizer> tokenizer = load_tokenizer(
-      tokenizer_dir, fs::exists(fs::path(tokenizer_dir) / "tokenizer.json") ? std::string() : std::string("gpt2"));
+      tokenizer_dir, path_exists(fs::path(tokenizer_dir) / "tokenizer.json") ? std::string() : std::string("gpt2"));
   const auto& config = encoder->model->text_model->config;
   encoder->bos_id = tokenizer->token_to_id("<s>").value_or(config.bos_token_id);
   encoder->eos_id = tokenizer->token_to_id("</s>").value_or(config.eos_token_id);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/path_query.h"
 #include "encoders/clip_text_model.h"
 #include "nn/dtype.h"
 #include "nn/seeded_init.h"
@@ -67,9 +68,9 @@ std::shared_ptr<ClipTextEncoder> load_encoder(const std::string& model_path, con
   const ResolvedComponent files = resolve_component(model_path, request);
   // The pipeline folder when one was given, else the model folder itself.
   const fs::path root = files.pipeline_root.empty() ? fs::path(files.folder) : fs::path(files.pipeline_root);
-  fs::path tokenizer_dir = !tokenizer_path.empty()          ? fs::path(tokenizer_path)
-                           : fs::exists(root / "tokenizer") ? root / "tokenizer"
-                                                            : root;
+  fs::path tokenizer_dir = !tokenizer_path.empty()           ? fs::path(tokenizer_path)
+                           : path_exists(root / "tokenizer") ? root / "tokenizer"
+                                                             : root;
   auto config = CLIPTextConfig::from_config(files.config);
   // The header alone tells which class the checkpoint is; the tensors are read by load_weights.
   const bool with_projection = SafeTensorsCheckpoint::open(files.weights)->contains("text_projection.weight");
@@ -92,7 +93,7 @@ std::shared_ptr<ClipTextEncoder> load_encoder(const std::string& model_path, con
   cast_floating_point(*encoder->model, *options.dtype);
   encoder->model->eval();
 
-  if (!fs::exists(tokenizer_dir / "vocab.json") || !fs::exists(tokenizer_dir / "merges.txt")) {
+  if (!path_exists(tokenizer_dir / "vocab.json") || !path_exists(tokenizer_dir / "merges.txt")) {
     throw_input_error("tokenizer_not_found", "clip_text_encoder: no vocab.json + merges.txt in " +
                                                  tokenizer_dir.string() + " (set the tokenizer parameter)");
   }

@@ -1,6 +1,7 @@
 // latent_diffusion: the denoising loop of Stable Diffusion-style pipelines around a UNet2DConditionModel.
 // Text-to-image from pure noise, or image-to-image from an init latent and a strength.
 #include "base/error.h"
+#include "base/path_query.h"
 #include "diffusion/guided_sampler.h"
 #include "diffusion/schedulers/scheduler.h"
 #include "diffusion/unet2d_condition.h"
@@ -66,9 +67,9 @@ ModelLayout locate_model(const fs::path& root) {
   layout.unet = resolve_component(root.string(), request);
   const fs::path pipeline_root = layout.unet.pipeline_root.empty() ? fs::path(layout.unet.folder).parent_path()
                                                                    : fs::path(layout.unet.pipeline_root);
-  if (fs::exists(pipeline_root / "scheduler" / "scheduler_config.json"))
+  if (path_exists(pipeline_root / "scheduler" / "scheduler_config.json"))
     layout.scheduler_config = pipeline_root / "scheduler" / "scheduler_config.json";
-  if (fs::exists(pipeline_root / "vae" / "config.json")) layout.vae_config = pipeline_root / "vae" / "config.json";
+  if (path_exists(pipeline_root / "vae" / "config.json")) layout.vae_config = pipeline_root / "vae" / "config.json";
   return layout;
 }
 

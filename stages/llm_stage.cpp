@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "base/path_query.h"
 #include "llm/chat_template.h"
 #include "llm/llama.h"
 #include "llm/llama2c.h"
@@ -115,14 +116,14 @@ struct LlmBundle {
 
 std::string default_tokenizer_path(const std::string& model_path, int64_t vocab_size) {
   const fs::path model(model_path);
-  if (fs::is_directory(model)) {
+  if (is_folder(model)) {
     for (const char* name : {"tokenizer.json", "tokenizer.model"})
-      if (fs::exists(model / name)) return (model / name).string();
+      if (path_exists(model / name)) return (model / name).string();
     return model.string();
   }
   const fs::path dir = model.parent_path();
   for (const std::string& name : {std::string("tokenizer.bin"), "tok" + std::to_string(vocab_size) + ".bin"})
-    if (fs::exists(dir / name)) return (dir / name).string();
+    if (path_exists(dir / name)) return (dir / name).string();
   throw_input_error("tokenizer_not_found", "llm: no tokenizer beside " + model_path +
                                                " (looked for tokenizer.bin and tok" + std::to_string(vocab_size) +
                                                ".bin); set the tokenizer parameter");
@@ -171,7 +172,7 @@ std::shared_ptr<LlmBundle> build_bundle(const Json& params, const ConfigureConte
 int64_t layer_count(const Json& params) {
   const std::string model = param_string(params, "model");
   if (model.empty()) return param_int(params, "tiny_layers");
-  if (!fs::is_directory(model)) return read_llama2c_options(model).num_hidden_layers;
+  if (!is_folder(model)) return read_llama2c_options(model).num_hidden_layers;
   ComponentRequest request;
   request.needs_weights = false;
   request.who = "llm";
@@ -218,8 +219,7 @@ class LlmStage : public Stage {
     if (tiny && !model.empty())
       throw_config_error("conflicting_model", "llm: give either a model or preset: tiny, not both");
     // A model that is named but absent is an error, never a silent switch to random weights.
-    std::error_code ec;
-    if (!model_path.empty() && !fs::exists(model_path, ec))
+    if (!model_path.empty() && !path_exists(model_path))
       throw_input_error("missing_model", "llm: model path '" + model_path + "' does not exist");
     std::string key = "llm:" + (!model_path.empty() ? model_path + ":" + tokenizer_path + ":" + lora_path
                                                     : "tiny:" + std::to_string(param_int(params, "tiny_hidden_size")) +

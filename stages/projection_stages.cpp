@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "base/path_query.h"
 #include "llm/output_projection.h"
 #include "nn/dtype.h"
 #include "pipeline/registry.h"
@@ -29,7 +30,7 @@ std::string shape_of(const at::Tensor& t) {
 
 // The tensors under `prefix` (e.g. "llama_proj." in a NExT-GPT delta checkpoint), renamed without it.
 TensorMap tensors_under(const std::string& path, const std::string& prefix) {
-  if (!fs::exists(path)) throw_input_error("weights_not_found", "projection weights '" + path + "' do not exist");
+  if (!path_exists(path)) throw_input_error("weights_not_found", "projection weights '" + path + "' do not exist");
   TensorMap out;
   for (auto& kv : load_safetensors(path)) {
     if (kv.first.rfind(prefix, 0) == 0) out[kv.first.substr(prefix.size())] = kv.second;

@@ -228,6 +228,13 @@ TEST_CASE("scheduler: configuration handling", "[scheduler]") {
     CHECK_THROWS_AS(a2a::make_scheduler("ddpm", {{"steps_offset", 1e125}}), a2a::Error);
     CHECK_THROWS_AS(a2a::make_scheduler("ddpm", {{"steps_offset", uint64_t{1} << 63}}), a2a::Error);
     CHECK_THROWS_AS(a2a::make_scheduler("ddpm", {{"steps_offset", 9223372036854775808.0}}), a2a::Error);
+    // A training schedule of 2.5e10 steps once asked for a 100 GB table.
+    for (const auto& name : a2a::scheduler_names()) {
+      INFO(name);
+      CHECK_THROWS_WITH(a2a::make_scheduler(name, {{"num_train_timesteps", int64_t{25411111115}}}),
+                        Catch::Contains("num_train_timesteps must lie in [2, 1048576]"));
+    }
+    CHECK_NOTHROW(a2a::make_scheduler("ddpm", {{"num_train_timesteps", int64_t{1} << 20}}));
   }
 }
 

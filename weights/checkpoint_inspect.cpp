@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "base/path_query.h"
 #include "weights/hf_layout.h"
 #include "weights/safetensors.h"
 
@@ -176,7 +177,7 @@ nlohmann::json inspect_checkpoint_json(const std::string& path, const std::strin
       if (component.class_name.empty())
         entry["layout"] = "absent (null in model_index.json)";
       else if (sub.kind == LayoutKind::Unknown) {
-        entry["layout"] = std::filesystem::is_directory(sub.path) ? "unrecognised folder" : "absent (no folder)";
+        entry["layout"] = is_folder(sub.path) ? "unrecognised folder" : "absent (no folder)";
       }
       add_totals(out["totals"], entry["totals"]);
       out["checkpoints"].push_back(std::move(entry));

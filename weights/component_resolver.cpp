@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "base/error.h"
+#include "base/path_query.h"
 #include "weights/hf_layout.h"
 
 namespace fs = std::filesystem;
@@ -14,11 +15,6 @@ namespace {
 bool is_regular(const fs::path& p) {
   std::error_code ec;
   return fs::is_regular_file(p, ec);
-}
-
-bool is_folder(const fs::path& p) {
-  std::error_code ec;
-  return fs::is_directory(p, ec);
 }
 
 // The weights of a component folder (or a file named directly), with `who` in front of the error.

@@ -11,8 +11,7 @@ FlowMatchEulerDiscreteSchedulerOptions FlowMatchEulerDiscreteSchedulerOptions::f
   FlowMatchEulerDiscreteSchedulerOptions options;
   scheduler_config::read(config, "num_train_timesteps", options.num_train_timesteps, name);
   scheduler_config::read(config, "shift", options.shift, name);
-  if (options.num_train_timesteps < 2)
-    throw_input_error("bad_scheduler_config", name + ": num_train_timesteps must be at least 2");
+  scheduler_config::check_train_timesteps(options.num_train_timesteps, name);
   if (!(options.shift > 0)) throw_input_error("bad_scheduler_config", name + ": shift must be positive");
   return options;
 }

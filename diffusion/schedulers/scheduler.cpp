@@ -28,9 +28,7 @@ void SchedulerOptions::read_common(const nlohmann::json& config, const std::stri
   read(config, "timestep_spacing", timestep_spacing, class_name);
   read(config, "steps_offset", steps_offset, class_name);
   read(config, "rescale_betas_zero_snr", rescale_betas_zero_snr, class_name);
-  if (num_train_timesteps < 2)
-    throw_input_error("bad_scheduler_config", class_name + ": num_train_timesteps must be at least 2, got " +
-                                                  std::to_string(num_train_timesteps));
+  scheduler_config::check_train_timesteps(num_train_timesteps, class_name);
   if (!trained_betas.empty() && static_cast<int64_t>(trained_betas.size()) != num_train_timesteps)
     throw_input_error("bad_scheduler_config", class_name + ": trained_betas has " +
                                                   std::to_string(trained_betas.size()) + " entries, expected " +

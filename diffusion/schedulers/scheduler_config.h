@@ -63,6 +63,17 @@ inline void read(const nlohmann::json& config, const char* key, int64_t& out, co
   bad_field(class_name, key, "an integer", *it);
 }
 
+// Every table a scheduler builds has num_train_timesteps rows; trained models use 1000, so 2^20 is
+// far beyond any real one and keeps a hostile config from asking for gigabytes.
+constexpr int64_t kMaxTrainTimesteps = int64_t(1) << 20;
+
+inline void check_train_timesteps(int64_t value, const std::string& class_name) {
+  if (value < 2 || value > kMaxTrainTimesteps)
+    throw_input_error("bad_scheduler_config", class_name + ": num_train_timesteps must lie in [2, " +
+                                                  std::to_string(kMaxTrainTimesteps) + "], got " +
+                                                  std::to_string(value));
+}
+
 inline void read(const nlohmann::json& config, const char* key, bool& out, const std::string& class_name) {
   auto it = config.find(key);
   if (it == config.end() || it->is_null()) return;
