@@ -12,4 +12,7 @@ bool path_exists(const std::filesystem::path& path) noexcept;
 // True when the path names a folder (after following links).
 bool is_folder(const std::filesystem::path& path) noexcept;
 
+// True when the path names a regular file (after following links).
+bool is_file(const std::filesystem::path& path) noexcept;
+
 }  // namespace a2a

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "base/error.h"
+#include "base/path_query.h"
 #include "llm/llama2c.h"
 #include "llm/lora.h"
 #include "nn/attention.h"
@@ -432,10 +433,9 @@ void load_transformers_llama(const std::string& folder, const std::string& devic
 
 LoadedLlama load_llama(const std::string& path, const std::string& device, const std::string& lora_adapter,
                        at::ScalarType dtype) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw_input_error("missing_model", "model path '" + path + "' does not exist");
+  if (!path_exists(path)) throw_input_error("missing_model", "model path '" + path + "' does not exist");
   LoadedLlama loaded;
-  if (fs::is_directory(path, ec)) {
+  if (is_folder(path)) {
     load_transformers_llama(path, device, lora_adapter, dtype, loaded);
   } else {
     auto checkpoint = read_llama2c(path);

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/json_parse.h"
+#include "base/path_query.h"
 #include "weights/safetensors.h"
 
 namespace a2a {
@@ -66,11 +67,10 @@ double lora_scale(const nlohmann::json& config, const std::string& module_name) 
 }
 
 TensorMap merge_lora(const TensorMap& base, const std::string& adapter_dir, LoraMergeReport* report) {
-  std::error_code ec;
   const auto config_path = fs::path(adapter_dir) / "adapter_config.json";
   const auto weights_path = fs::path(adapter_dir) / "adapter_model.safetensors";
-  if (!fs::exists(config_path, ec)) throw_input_error("bad_lora", adapter_dir + " has no adapter_config.json");
-  if (!fs::exists(weights_path, ec)) throw_input_error("bad_lora", adapter_dir + " has no adapter_model.safetensors");
+  if (!path_exists(config_path)) throw_input_error("bad_lora", adapter_dir + " has no adapter_config.json");
+  if (!path_exists(weights_path)) throw_input_error("bad_lora", adapter_dir + " has no adapter_model.safetensors");
   nlohmann::json config;
   try {
     std::ifstream in(config_path, std::ios::binary);

@@ -11,6 +11,8 @@ TEST_CASE("path queries answer for names the system refuses", "[base][paths]") {
   a2a::test::write_text(dir + "/file", "x");
   CHECK(a2a::path_exists(dir + "/file"));
   CHECK_FALSE(a2a::is_folder(dir + "/file"));
+  CHECK(a2a::is_file(dir + "/file"));
+  CHECK_FALSE(a2a::is_file(dir));
   CHECK(a2a::is_folder(dir));
   CHECK_FALSE(a2a::path_exists(dir + "/absent"));
   // A component longer than NAME_MAX makes std::filesystem::exists throw (ENAMETOOLONG).
@@ -18,6 +20,7 @@ TEST_CASE("path queries answer for names the system refuses", "[base][paths]") {
   CHECK_THROWS(std::filesystem::exists(too_long));
   CHECK_FALSE(a2a::path_exists(too_long));
   CHECK_FALSE(a2a::is_folder(too_long));
+  CHECK_FALSE(a2a::is_file(too_long));
   // A file used as a folder (ENOTDIR) is simply absent.
   CHECK_FALSE(a2a::path_exists(dir + "/file/inner"));
 }

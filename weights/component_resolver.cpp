@@ -12,11 +12,6 @@ namespace a2a {
 
 namespace {
 
-bool is_regular(const fs::path& p) {
-  std::error_code ec;
-  return fs::is_regular_file(p, ec);
-}
-
 // The weights of a component folder (or a file named directly), with `who` in front of the error.
 std::string component_weights(const std::string& path, const std::string& variant, const std::string& who) {
   try {
@@ -31,7 +26,7 @@ std::string component_weights(const std::string& path, const std::string& varian
 
 std::string component_folder(const std::string& root, const std::string& component) {
   const fs::path sub = fs::path(root) / component;
-  if (!component.empty() && (is_regular(sub / "config.json") || is_regular(sub / "scheduler_config.json")))
+  if (!component.empty() && (is_file(sub / "config.json") || is_file(sub / "scheduler_config.json")))
     return sub.string();
   return root;
 }
@@ -53,14 +48,14 @@ ResolvedComponent resolve_component(const std::string& path, const ComponentRequ
   // A pipeline folder: the component's subfolder, also when that lacks its config (the error names it).
   const fs::path sub = root / request.component;
   if (weights_file.empty() && !request.component.empty() && is_folder(sub) &&
-      (is_regular(sub / "config.json") || !is_regular(root / "config.json"))) {
+      (is_file(sub / "config.json") || !is_file(root / "config.json"))) {
     out.folder = sub.string();
     out.pipeline_root = root.string();
   } else {
     out.folder = root.string();
   }
   out.config_path = (fs::path(out.folder) / "config.json").string();
-  if (!is_regular(out.config_path)) {
+  if (!is_file(out.config_path)) {
     throw_input_error("missing_config", who + "no config.json in " + out.folder +
                                             (request.hint.empty() ? "" : " (" + request.hint + ")"));
   }

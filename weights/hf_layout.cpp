@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "base/error.h"
+#include "base/path_query.h"
 #include "weights/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -43,11 +44,6 @@ const char* const kWeightNames[] = {
 
 const char* const kPickleWeightNames[] = {"diffusion_pytorch_model.bin", "pytorch_model.bin",
                                           "diffusion_pytorch_model.bin.index.json", "pytorch_model.bin.index.json"};
-
-bool is_file(const fs::path& p) {
-  std::error_code ec;
-  return fs::is_regular_file(p, ec);
-}
 
 // The variants present for a weights base name: "diffusion_pytorch_model.fp16.safetensors" -> fp16.
 std::vector<std::string> variants_present(const fs::path& folder) {
