@@ -1,6 +1,7 @@
 #pragma once
 // Benchmarks register a named function; `a2a_bench [name...]` runs them (all by default).
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -11,6 +12,8 @@ void register_bench(const std::string& name, std::function<void()> fn);
 // Seconds per call: runs fn `warmup` times, then repeats until `min_seconds` have passed
 // (at least `min_iters` times) and returns the median of the timed calls.
 double seconds_per_call(const std::function<void()>& fn, int warmup = 1, int min_iters = 3, double min_seconds = 0.5);
+// Seconds of one n x n by n x n fp32 GEMM, the yardstick the benchmarks report their times against.
+double gemm_seconds(int64_t n, double min_seconds = 0.5);
 
 struct BenchRegistrar {
   BenchRegistrar(const std::string& name, std::function<void()> fn) { register_bench(name, std::move(fn)); }

@@ -52,8 +52,7 @@ void bench_unet() {
   torch::manual_seed(0);
 
   const int64_t n = 2048;
-  at::Tensor a = torch::randn({n, n}), b = torch::randn({n, n});
-  const double gemm_s = a2a::bench::seconds_per_call([&] { at::mm(a, b); }, 1, 3, 1.0);
+  const double gemm_s = a2a::bench::gemm_seconds(n, 1.0);
   const double gemm_gflops = 2.0 * n * n * n / gemm_s / 1e9;
 
   // Stable Diffusion 1.5's UNet is diffusers' default configuration with a 768-wide text context.

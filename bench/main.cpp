@@ -1,3 +1,5 @@
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <iostream>
 #include <map>
@@ -28,6 +30,11 @@ double seconds_per_call(const std::function<void()>& fn, int warmup, int min_ite
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
+}
+
+double gemm_seconds(int64_t n, double min_seconds) {
+  at::Tensor a = at::randn({n, n}), b = at::randn({n, n});
+  return seconds_per_call([&] { at::mm(a, b); }, 1, 3, min_seconds);
 }
 
 }  // namespace a2a::bench

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
-#include "encoders/clip_text_model.h"
+#include "encoders/clip_encoder.h"
 #include "nn/attention.h"
 #include "weights/hf_layout.h"
 

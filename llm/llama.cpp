@@ -207,17 +207,6 @@ void LlamaKVCache::advance(int64_t count) { length_ += count; }
 void LlamaKVCache::truncate(int64_t length) { length_ = std::max<int64_t>(0, std::min(length, length_)); }
 
 // ---------------------------------------------------------------------------------------------------
-LlamaRMSNormImpl::LlamaRMSNormImpl(int64_t hidden_size, double eps_) : eps(eps_) {
-  weight = register_parameter("weight", torch::ones({hidden_size}));
-}
-
-at::Tensor LlamaRMSNormImpl::forward(const at::Tensor& hidden_states) {
-  auto x = hidden_states.to(at::kFloat);
-  auto variance = x.pow(2).mean(-1, /*keepdim=*/true);
-  x = x * at::rsqrt(variance + eps);
-  return weight * x.to(hidden_states.scalar_type());
-}
-
 LlamaAttentionImpl::LlamaAttentionImpl(const LlamaOptions& o)
     : num_heads(o.num_attention_heads), num_key_value_heads(o.num_key_value_heads), head_size(o.head_size()) {
   auto linear = [&](int64_t in, int64_t out) {

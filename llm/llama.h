@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/rms_norm.h"
 #include "weights/state_dict.h"
 
 namespace a2a {
@@ -99,14 +100,7 @@ class LlamaKVCache {
   int64_t batch_ = 0;
 };
 
-class LlamaRMSNormImpl : public torch::nn::Module {
- public:
-  LlamaRMSNormImpl(int64_t hidden_size, double eps);
-  at::Tensor forward(const at::Tensor& hidden_states);
-  at::Tensor weight;
-  double eps;
-};
-TORCH_MODULE(LlamaRMSNorm);
+using LlamaRMSNorm = RMSNorm;
 
 class LlamaAttentionImpl : public torch::nn::Module {
  public:

@@ -19,4 +19,9 @@ void check_readable_file(const std::string& path, const std::string& what);
 // Writes the bytes, replacing the file. Throws a2a::Error (Input, "write_failed").
 void write_file_bytes(const std::string& path, const std::vector<uint8_t>& bytes);
 
+// A short, specific reason why FFmpeg would refuse a video file, from a walk of the MP4/MOV box list, the
+// AVI RIFF size or the Matroska magic; "" when none is found. The reason says "truncated" when the file is
+// cut short.
+std::string video_container_problem(const std::string& path);
+
 }  // namespace a2a::media_detail

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <set>
 #include <unordered_map>
@@ -27,61 +26,9 @@ namespace {
   throw_input_error(code, "video '" + path + "': " + what);
 }
 
-uint64_t read_be(const uint8_t* p, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v = (v << 8) | p[i];
-  return v;
-}
-
-// A short, specific reason for files FFmpeg refuses: walks the MP4/MOV box list and the AVI RIFF size.
-std::string container_problem(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<uint8_t> b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::string ext = media_detail::lower_extension(path);
-  if (ext == ".mp4" || ext == ".mov" || ext == ".m4v") {
-    if (b.size() < 8 || std::string(b.begin() + 4, b.begin() + 8) != "ftyp") {
-      return "not an MP4 file (no 'ftyp' box at the start)";
-    }
-    uint64_t pos = 0;
-    bool moov = false;
-    while (pos + 8 <= b.size()) {
-      uint64_t size = read_be(&b[pos], 4);
-      const std::string type(b.begin() + pos + 4, b.begin() + pos + 8);
-      uint64_t header = 8;
-      if (size == 1) {
-        if (pos + 16 > b.size()) return "MP4 is truncated inside the '" + type + "' box header";
-        size = read_be(&b[pos + 8], 8);
-        header = 16;
-      } else if (size == 0) {
-        size = b.size() - pos;
-      }
-      // A size below its own header would not move forward; compared against what is left, a size near
-      // 2^64 cannot wrap pos around.
-      if (size < header) return "MP4 is corrupt: box '" + type + "' has an invalid size";
-      if (size > b.size() - pos) return "MP4 is truncated inside its '" + type + "' box";
-      if (type == "moov") moov = true;
-      pos += size;
-    }
-    if (!moov) return "MP4 has no 'moov' box (an unfinished recording or a truncated file)";
-  } else if (ext == ".avi") {
-    if (b.size() < 12 || std::string(b.begin(), b.begin() + 4) != "RIFF" ||
-        std::string(b.begin() + 8, b.begin() + 12) != "AVI ") {
-      return "not an AVI file (no 'RIFF....AVI ' header)";
-    }
-    const uint64_t declared = (uint64_t(b[4]) | (b[5] << 8) | (b[6] << 16) | (uint64_t(b[7]) << 24)) + 8;
-    if (declared > b.size()) {
-      return "AVI is truncated: header declares " + std::to_string(declared) + " bytes, file has " +
-             std::to_string(b.size());
-    }
-  } else if (ext == ".mkv" || ext == ".webm") {
-    if (b.size() < 4 || read_be(b.data(), 4) != 0x1A45DFA3) return "not a Matroska/WebM file (no EBML header)";
-  }
-  return "";
-}
-
 cv::VideoCapture open_capture(const std::string& path) {
   media_detail::check_readable_file(path, "video");
-  const std::string problem = container_problem(path);
+  const std::string problem = media_detail::video_container_problem(path);
   if (!problem.empty()) {
     fail_video(problem.find("truncated") != std::string::npos ? "truncated_file" : "corrupt_file", path, problem);
   }

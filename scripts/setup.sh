@@ -8,6 +8,7 @@ PACKAGES=(
   build-essential cmake ccache pkg-config
   libtorch-dev libopenblas0-pthread
   libopencv-dev libsndfile1-dev
+  libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
   nlohmann-json3-dev libyaml-cpp-dev catch2
   libpcre2-dev
 )

@@ -12,7 +12,9 @@
 #include "media/audio_io.h"
 #include "media/image_io.h"
 #include "media/media_util.h"
+#include "media/video_audio.h"
 #include "media/video_io.h"
+#include "weights/safetensors.h"
 
 namespace a2a {
 
@@ -27,6 +29,7 @@ MediaKind media_kind_for_path(const std::string& path) {
     return MediaKind::Video;
   }
   if (ext == ".txt" || ext == ".md" || ext == ".json") return MediaKind::Text;
+  if (ext == ".safetensors") return MediaKind::Tensors;
   return MediaKind::Unknown;
 }
 
@@ -36,6 +39,7 @@ const char* media_kind_name(MediaKind kind) {
     case MediaKind::Audio: return "audio";
     case MediaKind::Video: return "video";
     case MediaKind::Text: return "text";
+    case MediaKind::Tensors: return "safetensors";
     case MediaKind::Unknown: return "unknown";
   }
   return "?";
@@ -49,8 +53,12 @@ MediaKind kind_for_type(ValueType type) {
     case ValueType::Audio: return MediaKind::Audio;
     case ValueType::Video: return MediaKind::Video;
     case ValueType::Text: return MediaKind::Text;
-    default: return MediaKind::Unknown;
+    case ValueType::Embedding:
+    case ValueType::Latent:
+    case ValueType::Tokens:
+    case ValueType::Tensor: return MediaKind::Tensors;
   }
+  return MediaKind::Unknown;
 }
 
 const char* extensions_for(MediaKind kind) {
@@ -59,14 +67,55 @@ const char* extensions_for(MediaKind kind) {
     case MediaKind::Audio: return ".wav, .flac or .ogg";
     case MediaKind::Video: return ".mp4, .mkv, .mov, .avi, .webm or .gif";
     case MediaKind::Text: return ".txt, .md or .json";
+    case MediaKind::Tensors: return ".safetensors";
     case MediaKind::Unknown: break;
   }
   return "";
 }
 
+// A tensor-carrying value as one safetensors file, and back.
+constexpr const char* kValueTypeKey = "a2a_value_type";
+
+SavedFile save_tensors(const Value& value, const std::string& path) {
+  std::map<std::string, at::Tensor> tensors;
+  tensors[value_type_name(value.type())] = value.tensor();
+  if (value.mask().defined()) tensors["mask"] = value.mask();
+  for (const auto& kv : value.aux()) tensors["aux." + kv.first] = kv.second;
+  for (const auto& kv : tensors) {
+    if (!kv.second.defined()) throw_input_error("bad_shape", "cannot save " + value.describe() + " to '" + path + "'");
+  }
+  save_safetensors(path, tensors, {{kValueTypeKey, value_type_name(value.type())}});
+  return {path, "safetensors", ""};
+}
+
+Value load_tensors(const std::string& path, ValueType type) {
+  std::map<std::string, at::Tensor> tensors = load_safetensors(path);
+  const std::string name = value_type_name(type);
+  auto main = tensors.find(name);
+  if (main == tensors.end()) {
+    throw_input_error("wrong_media_kind", "'" + path + "' holds no tensor named '" + name + "' (a " + name +
+                                              " value saved by a2a has one)");
+  }
+  auto mask = tensors.find("mask");
+  const at::Tensor m = mask == tensors.end() ? at::Tensor() : mask->second.clone();
+  Value value = type == ValueType::Embedding ? Value::embedding(main->second.clone(), m)
+                : type == ValueType::Tokens  ? Value::tokens(main->second.clone(), m)
+                : type == ValueType::Latent  ? Value::latent(main->second.clone())
+                                             : Value::tensor(main->second.clone());
+  for (const auto& kv : tensors)
+    if (kv.first.rfind("aux.", 0) == 0) value = value.with_aux(kv.first.substr(4), kv.second.clone());
+  return value;
+}
+
 std::string read_text(const std::string& path) {
   auto bytes = media_detail::read_file_bytes(path, "text file");
   return std::string(bytes.begin(), bytes.end());
+}
+
+// The containers write_video_with_audio muxes a sound track into.
+bool container_takes_sound(const std::string& path) {
+  const std::string ext = media_detail::lower_extension(path);
+  return ext == ".mp4" || ext == ".m4v" || ext == ".mov" || ext == ".mkv";
 }
 
 void remove_quietly(const std::string& path) {
@@ -103,9 +152,16 @@ SavedFile save_one(const Value& value, int64_t item, const std::string& path, Me
         break;
       }
       case MediaKind::Video: {
-        VideoWriteResult r = write_video(temp, value.tensor()[item], value.fps());
-        saved.format = video_write_format_name(r.format);
+        const std::optional<Value> sound = sound_track(value);
+        const bool muxed = sound && container_takes_sound(path);
+        VideoWriteResult r =
+            muxed ? write_video_with_audio(temp, value.tensor()[item], value.fps(),
+                                           AudioData{sound->tensor()[item].contiguous(), sound->sample_rate()})
+                  : write_video(temp, value.tensor()[item], value.fps());
+        if (muxed) saved.format += " + AAC audio";
+        saved.format = video_write_format_name(r.format) + saved.format;
         saved.note = r.note;
+        if (sound && !muxed) saved.note = "the sound track was left out: only .mp4, .mov and .mkv hold one here";
         if (r.path != temp) {
           // The frame folder fallback: name the folder after the requested file.
           const std::string folder =
@@ -125,6 +181,7 @@ SavedFile save_one(const Value& value, int64_t item, const std::string& path, Me
         saved.format = "text";
         break;
       }
+      case MediaKind::Tensors:
       case MediaKind::Unknown: break;
     }
   } catch (const Error& e) {
@@ -145,11 +202,25 @@ SavedFile save_one(const Value& value, int64_t item, const std::string& path, Me
 
 }  // namespace
 
+Value with_sound_track(const Value& video, const at::Tensor& samples, int64_t sample_rate) {
+  return video.with_aux("audio", samples).with_aux("audio_sample_rate", at::scalar_tensor(sample_rate, at::kLong));
+}
+
+std::optional<Value> sound_track(const Value& video) {
+  const auto& aux = video.aux();
+  auto samples = aux.find("audio");
+  auto rate = aux.find("audio_sample_rate");
+  if (samples == aux.end() || rate == aux.end() || samples->second.dim() != 3 || samples->second.size(2) == 0)
+    return std::nullopt;
+  return Value::audio(samples->second, rate->second.item<int64_t>());
+}
+
 Value load_media_value(const std::string& path, ValueType type) {
   const MediaKind wanted = kind_for_type(type);
   if (wanted == MediaKind::Unknown) {
-    throw_input_error("unsupported_input_type", "cannot load '" + path + "' as a " + value_type_name(type) +
-                                                    " value: only image, audio, video and text inputs come from files");
+    throw_input_error("unsupported_input_type",
+                      "cannot load '" + path + "' as a " + value_type_name(type) +
+                          " value: only image, audio, video, text and tensor (.safetensors) inputs come from files");
   }
   const MediaKind kind = media_kind_for_path(path);
   if (kind != wanted) {
@@ -171,9 +242,13 @@ Value load_media_value(const std::string& path, ValueType type) {
     }
     case MediaKind::Video: {
       VideoData video = read_video(path);
-      return Value::video(video.frames.unsqueeze(0), video.fps);
+      Value value = Value::video(video.frames.unsqueeze(0), video.fps);
+      if (std::optional<AudioData> audio = read_video_audio_track(path))
+        value = with_sound_track(value, audio->samples.unsqueeze(0), audio->sample_rate);
+      return value;
     }
     case MediaKind::Text: return Value::text(read_text(path));
+    case MediaKind::Tensors: return load_tensors(path, type);
     case MediaKind::Unknown: break;
   }
   throw_input_error("unsupported_input_type", "cannot load '" + path + "'");
@@ -181,7 +256,9 @@ Value load_media_value(const std::string& path, ValueType type) {
 
 std::string media_extension_problem(ValueType type, const std::string& path) {
   const MediaKind wanted = kind_for_type(type);
-  if (wanted == MediaKind::Unknown || media_kind_for_path(path) == wanted) return "";
+  const MediaKind given = media_kind_for_path(path);
+  // A Tensor port may carry any value (an image, a mel spectrogram): only the value itself can tell.
+  if (given == wanted || (type == ValueType::Tensor && given != MediaKind::Unknown)) return "";
   const std::string ext = media_detail::lower_extension(path);
   return "cannot save a " + std::string(value_type_name(type)) + " value to '" + path + "': use " +
          extensions_for(wanted) + (ext.empty() ? std::string(" (the name has no extension)") : " (not '" + ext + "')");
@@ -189,11 +266,11 @@ std::string media_extension_problem(ValueType type, const std::string& path) {
 
 std::vector<SavedFile> save_value(const Value& value, const std::string& path) {
   const MediaKind kind = media_kind_for_path(path);
-  if (kind_for_type(value.type()) == MediaKind::Unknown) {
+  if (kind_for_type(value.type()) == MediaKind::Tensors && kind != MediaKind::Tensors) {
     throw_input_error("unsupported_output_type", "cannot save a " + std::string(value_type_name(value.type())) +
                                                      " value to '" + path +
                                                      "': only image, audio, video and text values "
-                                                     "can be saved as media files");
+                                                     "can be saved as media files; this one saves as .safetensors");
   }
   if (const std::string problem = media_extension_problem(value.type(), path); !problem.empty())
     throw_input_error("wrong_media_kind", problem);
@@ -203,6 +280,7 @@ std::vector<SavedFile> save_value(const Value& value, const std::string& path) {
     throw_input_error("write_failed", "cannot save '" + path + "': folder '" + parent.string() + "' does not exist");
   }
   if (kind == MediaKind::Text) return {save_one(value, 0, path, kind)};
+  if (kind == MediaKind::Tensors) return {save_tensors(value, path)};
 
   const at::Tensor& t = value.tensor();
   const int64_t expected_dim = kind == MediaKind::Video ? 5 : kind == MediaKind::Image ? 4 : 3;

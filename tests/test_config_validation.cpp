@@ -478,6 +478,19 @@ TEST_CASE("stage rules run at validation time, each at its line and column", "[v
                   "bad_signal_layers") == nullptr);
 }
 
+TEST_CASE("media encoder rules run at validation time, at their line and column", "[validation]") {
+  const std::string dir = test::fresh_dir("encoder_rules");
+  test::write_text(dir + "/imagebind_huge.pth", std::string("PK\x03\x04", 4) + std::string(60, '\0'));
+  const std::string stage = "stages:\n  - id: e\n    type: ";
+  expect_error(
+      errors_of(stage + "imagebind_encoder\n    params: {model: " + dir + "/imagebind_huge.pth}\noutputs: {}\n"),
+      "pickle_checkpoint", 4, 21, "safetensors");
+  expect_error(errors_of(stage + "t5_text_encoder\n    params: {model: " + dir + "}\noutputs: {}\n"), "missing_config",
+               4, 21);
+  expect_error(errors_of(stage + "embedding_similarity\n    params: {inputs: [a, b, a]}\noutputs: {}\n"),
+               "duplicate_input", 4, 22);
+}
+
 TEST_CASE("CLIP's max_length and clip_skip are checked against the model's config at validation", "[validation]") {
   A2A_REQUIRE_FIXTURE("clip_text_model/config.json");
   const auto config = test::read_json(test::fixture_path("clip_text_model/config.json"));

@@ -5,6 +5,11 @@
 // step of 2^-8 ≈ 4e-3 per rounding), and errors grow with depth, so each bound is about 3x the error measured
 // on LibTorch 1.13 CPU (the figure is beside each bound) and well below what an ignored dtype or a broken
 // upcast would give (then the parameter check fails, or the error is O(1) / NaN).
+//
+// LibTorch's bfloat16 CPU kernels round differently from one CPU to another: the figures beside the bounds
+// were measured on one machine, and an AMD EPYC without AVX-512 measured up to 2.9x as much on the same
+// tests (latent_diffusion's latent 0.146, audio_diffusion's 0.051, hifigan's waveform 0.020, the UNet's
+// sample 0.052). Every bound is therefore scaled by kCpuSpread.
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -77,7 +82,10 @@ Fp32AndBf16<Model> fp32_and_bf16(const Options& options, const std::string& weig
   return pair;
 }
 
-void check_bf16_close(const std::string& what, const at::Tensor& bf16, const at::Tensor& fp32, double bound) {
+constexpr double kCpuSpread = 2.5;
+
+void check_bf16_close(const std::string& what, const at::Tensor& bf16, const at::Tensor& fp32, double given_bound) {
+  const double bound = given_bound * kCpuSpread;
   REQUIRE(bf16.sizes() == fp32.sizes());
   CHECK(bf16.to(at::kFloat).isfinite().all().item<bool>());
   const double error = test::scaled_error(bf16, fp32);
@@ -442,7 +450,8 @@ TEST_CASE("e2e: text_to_image with dtype bfloat16 gives an image close to float3
   cv::minMaxLoc(difference.reshape(1), nullptr, &largest);
   const double mean = cv::mean(difference.reshape(1))[0];
   INFO("8-bit pixels: max difference " << largest << ", mean " << mean);
-  // Measured: max 19, mean 1.6 of 255 (text encoder, 4 guided UNet steps and the VAE all in bf16).
-  CHECK(largest <= 48.0);
-  CHECK(mean <= 5.0);
+  // Measured: max 19, mean 1.6 of 255 (text encoder, 4 guided UNet steps and the VAE all in bf16); max 50,
+  // mean 5.7 on the AMD EPYC above.
+  CHECK(largest <= 48.0 * kCpuSpread);
+  CHECK(mean <= 5.0 * kCpuSpread);
 }

@@ -37,9 +37,10 @@ size_t replay(const std::string& target_name) {
 
 TEST_CASE("every fuzz target has its harness file, a seed corpus and a replay here", "[fuzz]") {
   const std::vector<std::string> replayed_here{
-      "audio_file",        "bpe_vocab",           "chat_prompt",       "command_line", "config_json",
-      "image_file",        "llama2c_checkpoint",  "llama2c_tokenizer", "lora_adapter", "safetensors_file",
-      "safetensors_index", "sentencepiece_model", "tokenizer_json",    "video_file",   "yaml_config"};
+      "audio_file",     "bpe_vocab",        "chat_prompt",        "command_line",
+      "config_json",    "image_file",       "llama2c_checkpoint", "llama2c_tokenizer",
+      "lora_adapter",   "safetensors_file", "safetensors_index",  "sentencepiece_model",
+      "tokenizer_json", "video_audio",      "video_file",         "yaml_config"};
   std::vector<std::string> registered;
   for (const auto& t : a2a::fuzz::targets()) {
     registered.push_back(t.name);
@@ -95,5 +96,6 @@ A2A_FUZZ_REPLAY("safetensors_file")
 A2A_FUZZ_REPLAY("safetensors_index")
 A2A_FUZZ_REPLAY("sentencepiece_model")
 A2A_FUZZ_REPLAY("tokenizer_json")
+A2A_FUZZ_REPLAY("video_audio")
 A2A_FUZZ_REPLAY("video_file")
 A2A_FUZZ_REPLAY("yaml_config")

@@ -35,20 +35,6 @@ at::Tensor test_image(int64_t h, int64_t w) {
   return img.mul(255).round().div(255);
 }
 
-// Runs `body`, requires an a2a::Error with `code` whose message names `path`.
-template <class F>
-void require_error(F body, const std::string& code, const std::string& path) {
-  try {
-    body();
-    FAIL("expected error " << code << " for " << path);
-  } catch (const a2a::Error& e) {
-    INFO(e.formatted());
-    CHECK(e.code() == code);
-    CHECK(e.message().find(path) != std::string::npos);
-    CHECK(e.kind() == a2a::ErrorKind::Input);
-  }
-}
-
 }  // namespace
 
 TEST_CASE("PNG, BMP and lossless WebP round-trip 8-bit images exactly", "[media]") {
@@ -116,19 +102,21 @@ TEST_CASE("bad image files give clear errors", "[media]") {
   auto img = test_image(40, 40);
   for (const char* name : {"t.png", "t.jpg", "t.bmp", "t.webp"}) a2a::write_image(img, dir + "/" + name);
 
-  require_error([&] { a2a::read_image(dir + "/missing.png"); }, "file_not_found", dir + "/missing.png");
+  a2a::test::require_input_error([&] { a2a::read_image(dir + "/missing.png"); }, "file_not_found",
+                                 dir + "/missing.png");
   write_text(dir + "/empty.png", "");
-  require_error([&] { a2a::read_image(dir + "/empty.png"); }, "empty_file", dir + "/empty.png");
+  a2a::test::require_input_error([&] { a2a::read_image(dir + "/empty.png"); }, "empty_file", dir + "/empty.png");
   write_text(dir + "/garbage.png", "this is not an image at all");
-  require_error([&] { a2a::read_image(dir + "/garbage.png"); }, "unsupported_format", dir + "/garbage.png");
+  a2a::test::require_input_error([&] { a2a::read_image(dir + "/garbage.png"); }, "unsupported_format",
+                                 dir + "/garbage.png");
   write_text(dir + "/anim.gif", "GIF89a\x01\x00\x01\x00\x00\x00\x00;");
-  require_error([&] { a2a::read_image(dir + "/anim.gif"); }, "unsupported_format", dir + "/anim.gif");
+  a2a::test::require_input_error([&] { a2a::read_image(dir + "/anim.gif"); }, "unsupported_format", dir + "/anim.gif");
 
   for (const char* name : {"t.png", "t.jpg", "t.bmp", "t.webp"}) {
     const std::string bytes = read_text(dir + "/" + name);
     const std::string cut = dir + "/cut_" + name;
     write_text(cut, bytes.substr(0, bytes.size() * 2 / 3));
-    require_error([&] { a2a::read_image(cut); }, "truncated_file", cut);
+    a2a::test::require_input_error([&] { a2a::read_image(cut); }, "truncated_file", cut);
   }
   // Structure intact, compressed data scrambled: libpng's checks fail.
   std::string png = read_text(dir + "/t.png");
@@ -136,8 +124,10 @@ TEST_CASE("bad image files give clear errors", "[media]") {
   REQUIRE(idat != std::string::npos);
   for (size_t i = idat + 8; i < idat + 40 && i < png.size(); ++i) png[i] = static_cast<char>(png[i] ^ 0x5A);
   write_text(dir + "/scrambled.png", png);
-  require_error([&] { a2a::read_image(dir + "/scrambled.png"); }, "corrupt_file", dir + "/scrambled.png");
-  require_error([&] { a2a::write_image(img, dir + "/out.tiff"); }, "unsupported_format", dir + "/out.tiff");
+  a2a::test::require_input_error([&] { a2a::read_image(dir + "/scrambled.png"); }, "corrupt_file",
+                                 dir + "/scrambled.png");
+  a2a::test::require_input_error([&] { a2a::write_image(img, dir + "/out.tiff"); }, "unsupported_format",
+                                 dir + "/out.tiff");
 }
 
 TEST_CASE("an image header claiming too many pixels is refused before decoding", "[media]") {
@@ -150,22 +140,22 @@ TEST_CASE("an image header claiming too many pixels is refused before decoding",
   png.replace(16, 4, hundred_thousand);
   png.replace(20, 4, hundred_thousand);
   write_text(dir + "/huge.png", png);
-  require_error([&] { a2a::read_image(dir + "/huge.png"); }, "too_large", dir + "/huge.png");
+  a2a::test::require_input_error([&] { a2a::read_image(dir + "/huge.png"); }, "too_large", dir + "/huge.png");
   // JPEG: the frame header's sizes say 65535 x 65535.
   std::string jpg = read_text(dir + "/t.jpg");
   const size_t sof = jpg.find("\xFF\xC0");
   REQUIRE(sof != std::string::npos);
   jpg.replace(sof + 5, 4, std::string("\xFF\xFF\xFF\xFF", 4));
   write_text(dir + "/huge.jpg", jpg);
-  require_error([&] { a2a::read_image(dir + "/huge.jpg"); }, "too_large", dir + "/huge.jpg");
+  a2a::test::require_input_error([&] { a2a::read_image(dir + "/huge.jpg"); }, "too_large", dir + "/huge.jpg");
   // WebP: an extended-format canvas of 2^24 x 2^24.
   std::string webp = std::string("RIFF") + std::string("\x16\0\0\0", 4) + "WEBPVP8X" + std::string("\x0a\0\0\0", 4) +
                      std::string(4, '\0') + std::string(6, '\xff');
   write_text(dir + "/huge.webp", webp);
-  require_error([&] { a2a::read_image(dir + "/huge.webp"); }, "too_large", dir + "/huge.webp");
+  a2a::test::require_input_error([&] { a2a::read_image(dir + "/huge.webp"); }, "too_large", dir + "/huge.webp");
   // The bound is an option: 6 x 10 pixels pass at 60 and fail at 59.
   CHECK(a2a::read_image(dir + "/t.png", {60}).size(2) == 10);
-  require_error([&] { a2a::read_image(dir + "/t.png", {59}); }, "too_large", dir + "/t.png");
+  a2a::test::require_input_error([&] { a2a::read_image(dir + "/t.png", {59}); }, "too_large", dir + "/t.png");
 }
 
 namespace {
@@ -216,7 +206,8 @@ TEST_CASE("FLAC is lossless for 16-bit audio and OGG Vorbis stays close", "[medi
 
   a2a::AudioWriteOptions f32;
   f32.encoding = a2a::AudioEncoding::Float32;
-  require_error([&] { a2a::write_audio(dir + "/x.flac", audio, 16000, f32); }, "unsupported_format", dir + "/x.flac");
+  a2a::test::require_input_error([&] { a2a::write_audio(dir + "/x.flac", audio, 16000, f32); }, "unsupported_format",
+                                 dir + "/x.flac");
 }
 
 TEST_CASE("bad audio files give clear errors", "[media]") {
@@ -224,20 +215,21 @@ TEST_CASE("bad audio files give clear errors", "[media]") {
   auto audio = test_audio(2, 16000, 16000);
   for (const char* name : {"t.wav", "t.flac", "t.ogg"}) a2a::write_audio(dir + "/" + name, audio, 16000);
 
-  require_error([&] { a2a::read_audio(dir + "/none.wav"); }, "file_not_found", dir + "/none.wav");
+  a2a::test::require_input_error([&] { a2a::read_audio(dir + "/none.wav"); }, "file_not_found", dir + "/none.wav");
   write_text(dir + "/empty.wav", "");
-  require_error([&] { a2a::read_audio(dir + "/empty.wav"); }, "empty_file", dir + "/empty.wav");
+  a2a::test::require_input_error([&] { a2a::read_audio(dir + "/empty.wav"); }, "empty_file", dir + "/empty.wav");
   write_text(dir + "/garbage.wav", std::string(4096, 'x'));
-  require_error([&] { a2a::read_audio(dir + "/garbage.wav"); }, "unsupported_format", dir + "/garbage.wav");
+  a2a::test::require_input_error([&] { a2a::read_audio(dir + "/garbage.wav"); }, "unsupported_format",
+                                 dir + "/garbage.wav");
   for (const char* name : {"t.wav", "t.flac"}) {
     const std::string bytes = read_text(dir + "/" + name);
     const std::string cut = dir + "/cut_" + name;
     write_text(cut, bytes.substr(0, bytes.size() / 2));
-    require_error([&] { a2a::read_audio(cut); }, "truncated_file", cut);
+    a2a::test::require_input_error([&] { a2a::read_audio(cut); }, "truncated_file", cut);
   }
   const std::string ogg = read_text(dir + "/t.ogg");
   write_text(dir + "/cut.ogg", ogg.substr(0, ogg.size() / 2));
-  require_error([&] { a2a::read_audio(dir + "/cut.ogg"); }, "corrupt_file", dir + "/cut.ogg");
+  a2a::test::require_input_error([&] { a2a::read_audio(dir + "/cut.ogg"); }, "corrupt_file", dir + "/cut.ogg");
 }
 
 TEST_CASE("audio headers claiming huge lengths allocate only what decodes", "[media]") {
@@ -255,9 +247,9 @@ TEST_CASE("audio headers claiming huge lengths allocate only what decodes", "[me
     return bytes;
   };
   write_text(dir + "/long.flac", with_frames(uint64_t{1} << 30));  // 2^31 samples: at the limit, 8.6 GB if trusted
-  require_error([&] { a2a::read_audio(dir + "/long.flac"); }, "truncated_file", dir + "/long.flac");
+  a2a::test::require_input_error([&] { a2a::read_audio(dir + "/long.flac"); }, "truncated_file", dir + "/long.flac");
   write_text(dir + "/longer.flac", with_frames(uint64_t{1} << 33));
-  require_error([&] { a2a::read_audio(dir + "/longer.flac"); }, "corrupt_file", dir + "/longer.flac");
+  a2a::test::require_input_error([&] { a2a::read_audio(dir + "/longer.flac"); }, "corrupt_file", dir + "/longer.flac");
 
   // A WAV header alone, 8-bit mono, whose data chunk claims 2^31 bytes (2^31 frames).
   auto le32 = [](uint32_t v) {
@@ -269,7 +261,7 @@ TEST_CASE("audio headers claiming huge lengths allocate only what decodes", "[me
   const std::string wav = "RIFF" + le32(0xffffffffu) + "WAVE" + "fmt " + le32(16) + le16(1) + le16(1) + le32(8000) +
                           le32(8000) + le16(1) + le16(8) + "data" + le32(0x80000000u) + std::string(64, '\x80');
   write_text(dir + "/long.wav", wav);
-  require_error([&] { a2a::read_audio(dir + "/long.wav"); }, "truncated_file", dir + "/long.wav");
+  a2a::test::require_input_error([&] { a2a::read_audio(dir + "/long.wav"); }, "truncated_file", dir + "/long.wav");
 }
 
 TEST_CASE("media files load as graph values and save atomically by extension", "[media]") {
@@ -307,19 +299,19 @@ TEST_CASE("media files load as graph values and save atomically by extension", "
     CHECK(entry.path().filename().string().find(".tmp-") == std::string::npos);
   }
 
-  require_error([&] { a2a::load_media_value(dir + "/voice.flac", a2a::ValueType::Image); }, "wrong_media_kind",
-                dir + "/voice.flac");
-  require_error([&] { a2a::save_value(a2a::Value::audio(audio, 8000), dir + "/x.png"); }, "wrong_media_kind",
-                dir + "/x.png");
-  require_error(
+  a2a::test::require_input_error([&] { a2a::load_media_value(dir + "/voice.flac", a2a::ValueType::Image); },
+                                 "wrong_media_kind", dir + "/voice.flac");
+  a2a::test::require_input_error([&] { a2a::save_value(a2a::Value::audio(audio, 8000), dir + "/x.png"); },
+                                 "wrong_media_kind", dir + "/x.png");
+  a2a::test::require_input_error(
       [&] {
         a2a::save_value(a2a::Value::latent(at::zeros({1, 4, 2, 2})), dir + "/z.png");
       },
       "unsupported_output_type", dir + "/z.png");
-  require_error([&] { a2a::save_value(a2a::Value::image(img), dir + "/no/such/dir/x.png"); }, "write_failed",
-                dir + "/no/such/dir/x.png");
+  a2a::test::require_input_error([&] { a2a::save_value(a2a::Value::image(img), dir + "/no/such/dir/x.png"); },
+                                 "write_failed", dir + "/no/such/dir/x.png");
   // A failed save leaves the previous file untouched.
-  require_error(
+  a2a::test::require_input_error(
       [&] {
         a2a::save_value(a2a::Value::image(at::zeros({1, 3, 0, 4})), dir + "/cat.png");
       },

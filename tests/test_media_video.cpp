@@ -34,18 +34,6 @@ int64_t frame_number(const at::Tensor& frame) {
   return static_cast<int64_t>(std::lround(frame.mean().item<double>() / kLevelStep)) - 1;
 }
 
-template <class F>
-void require_video_error(F body, const std::string& code, const std::string& path) {
-  try {
-    body();
-    FAIL("expected error " << code << " for " << path);
-  } catch (const a2a::Error& e) {
-    INFO(e.formatted());
-    CHECK(e.code() == code);
-    CHECK(e.message().find(path) != std::string::npos);
-  }
-}
-
 }  // namespace
 
 TEST_CASE("MP4 (H.264), AVI and MKV round-trip frames, fps and duration", "[media_video]") {
@@ -140,7 +128,8 @@ TEST_CASE("uniform frame and clip sampling pick the expected frames", "[media_vi
   auto picked = a2a::read_video_frames(dir + "/count.mp4", {5, 1, 5});
   CHECK(frame_number(picked.frames[0]) == 5);
   CHECK(frame_number(picked.frames[1]) == 1);
-  require_video_error([&] { a2a::read_video_frames(dir + "/count.mp4", {40}); }, "bad_index", dir + "/count.mp4");
+  a2a::test::require_input_error([&] { a2a::read_video_frames(dir + "/count.mp4", {40}); }, "bad_index",
+                                 dir + "/count.mp4");
 }
 
 TEST_CASE("video values save and load through the media file functions", "[media_video]") {
@@ -164,13 +153,13 @@ TEST_CASE("bad video files give clear errors", "[media_video]") {
   a2a::write_video(dir + "/ok.mp4", frames, 8.0);
   a2a::write_video(dir + "/ok.avi", frames, 8.0);
 
-  require_video_error([&] { a2a::read_video(dir + "/none.mp4"); }, "file_not_found", dir + "/none.mp4");
+  a2a::test::require_input_error([&] { a2a::read_video(dir + "/none.mp4"); }, "file_not_found", dir + "/none.mp4");
   write_text(dir + "/empty.mp4", "");
-  require_video_error([&] { a2a::read_video(dir + "/empty.mp4"); }, "empty_file", dir + "/empty.mp4");
+  a2a::test::require_input_error([&] { a2a::read_video(dir + "/empty.mp4"); }, "empty_file", dir + "/empty.mp4");
   write_text(dir + "/garbage.mp4", std::string(2048, 'z'));
-  require_video_error([&] { a2a::probe_video(dir + "/garbage.mp4"); }, "corrupt_file", dir + "/garbage.mp4");
+  a2a::test::require_input_error([&] { a2a::probe_video(dir + "/garbage.mp4"); }, "corrupt_file", dir + "/garbage.mp4");
   write_text(dir + "/garbage.mkv", std::string(2048, 'z'));
-  require_video_error([&] { a2a::read_video(dir + "/garbage.mkv"); }, "corrupt_file", dir + "/garbage.mkv");
+  a2a::test::require_input_error([&] { a2a::read_video(dir + "/garbage.mkv"); }, "corrupt_file", dir + "/garbage.mkv");
   // 32 bytes: an 'ftyp' box, then a box whose 64-bit size is 2^64 - 16. pos + size wrapped and walked
   // backwards forever.
   std::string wrap = std::string(
@@ -180,23 +169,24 @@ TEST_CASE("bad video files give clear errors", "[media_video]") {
                      std::string("\0\0\0\x01mdat", 8) + std::string("\xff\xff\xff\xff\xff\xff\xff\xf0", 8);
   REQUIRE(wrap.size() == 32);
   write_text(dir + "/wrap.mp4", wrap);
-  require_video_error([&] { a2a::read_video(dir + "/wrap.mp4"); }, "truncated_file", dir + "/wrap.mp4");
+  a2a::test::require_input_error([&] { a2a::read_video(dir + "/wrap.mp4"); }, "truncated_file", dir + "/wrap.mp4");
   std::string small = wrap.substr(0, 24) + std::string("\0\0\0\0\0\0\0\x0c", 8);  // 64-bit size 12 < 16
   write_text(dir + "/small.mp4", small);
-  require_video_error([&] { a2a::read_video(dir + "/small.mp4"); }, "corrupt_file", dir + "/small.mp4");
+  a2a::test::require_input_error([&] { a2a::read_video(dir + "/small.mp4"); }, "corrupt_file", dir + "/small.mp4");
   for (const char* name : {"ok.mp4", "ok.avi"}) {
     const std::string bytes = read_text(dir + "/" + name);
     const std::string cut = dir + "/cut_" + name;
     write_text(cut, bytes.substr(0, bytes.size() / 2));
-    require_video_error([&] { a2a::read_video(cut); }, "truncated_file", cut);
+    a2a::test::require_input_error([&] { a2a::read_video(cut); }, "truncated_file", cut);
   }
-  require_video_error(
+  a2a::test::require_input_error(
       [&] {
         a2a::write_video(dir + "/x.mp4", at::zeros({4, 16, 16}), 8.0);
       },
       "bad_shape", dir + "/x.mp4");
-  require_video_error([&] { a2a::write_video(dir + "/x.mp4", frames, 0.0); }, "bad_fps", dir + "/x.mp4");
-  require_video_error([&] { a2a::write_video(dir + "/x.flv", frames, 8.0); }, "unsupported_format", dir + "/x.flv");
+  a2a::test::require_input_error([&] { a2a::write_video(dir + "/x.mp4", frames, 0.0); }, "bad_fps", dir + "/x.mp4");
+  a2a::test::require_input_error([&] { a2a::write_video(dir + "/x.flv", frames, 8.0); }, "unsupported_format",
+                                 dir + "/x.flv");
 }
 
 TEST_CASE("decoding a video is bounded by pixels a frame and in all", "[media_video][hostile]") {

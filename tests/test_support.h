@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
+
 namespace a2a::test {
 
 // The checkout and the build folder (tests/test_paths.cpp).
@@ -76,6 +78,33 @@ int run_shipped_config(const std::string& config, const std::string& out_dir, co
 // Runs the built `a2a` executable with ARGS.
 inline CommandResult run_a2a(const std::string& args) {
   return run_command(std::string(A2A_BINARY_DIR) + "/a2a " + args);
+}
+
+// The code of the a2a::Error (or of the first error of an ErrorList) that `fn` throws; "" when it throws none.
+template <typename Fn>
+std::string error_code(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.code();
+  } catch (const ErrorList& list) {
+    return list.errors().empty() ? "empty ErrorList" : list.errors().front().code();
+  }
+  return "";
+}
+
+// Runs `body` and requires an input a2a::Error with `code` whose message names `path`.
+template <class F>
+void require_input_error(F body, const std::string& code, const std::string& path) {
+  try {
+    body();
+    FAIL("expected error " << code << " for " << path);
+  } catch (const Error& e) {
+    INFO(e.formatted());
+    CHECK(e.code() == code);
+    CHECK(e.kind() == ErrorKind::Input);
+    CHECK(e.message().find(path) != std::string::npos);
+  }
 }
 
 // The relative L-infinity error bound of the fixtures' README: max|ours-ref| <= tol * max(1, max|ref|).

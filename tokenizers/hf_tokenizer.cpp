@@ -1,6 +1,8 @@
 #include "tokenizers/hf_tokenizer.h"
 
 #include <algorithm>
+#include <cfloat>
+#include <cmath>
 #include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -9,9 +11,12 @@
 #include "base/error.h"
 #include "base/json_parse.h"
 #include "tokenizers/added_tokens.h"
+#include "tokenizers/base64.h"
 #include "tokenizers/bpe_merges.h"
+#include "tokenizers/precompiled_charsmap.h"
 #include "tokenizers/regex.h"
 #include "tokenizers/unicode.h"
+#include "tokenizers/unigram_model.h"
 #include "tokenizers/vocab_files.h"
 
 namespace a2a {
@@ -147,6 +152,16 @@ struct StripNormalizer : Normalizer {
   }
 };
 
+// SentencePiece's compiled rules (T5's nmt_nfkc), applied with SentencePiece's longest-prefix matching. Hugging
+// Face's implementation looks rules up per grapheme cluster first; the two agree wherever no rule spans a
+// grapheme boundary, which holds for NFKC-style tables.
+struct PrecompiledNormalizer : Normalizer {
+  std::unique_ptr<tokenizers::PrecompiledCharsMap> charsmap;  // null: the identity
+  void apply(std::string& text) const override {
+    if (charsmap) text = charsmap->normalize(text);
+  }
+};
+
 struct SequenceNormalizer : Normalizer {
   std::vector<std::unique_ptr<Normalizer>> steps;
   void apply(std::string& text) const override {
@@ -175,6 +190,15 @@ std::unique_ptr<Normalizer> parse_normalizer(const json& j, const std::string& w
     auto n = std::make_unique<ReplaceNormalizer>();
     n->pattern = std::make_unique<Pattern>(j.at("pattern"), where);
     n->content = json_string(j, "content", where);
+    return n;
+  }
+  if (type == "Precompiled") {
+    auto n = std::make_unique<PrecompiledNormalizer>();
+    const std::string encoded = json_string(j, "precompiled_charsmap", where);
+    if (!encoded.empty()) {
+      n->charsmap = std::make_unique<tokenizers::PrecompiledCharsMap>(
+          tokenizers::decode_base64(encoded, where, "precompiled_charsmap"), where);
+    }
     return n;
   }
   if (type == "NFC") return std::make_unique<NfcNormalizer>();
@@ -643,7 +667,8 @@ struct HfTokenizer::Impl {
   std::optional<int32_t> unk_id;
   std::string continuing_subword_prefix, end_of_word_suffix;
   bool fuse_unk = false, byte_fallback = false, ignore_merges = false;
-  std::vector<int32_t> byte_token_ids;  // "<0xXX>" ids for byte fallback; -1 where absent
+  std::vector<int32_t> byte_token_ids;                // "<0xXX>" ids for byte fallback; -1 where absent
+  std::unique_ptr<tokenizers::UnigramModel> unigram;  // a Unigram model; BPE otherwise
 
   std::unique_ptr<Normalizer> normalizer;
   std::unique_ptr<PreTokenizer> pre_tokenizer;
@@ -678,7 +703,26 @@ struct HfTokenizer::Impl {
     merges.add(*l, *r, *m);
   }
 
+  // Unigram::encode then tokenize of Hugging Face: an unknown run becomes its bytes' "<0xXX>" tokens under
+  // byte_fallback when they all exist, else the unk token.
+  void encode_unigram_word(const std::string& word, std::vector<int64_t>& out) const {
+    for (const auto& token : unigram->encode(word)) {
+      auto byte_id = [&](size_t i) { return byte_token_ids[static_cast<unsigned char>(word[i])]; };
+      bool bytes = byte_fallback && token.id == unigram->unk_id();
+      for (size_t i = token.begin; bytes && i < token.end; ++i) bytes = byte_id(i) >= 0;
+      if (!bytes) {
+        out.push_back(token.id);
+        continue;
+      }
+      for (size_t i = token.begin; i < token.end; ++i) out.push_back(byte_id(i));
+    }
+  }
+
   void encode_word(const std::string& word, std::vector<int64_t>& out) const {
+    if (unigram) {
+      encode_unigram_word(word, out);
+      return;
+    }
     if (ignore_merges) {
       if (auto id = vocab.find(word)) {
         out.push_back(*id);
@@ -790,6 +834,68 @@ std::optional<std::string> special_token_name(const json& config, const char* ke
 
 }  // namespace
 
+namespace {
+
+void read_bpe_model(const json& model, HfTokenizer::Impl& impl, int64_t entries) {
+  const std::string& path = impl.where;
+  if (!model.at("vocab").is_object()) throw_input_error("tokenizer_bad_json", path + ": model.vocab is not an object");
+  impl.vocab.ids.reserve(model.at("vocab").size());
+  for (auto it = model.at("vocab").begin(); it != model.at("vocab").end(); ++it) {
+    impl.vocab.insert(it.key(), tokenizers::json_token_id(it.value(), it.key(), path), entries, path);
+  }
+  impl.continuing_subword_prefix = json_string(model, "continuing_subword_prefix", path);
+  impl.end_of_word_suffix = json_string(model, "end_of_word_suffix", path);
+  impl.fuse_unk = json_bool(model, "fuse_unk", false);
+  impl.byte_fallback = json_bool(model, "byte_fallback", false);
+  impl.ignore_merges = json_bool(model, "ignore_merges", false);
+  if (auto unk = json_string(model, "unk_token", path); !unk.empty()) impl.unk_id = impl.vocab.find(unk);
+  const json merges = model.value("merges", json::array());
+  impl.merges.reserve(merges.size());
+  for (const auto& merge : merges) {
+    if (merge.is_string()) {
+      const std::string line = merge.get<std::string>();
+      size_t space = line.find(' ');
+      if (space == std::string::npos) throw_input_error("tokenizer_bad_merges", path + ": merge \"" + line + "\"");
+      impl.add_merge(line.substr(0, space), line.substr(space + 1));
+    } else {
+      impl.add_merge(merge.at(0).get<std::string>(), merge.at(1).get<std::string>());
+    }
+  }
+}
+
+// model.vocab of a Unigram model is [[piece, score], ...] in id order. Scores are kept as the float32 values
+// SentencePiece trained (Hugging Face sums them in double, which can only part ways on exact near-ties).
+void read_unigram_model(const json& model, HfTokenizer::Impl& impl, int64_t entries) {
+  const std::string& path = impl.where;
+  const json& vocab = model.at("vocab");
+  if (!vocab.is_array()) throw_input_error("tokenizer_bad_json", path + ": a Unigram model.vocab is not an array");
+  std::vector<tokenizers::UnigramModel::Piece> pieces;
+  pieces.reserve(vocab.size());
+  for (size_t id = 0; id < vocab.size(); ++id) {
+    const json& entry = vocab[id];
+    if (!entry.is_array() || entry.size() != 2 || !entry[0].is_string() || !entry[1].is_number()) {
+      throw_input_error("tokenizer_bad_json",
+                        path + ": Unigram vocabulary entry " + std::to_string(id) + " is not [piece, score]");
+    }
+    const std::string piece = entry[0].get<std::string>();
+    const double score = entry[1].get<double>();
+    if (!(std::fabs(score) <= FLT_MAX)) {
+      throw_input_error("tokenizer_bad_vocab", path + ": Unigram piece " + std::to_string(id) + " has the score " +
+                                                   entry[1].dump() + ", not a finite float");
+    }
+    impl.vocab.insert(piece, static_cast<int64_t>(id), entries, path);
+    pieces.push_back({piece, static_cast<float>(score), tokenizers::UnigramModel::Kind::Scored});
+  }
+  if (!model.contains("unk_id") || model.at("unk_id").is_null()) {
+    throw_input_error("tokenizer_bad_vocab", path + ": the Unigram model has no unk_id");
+  }
+  const int64_t unk_id = tokenizers::json_token_id(model.at("unk_id"), "unk_id", path);
+  impl.byte_fallback = json_bool(model, "byte_fallback", false);
+  impl.unigram = std::make_unique<tokenizers::UnigramModel>(std::move(pieces), unk_id, path);
+}
+
+}  // namespace
+
 std::unique_ptr<HfTokenizer> HfTokenizer::from_tokenizer_json(const std::string& path) {
   json root;
   try {
@@ -806,34 +912,14 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_tokenizer_json(const std::string&
     }
     const json& model = root.at("model");
     const std::string type = json_string(model, "type", path, "BPE");
-    if (type != "BPE") unsupported(path, "model type \"" + type + "\" (only BPE)");
-    if (!model.at("vocab").is_object())
-      throw_input_error("tokenizer_bad_json", path + ": model.vocab is not an object");
-    impl.vocab.ids.reserve(model.at("vocab").size());
+    if (type != "BPE" && type != "Unigram") unsupported(path, "model type \"" + type + "\" (only BPE and Unigram)");
     const json& added_tokens = root.value("added_tokens", json::array());
     const size_t added_count = added_tokens.is_array() ? added_tokens.size() : 0;
     const int64_t entries = static_cast<int64_t>(model.at("vocab").size() + added_count);
-    for (auto it = model.at("vocab").begin(); it != model.at("vocab").end(); ++it) {
-      impl.vocab.insert(it.key(), tokenizers::json_token_id(it.value(), it.key(), path), entries, path);
-    }
-    impl.continuing_subword_prefix = json_string(model, "continuing_subword_prefix", path);
-    impl.end_of_word_suffix = json_string(model, "end_of_word_suffix", path);
-    impl.fuse_unk = json_bool(model, "fuse_unk", false);
-    impl.byte_fallback = json_bool(model, "byte_fallback", false);
-    impl.ignore_merges = json_bool(model, "ignore_merges", false);
-    if (auto unk = json_string(model, "unk_token", path); !unk.empty()) impl.unk_id = impl.vocab.find(unk);
-    const json merges = model.value("merges", json::array());
-    impl.merges.reserve(merges.size());
-    for (const auto& merge : merges) {
-      if (merge.is_string()) {
-        const std::string line = merge.get<std::string>();
-        size_t space = line.find(' ');
-        if (space == std::string::npos) throw_input_error("tokenizer_bad_merges", path + ": merge \"" + line + "\"");
-        impl.add_merge(line.substr(0, space), line.substr(space + 1));
-      } else {
-        impl.add_merge(merge.at(0).get<std::string>(), merge.at(1).get<std::string>());
-      }
-    }
+    if (type == "Unigram")
+      read_unigram_model(model, impl, entries);
+    else
+      read_bpe_model(model, impl, entries);
     impl.finish_model();
 
     for (const auto& token : added_tokens) {

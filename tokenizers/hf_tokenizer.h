@@ -1,7 +1,9 @@
 #pragma once
 // Hugging Face tokenizer.json with a BPE model: byte-level BPE behind a Split regex pre-tokenizer (GPT-2,
 // Llama-3, RoBERTa as used by CLAP) and SentencePiece-style BPE with Prepend/Replace or Metaspace
-// normalisation and byte fallback (Llama-2, Mistral); added and special tokens; the post-processor
+// normalisation and byte fallback (Llama-2, Mistral); or with a Unigram model (T5 as converted by transformers:
+// Precompiled charsmap, Strip, Replace, Metaspace), segmented by tokenizers/unigram_model.h; added and special
+// tokens; the post-processor
 // (TemplateProcessing, RobertaProcessing, BertProcessing) and the decoders (ByteLevel, Metaspace, Replace,
 // ByteFallback, Fuse, Strip, BPEDecoder). GPT-2's vocab.json + merges.txt layout loads into the same class.
 #include <memory>

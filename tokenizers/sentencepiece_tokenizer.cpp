@@ -1,6 +1,7 @@
 #include "tokenizers/sentencepiece_tokenizer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -12,7 +13,6 @@ namespace a2a {
 namespace {
 
 constexpr const char* kSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's visible space
-constexpr float kUnknownPenalty = 10.0f;
 
 // A minimal protobuf wire-format reader: varints, length-delimited fields and fixed 32/64-bit values.
 class ProtoReader {
@@ -77,8 +77,7 @@ class ProtoReader {
 
 SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path) : path_(path) {
   const std::string data = tokenizers::read_file(path);
-  std::string normalizer_name;
-  bool has_charsmap = false;
+  bool whitespace_as_suffix = false, denormalizer_rules = false;
   ProtoReader model(data, path);
   uint32_t field = 0, wire = 0;
   while (model.next(field, wire)) {
@@ -99,6 +98,10 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path) : path_(
     } else if (field == 2 && wire == 2) {  // trainer_spec
       ProtoReader reader(model.bytes(), path);
       while (reader.next(field, wire)) {
+        if (field == 44 && wire == 2) {
+          unk_surface_ = std::string(reader.bytes());
+          continue;
+        }
         if (wire != 0) {
           reader.skip(wire);
           continue;
@@ -106,6 +109,7 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path) : path_(
         uint64_t value = reader.varint();
         switch (field) {
           case 3: model_type_ = static_cast<ModelType>(value); break;
+          case 24: whitespace_as_suffix = value != 0; break;
           case 35: byte_fallback_ = value != 0; break;
           case 40: unk_id_ = static_cast<int32_t>(value); break;
           case 41: bos_id_ = static_cast<int32_t>(value); break;
@@ -114,63 +118,52 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path) : path_(
           default: break;
         }
       }
-    } else if (field == 3 && wire == 2) {  // normalizer_spec
+    } else if ((field == 3 || field == 5) && wire == 2) {  // normalizer_spec, denormalizer_spec
+      const bool normalizer = field == 3;
       ProtoReader reader(model.bytes(), path);
       while (reader.next(field, wire)) {
-        if (field == 1 && wire == 2)
-          normalizer_name = std::string(reader.bytes());
-        else if (field == 2 && wire == 2)
-          has_charsmap = !reader.bytes().empty();
-        else if (field == 3 && wire == 0)
-          add_dummy_prefix_ = reader.varint() != 0;
-        else if (field == 4 && wire == 0)
-          remove_extra_whitespaces_ = reader.varint() != 0;
-        else if (field == 5 && wire == 0)
-          escape_whitespaces_ = reader.varint() != 0;
-        else
+        if (field == 2 && wire == 2) {
+          std::string_view charsmap = reader.bytes();
+          if (normalizer) charsmap_blob_ = std::string(charsmap);
+          denormalizer_rules = denormalizer_rules || (!normalizer && !charsmap.empty());
+        } else if (normalizer && field >= 3 && field <= 5 && wire == 0) {
+          bool value = reader.varint() != 0;
+          (field == 3 ? add_dummy_prefix_ : field == 4 ? remove_extra_whitespaces_ : escape_whitespaces_) = value;
+        } else {
           reader.skip(wire);
+        }
       }
     } else {
       model.skip(wire);
     }
   }
+  if (whitespace_as_suffix) unsupported("treat_whitespace_as_suffix");
+  if (denormalizer_rules) unsupported("a denormalizer_spec with rules");
+  check_model();
+}
+
+[[noreturn]] void SentencePieceTokenizer::unsupported(const std::string& what) const {
+  throw_input_error("tokenizer_unsupported", path_ + ": SentencePiece model with " + what + " is not supported");
+}
+
+void SentencePieceTokenizer::check_model() {
+  const std::string& path = path_;
   if (pieces_.empty()) throw_input_error("tokenizer_bad_model", path + ": SentencePiece model has no pieces");
   if (model_type_ != ModelType::Bpe && model_type_ != ModelType::Unigram) {
-    throw_input_error("tokenizer_unsupported", path + ": SentencePiece model type " +
-                                                   std::to_string(static_cast<int>(model_type_)) +
-                                                   " (only BPE and unigram are supported)");
+    unsupported("model type " + std::to_string(static_cast<int>(model_type_)) + " (only BPE and unigram are)");
   }
-  if (has_charsmap) {
-    throw_input_error("tokenizer_unsupported", path + ": SentencePiece normalization \"" + normalizer_name +
-                                                   "\" with a precompiled character map is not supported "
-                                                   "(identity normalization only)");
-  }
-
+  if (!charsmap_blob_.empty()) charsmap_ = std::make_unique<tokenizers::PrecompiledCharsMap>(charsmap_blob_, path);
   // Every unknown character becomes this id, so it must name a piece (SentencePiece refuses such models too).
   if (unk_id_ < 0 || unk_id_ >= static_cast<int64_t>(pieces_.size()))
     throw_input_error("tokenizer_bad_model", path + ": unk_id " + std::to_string(unk_id_) + " is not one of its " +
                                                  std::to_string(pieces_.size()) + " pieces");
-  byte_ids_.assign(256, -1);
-  min_score_ = std::numeric_limits<float>::max();
-  for (size_t id = 0; id < pieces_.size(); ++id) {
-    const Piece& p = pieces_[id];
-    // SentencePiece never writes an empty piece; one would match everywhere without consuming text.
-    if (p.text.empty()) throw_input_error("tokenizer_bad_format", path + ": piece " + std::to_string(id) + " is empty");
-    ids_.emplace(p.text, static_cast<int32_t>(id));
-    if (p.type == PieceType::Byte) {
-      int value = -1;
-      if (p.text.size() == 6 && std::sscanf(p.text.c_str(), "<0x%02X>", &value) == 1 && value >= 0 && value < 256) {
-        byte_ids_[value] = static_cast<int32_t>(id);
-      }
-    }
-    if (p.type == PieceType::UserDefined) user_defined_.push_back(p.text);
-    if (p.type == PieceType::Normal) {
-      min_score_ = std::min(min_score_, p.score);
-      max_piece_chars_ = std::max(max_piece_chars_, unicode::to_code_points(p.text).size());
-    }
+  std::vector<tokenizers::UnigramModel::Piece> lattice_pieces = index_pieces();
+  // The unknown piece is the one of type UNKNOWN, as in SentencePiece's ModelInterface.
+  auto unknown = [&](const Piece& p) { return p.type == PieceType::Unknown; };
+  if (std::count_if(pieces_.begin(), pieces_.end(), unknown) != 1) {
+    throw_input_error("tokenizer_bad_model", path + ": a SentencePiece model needs exactly one piece of type UNKNOWN");
   }
-  std::sort(user_defined_.begin(), user_defined_.end(),
-            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  unk_id_ = static_cast<int32_t>(std::find_if(pieces_.begin(), pieces_.end(), unknown) - pieces_.begin());
   if (model_type_ == ModelType::Bpe) {
     std::vector<std::string> texts;
     std::vector<float> scores;
@@ -181,47 +174,107 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path) : path_(
       mergeable.push_back(p.type == PieceType::Normal || p.type == PieceType::UserDefined);
     }
     merges_.build(texts, scores, mergeable, ids_);
+  } else {
+    unigram_ = std::make_unique<tokenizers::UnigramModel>(std::move(lattice_pieces), unk_id_, path);
   }
   if (byte_fallback_ && std::count(byte_ids_.begin(), byte_ids_.end(), -1) > 0) {
     throw_input_error("tokenizer_bad_model", path + ": byte_fallback is set but some <0xXX> pieces are missing");
   }
 }
 
-std::string SentencePieceTokenizer::normalize(const std::string& text) const {
-  std::string out;
-  out.reserve(text.size() + 3);
-  std::string_view view(text);
-  if (remove_extra_whitespaces_) {
-    size_t begin = view.find_first_not_of(' ');
-    if (begin == std::string_view::npos) return {};
-    view = view.substr(begin, view.find_last_not_of(' ') - begin + 1);
-  }
-  if (view.empty()) return {};
-  const std::string space = escape_whitespaces_ ? kSpace : " ";
-  if (add_dummy_prefix_) out += space;
-  bool previous_space = false;
-  for (char c : view) {
-    if (c == ' ') {
-      if (remove_extra_whitespaces_ && previous_space) continue;
-      out += space;
-      previous_space = true;
-    } else {
-      out += c;
-      previous_space = false;
+// Checks every piece and indexes it: by text, byte value, user-defined; returns the pieces as the lattice sees them.
+std::vector<tokenizers::UnigramModel::Piece> SentencePieceTokenizer::index_pieces() {
+  const std::string& path = path_;
+  byte_ids_.assign(256, -1);
+  std::vector<tokenizers::UnigramModel::Piece> lattice_pieces;
+  for (size_t id = 0; id < pieces_.size(); ++id) {
+    const Piece& p = pieces_[id];
+    // SentencePiece never writes an empty piece; one would match everywhere without consuming text.
+    if (p.text.empty()) throw_input_error("tokenizer_bad_format", path + ": piece " + std::to_string(id) + " is empty");
+    if (!std::isfinite(p.score)) {
+      throw_input_error("tokenizer_bad_model",
+                        path + ": piece " + std::to_string(id) + " has the score " + std::to_string(p.score));
     }
+    ids_.emplace(p.text, static_cast<int32_t>(id));
+    if (p.type == PieceType::Byte) {
+      int value = -1;
+      if (p.text.size() == 6 && std::sscanf(p.text.c_str(), "<0x%02X>", &value) == 1 && value >= 0 && value < 256) {
+        byte_ids_[value] = static_cast<int32_t>(id);
+      }
+    }
+    if (p.type == PieceType::UserDefined) {
+      user_defined_.push_back(p.text);
+      user_defined_trie_.insert(p.text, static_cast<int32_t>(id));
+    }
+    using Kind = tokenizers::UnigramModel::Kind;
+    Kind kind = p.type == PieceType::Normal        ? Kind::Scored
+                : p.type == PieceType::UserDefined ? Kind::UserDefined
+                : p.type == PieceType::Unused      ? Kind::Unused
+                                                   : Kind::Reserved;
+    lattice_pieces.push_back({p.text, p.score, kind});
+  }
+  std::sort(user_defined_.begin(), user_defined_.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  return lattice_pieces;
+}
+
+// Normalizer::NormalizePrefix: a user-defined piece is copied unchanged, else the charsmap's longest rule applies,
+// else one character is copied.
+std::pair<std::string_view, size_t> SentencePieceTokenizer::normalize_prefix(std::string_view input) const {
+  size_t user_defined = 0;
+  user_defined_trie_.for_each_prefix(input, [&](size_t length, int32_t) { user_defined = length; });
+  if (user_defined > 0) return {input.substr(0, user_defined), user_defined};
+  if (charsmap_) return charsmap_->normalize_prefix(input);
+  return tokenizers::normalize_one_character(input);
+}
+
+// Normalizer::Normalize: whitespace is judged on the normalized pieces, so that a rule mapping a tab or an
+// ideographic space to " " counts as a space.
+std::string SentencePieceTokenizer::normalize(std::string_view input) const {
+  if (remove_extra_whitespaces_) {
+    while (!input.empty()) {
+      const auto [piece, consumed] = normalize_prefix(input);
+      if (piece != " ") break;
+      input.remove_prefix(consumed);
+    }
+  }
+  if (input.empty()) return {};
+  const std::string_view space = escape_whitespaces_ ? std::string_view(kSpace) : std::string_view(" ");
+  std::string out;
+  out.reserve(input.size() * 3);
+  if (add_dummy_prefix_) out += space;
+  bool previous_space = remove_extra_whitespaces_;
+  while (!input.empty()) {
+    auto [piece, consumed] = normalize_prefix(input);
+    while (previous_space && !piece.empty() && piece.front() == ' ') piece.remove_prefix(1);
+    if (!piece.empty()) {
+      for (char c : piece) {
+        if (c == ' ')
+          out += space;
+        else
+          out += c;
+      }
+      previous_space = piece.back() == ' ';
+    }
+    input.remove_prefix(consumed);
+    if (!remove_extra_whitespaces_) previous_space = false;
+  }
+  if (remove_extra_whitespaces_) {
+    while (out.size() >= space.size() && out.compare(out.size() - space.size(), space.size(), space) == 0)
+      out.resize(out.size() - space.size());
   }
   return out;
 }
 
-void SentencePieceTokenizer::emit_unknown(std::string_view text, std::vector<int64_t>& out) const {
+void SentencePieceTokenizer::emit_unknown(std::string_view text, Pieces& out) const {
   if (byte_fallback_) {
-    for (unsigned char b : text) out.push_back(byte_ids_[b]);
+    for (unsigned char b : text) out.emplace_back(byte_ids_[b], pieces_[byte_ids_[b]].text);
     return;
   }
-  out.push_back(unk_id_);
+  out.emplace_back(unk_id_, std::string(text));
 }
 
-void SentencePieceTokenizer::encode_bpe(const std::string& text, std::vector<int64_t>& out) const {
+void SentencePieceTokenizer::encode_bpe(const std::string& text, Pieces& out) const {
   std::vector<std::string> characters = unicode::split_characters(text);
   std::vector<int32_t> symbols(characters.size());
   for (size_t i = 0; i < characters.size(); ++i) {
@@ -237,74 +290,30 @@ void SentencePieceTokenizer::encode_bpe(const std::string& text, std::vector<int
     } else if (pieces_[id].type == PieceType::Unused) {
       emit_unknown(pieces_[id].text, out);
     } else {
-      out.push_back(id);
+      out.emplace_back(id, pieces_[id].text);
     }
   }
 }
 
-void SentencePieceTokenizer::encode_unigram(const std::string& text, std::vector<int64_t>& out) const {
-  // Viterbi over character positions: best total score of a segmentation ending at each position.
-  std::vector<size_t> offsets;  // byte offset of each character, plus the end
-  for (size_t pos = 0; pos < text.size();) {
-    offsets.push_back(pos);
-    unicode::next_code_point(text, pos);
-  }
-  offsets.push_back(text.size());
-  const size_t n = offsets.size() - 1;
-  const float unknown_score = min_score_ - kUnknownPenalty;
-  std::vector<float> best(n + 1, -std::numeric_limits<float>::infinity());
-  std::vector<size_t> from(n + 1, 0);
-  std::vector<int32_t> via(n + 1, -1);
-  best[0] = 0;
-  for (size_t start = 0; start < n; ++start) {
-    if (best[start] == -std::numeric_limits<float>::infinity()) continue;
-    bool single_found = false;
-    for (size_t end = start + 1; end <= n && end - start <= max_piece_chars_; ++end) {
-      auto it = ids_.find(text.substr(offsets[start], offsets[end] - offsets[start]));
-      if (it == ids_.end()) continue;
-      const Piece& p = pieces_[it->second];
-      if (p.type != PieceType::Normal && p.type != PieceType::UserDefined) continue;
-      if (end == start + 1) single_found = true;
-      float score = best[start] + (p.type == PieceType::UserDefined ? 0.0f : p.score);
-      if (score > best[end]) {
-        best[end] = score;
-        from[end] = start;
-        via[end] = it->second;
-      }
-    }
-    if (!single_found && best[start] + unknown_score > best[start + 1]) {
-      best[start + 1] = best[start] + unknown_score;
-      from[start + 1] = start;
-      via[start + 1] = -1;
-    }
-  }
-  std::vector<std::pair<size_t, int32_t>> path;  // (start character, id or -1)
-  for (size_t end = n; end > 0; end = from[end]) path.emplace_back(from[end], via[end]);
-  std::reverse(path.begin(), path.end());
-  for (size_t i = 0; i < path.size(); ++i) {
-    size_t start = path[i].first;
-    size_t end = i + 1 < path.size() ? path[i + 1].first : n;
-    if (path[i].second >= 0) {
-      out.push_back(path[i].second);
-    } else if (byte_fallback_) {
-      for (size_t b = offsets[start]; b < offsets[end]; ++b)
-        out.push_back(byte_ids_[static_cast<unsigned char>(text[b])]);
-    } else if (out.empty() || out.back() != unk_id_) {
-      out.push_back(unk_id_);  // consecutive unknown characters share one <unk>
-    }
+void SentencePieceTokenizer::encode_unigram(const std::string& text, Pieces& out) const {
+  for (const auto& token : unigram_->encode(text)) {
+    const std::string_view surface = std::string_view(text).substr(token.begin, token.end - token.begin);
+    if (token.id == unk_id_)
+      emit_unknown(surface, out);
+    else
+      out.emplace_back(token.id, std::string(surface));
   }
 }
 
-void SentencePieceTokenizer::encode_normalized(const std::string& normalized, std::vector<int64_t>& out) const {
-  // User-defined pieces are whole symbols; the text between them is segmented by the model.
+void SentencePieceTokenizer::encode_normalized(const std::string& normalized, Pieces& out) const {
+  if (model_type_ == ModelType::Unigram) {
+    encode_unigram(normalized, out);  // user-defined pieces win in the lattice by their score
+    return;
+  }
+  // BPE: user-defined pieces are whole symbols; the text between them is merged.
   size_t plain_start = 0;
   auto flush = [&](size_t end) {
-    if (end <= plain_start) return;
-    std::string plain = normalized.substr(plain_start, end - plain_start);
-    if (model_type_ == ModelType::Bpe)
-      encode_bpe(plain, out);
-    else
-      encode_unigram(plain, out);
+    if (end > plain_start) encode_bpe(normalized.substr(plain_start, end - plain_start), out);
   };
   size_t pos = 0;
   while (pos < normalized.size() && !user_defined_.empty()) {
@@ -320,23 +329,35 @@ void SentencePieceTokenizer::encode_normalized(const std::string& normalized, st
       continue;
     }
     flush(pos);
-    out.push_back(ids_.at(*match));
+    out.emplace_back(ids_.at(*match), *match);
     pos += match->size();
     plain_start = pos;
   }
   flush(normalized.size());
 }
 
-std::vector<int64_t> SentencePieceTokenizer::encode(const std::string& text) const {
-  std::vector<int64_t> ids;
+SentencePieceTokenizer::Pieces SentencePieceTokenizer::encode_pieces(const std::string& text) const {
+  Pieces pieces;
   for (const auto& segment : added_.split(text)) {
     if (segment.id >= 0) {
-      ids.push_back(segment.id);
+      pieces.emplace_back(static_cast<int32_t>(segment.id), text.substr(segment.begin, segment.end - segment.begin));
     } else if (segment.end > segment.begin) {
-      encode_normalized(normalize(text.substr(segment.begin, segment.end - segment.begin)), ids);
+      encode_normalized(normalize(std::string_view(text).substr(segment.begin, segment.end - segment.begin)), pieces);
     }
   }
+  return pieces;
+}
+
+std::vector<int64_t> SentencePieceTokenizer::encode(const std::string& text) const {
+  std::vector<int64_t> ids;
+  for (const auto& piece : encode_pieces(text)) ids.push_back(piece.first);
   return ids;
+}
+
+std::vector<std::string> SentencePieceTokenizer::encode_as_pieces(const std::string& text) const {
+  std::vector<std::string> out;
+  for (auto& piece : encode_pieces(text)) out.push_back(std::move(piece.second));
+  return out;
 }
 
 std::string SentencePieceTokenizer::token_text(int64_t id) const {
@@ -360,24 +381,54 @@ std::string SentencePieceTokenizer::token_text(int64_t id) const {
   }
 }
 
+// SentencePieceProcessor::Decode: while nothing has been written, a piece loses one leading U+2581 (the dummy
+// prefix; with remove_extra_whitespaces every piece until text appears); byte pieces are joined and an invalid
+// UTF-8 byte among them becomes U+FFFD; control pieces print nothing, the unknown piece its unk_surface.
 std::string SentencePieceTokenizer::decode(const std::vector<int64_t>& ids, bool skip_special) const {
-  std::string out;
-  bool at_start = true;
-  for (int64_t id : ids) {
-    const auto* added = added_.find(id);
-    bool control =
-        added ? added->special
-              : (id >= 0 && id < static_cast<int64_t>(pieces_.size()) && pieces_[id].type == PieceType::Control);
-    if (control && skip_special) continue;
-    if (control && !added) continue;  // SentencePiece prints nothing for <s>, </s>
-    std::string piece = token_text(id);
-    if (at_start && add_dummy_prefix_ && !piece.empty() && piece[0] == ' ' && !added &&
-        pieces_[id].type == PieceType::Normal) {
-      piece.erase(0, 1);
+  std::string out, bytes;
+  bool at_start = true, start_space_seen = false;
+  auto flush_bytes = [&] {
+    for (std::string_view rest(bytes); !rest.empty();) {
+      const auto [character, consumed] = tokenizers::normalize_one_character(rest);
+      out += character;
+      rest.remove_prefix(consumed);
     }
-    at_start = false;
-    out += piece;
+    bytes.clear();
+  };
+  for (int64_t id : ids) {
+    if (const auto* added = added_.find(id)) {
+      flush_bytes();
+      if (!(added->special && skip_special)) out += added->content;
+      continue;
+    }
+    if (id < 0 || id >= static_cast<int64_t>(pieces_.size())) continue;
+    const Piece& p = pieces_[id];
+    if (p.type == PieceType::Byte) {
+      bytes += token_text(id);
+      continue;
+    }
+    flush_bytes();
+    if (start_space_seen || !out.empty()) at_start = false;
+    start_space_seen = false;
+    if (p.type == PieceType::Control || p.type == PieceType::Unknown) {
+      out += token_text(id);
+      continue;
+    }
+    std::string_view text(p.text);
+    if (at_start && (add_dummy_prefix_ || remove_extra_whitespaces_) && text.compare(0, 3, kSpace) == 0) {
+      text.remove_prefix(3);
+      start_space_seen = !remove_extra_whitespaces_;
+    }
+    for (size_t pos = 0; pos < text.size();) {
+      if (text.compare(pos, 3, kSpace) == 0) {
+        out += ' ';
+        pos += 3;
+      } else {
+        out += text[pos++];
+      }
+    }
   }
+  flush_bytes();
   return unicode::sanitize_utf8(out);
 }
 

@@ -31,6 +31,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, const std::st
 
   auto json_file = folder ? dir / "tokenizer.json" : fs::path(path);
   auto model_file = folder ? dir / "tokenizer.model" : fs::path(path);
+  if (folder && !path_exists(model_file)) model_file = dir / "spiece.model";  // T5's name for it
   if (family == "hf" || (family.empty() && extension == ".json" && name != "vocab.json") ||
       (family.empty() && folder && path_exists(json_file))) {
     return HfTokenizer::from_tokenizer_json(json_file.string());

@@ -39,7 +39,7 @@ class Tokenizer {
   virtual bool lossless() const { return true; }
 };
 
-// Loads a tokenizer from a file or folder: tokenizer.json (Hugging Face), tokenizer.model
+// Loads a tokenizer from a file or folder: tokenizer.json (Hugging Face), tokenizer.model or spiece.model
 // (SentencePiece), vocab.json + merges.txt (CLIP or GPT-2 style, chosen by `family` when ambiguous:
 // "clip" or "gpt2"), or a llama2.c tokenizer .bin. A folder is searched in that order. `family` may also
 // force a format: "hf" (tokenizer.json), "sentencepiece", "llama2c". Throws a2a::Error on unknown formats.

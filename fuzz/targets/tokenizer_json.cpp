@@ -2,6 +2,7 @@
 // post-processor; then encoding and decoding of a text.
 #include "fuzz/exercise.h"
 #include "fuzz/fuzz_target.h"
+#include "fuzz/tokenizer_writers.h"
 #include "tokenizers/hf_tokenizer.h"
 
 namespace a2a::fuzz {
@@ -44,8 +45,29 @@ const char kSentencePiece[] = R"({"version": "1.0",
                      "▁h": 9, "▁hi": 10},
            "merges": ["▁ h", "▁h i"]}})";
 
+// A T5-style Unigram model as transformers converts it: Precompiled charsmap, Strip, Replace, Metaspace.
+std::string unigram_json() {
+  const std::string charsmap = base64_encode(precompiled_charsmap({{"\xEF\xBC\xA1", "A"}, {"\t", " "}}));
+  return R"({"version": "1.0",
+ "added_tokens": [{"id": 0, "content": "<pad>", "special": true}, {"id": 1, "content": "</s>", "special": true},
+                  {"id": 2, "content": "<unk>", "special": true}],
+ "normalizer": {"type": "Sequence", "normalizers": [{"type": "Precompiled", "precompiled_charsmap": ")" +
+         charsmap + R"("},
+   {"type": "Strip", "strip_left": false, "strip_right": true},
+   {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": "▁"}]},
+ "pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true},
+ "post_processor": {"type": "TemplateProcessing", "single": [{"Sequence": {"id": "A", "type_id": 0}},
+                    {"SpecialToken": {"id": "</s>", "type_id": 0}}], "pair": [],
+                    "special_tokens": {"</s>": {"id": "</s>", "ids": [1], "tokens": ["</s>"]}}},
+ "decoder": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true},
+ "model": {"type": "Unigram", "unk_id": 2, "byte_fallback": true,
+           "vocab": [["<pad>", 0.0], ["</s>", 0.0], ["<unk>", 0.0], ["▁", -2.0], ["A", -3.0], ["▁A", -2.5],
+                     ["b", -3.0], ["<0xC3>", 0.0], ["<0xA9>", 0.0]]}})";
+}
+
 std::vector<std::pair<std::string, Bytes>> tokenizer_json_seeds() {
   return {{"byte_level.txt", join_parts({kByteLevel, "abc ab <s>a</s> caf\xC3\xA9"})},
+          {"unigram.txt", join_parts({unigram_json(), "\xEF\xBC\xA1" + std::string("b\t Ab  \xC3\xA9 zz</s>")})},
           {"sentencepiece.txt", join_parts({kSentencePiece, "hi hi <s> A \xC3\xA9 x"})},
           {"deep_normalizer.txt",
            join_parts({R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "normalizer": )" +
@@ -58,7 +80,8 @@ std::vector<std::pair<std::string, Bytes>> tokenizer_json_seeds() {
 }  // namespace
 
 A2A_FUZZ_TARGET("tokenizer_json",
-                "tokenizer.json (BPE model, vocabulary ids, merges, normalizers, pre-tokenizers, "
+                "tokenizer.json (BPE and Unigram models, vocabulary ids, merges, scores, normalizers with a "
+                "precompiled charsmap, pre-tokenizers, "
                 "decoders, added tokens, post-processors) and encoding/decoding a text with it",
                 tokenizer_json, tokenizer_json_seeds);
 
