@@ -7,6 +7,7 @@
 
 #include "bench/bench.h"
 #include "encoders/clip_vision_model.h"
+#include "nn/seeded_init.h"
 
 namespace {
 
@@ -17,6 +18,7 @@ void bench_clip_vision() {
 
   a2a::CLIPVisionConfig config;  // ViT-B/32: 768 wide, 12 layers, 50 positions
   a2a::CLIPVisionModelWithProjection model(config);
+  a2a::initialize_seeded_weights(*model, 0);
   model->eval();
   const auto pixels = torch::randn({1, 3, config.image_size, config.image_size});
   const double embeds = a2a::bench::seconds_per_call([&] { model->forward(pixels); });
