@@ -41,7 +41,7 @@ void add_rows(const std::string& name, const Value& value, std::vector<std::stri
 }
 
 std::string similarity_table(const std::vector<std::string>& labels, const at::Tensor& similarity) {
-  size_t width = 6;
+  size_t width = 7;  // "-0.1234"
   for (const auto& l : labels) width = std::max(width, l.size());
   std::ostringstream os;
   os << "cosine similarity\n" << std::setw(static_cast<int>(width)) << "";

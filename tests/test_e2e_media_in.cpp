@@ -55,6 +55,9 @@ TEST_CASE("e2e: configs/image_to_text.yaml reads an image at the prompt's marker
   INFO(run.output);
   REQUIRE(run.code == 0);
   CHECK(run.output.find("output text: absent") == std::string::npos);
+  // Without models every model stage runs its tiny preset, and the timing table says so.
+  CHECK(summary_line(run.output, "see").find("tiny preset") != std::string::npos);
+  CHECK(summary_line(run.output, "llm").find("tiny preset") != std::string::npos);
   for (const char* stage : {"see", "project", "llm"})
     CHECK(summary_line(run.output, stage).find("skipped") == std::string::npos);
   // Without an image the encoder and the projection are skipped and the LLM answers the text alone.

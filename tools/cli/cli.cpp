@@ -238,6 +238,25 @@ void report_outputs(const GraphSpec& spec, const RunResult& result, const std::s
   }
 }
 
+// A model stage given no model builds its tiny preset; the timing table says so beside the stage.
+bool builds_tiny_preset(const StageNode& node, const StageInfo* info) {
+  if (!info || !node.params.contains("model") || node.params["model"] != "") return false;
+  for (const auto& spec : info->params)
+    if (spec.name.rfind("tiny_", 0) == 0) return true;
+  return false;
+}
+
+void mark_tiny_presets(const ValidatedGraph& graph, RunResult& result) {
+  for (auto& record : result.stages) {
+    if (record.status == StageRecord::Status::Skipped || !record.note.empty()) continue;
+    for (const auto& node : graph.spec.stages) {
+      auto info = graph.infos.find(node.id);
+      if (node.id == record.id && builds_tiny_preset(node, info == graph.infos.end() ? nullptr : info->second))
+        record.note = "tiny preset: seeded random weights (no model given)";
+    }
+  }
+}
+
 int cmd_run(const Args& args) {
   if (args.positional.size() != 1) throw UsageError("run needs exactly one CONFIG file");
   const std::string out_dir = output_dir_of(args);
@@ -272,6 +291,7 @@ int cmd_run(const Args& args) {
   view.finish_line();
   g_cancel = nullptr;
   report_outputs(pipeline.graph().spec, result, out_dir, selected);
+  mark_tiny_presets(pipeline.graph(), result);
   if (!quiet) std::cerr << view.timing_table(result);
   return kExitOk;
 }
