@@ -27,12 +27,20 @@ AttentionImpl::AttentionImpl(const AttentionOptions& options) : options_(options
       register_module("to_k", torch::nn::Linear(torch::nn::LinearOptions(context_dim, inner_dim_).bias(options.bias)));
   to_v =
       register_module("to_v", torch::nn::Linear(torch::nn::LinearOptions(context_dim, inner_dim_).bias(options.bias)));
+  if (options.qk_norm) {
+    if (*options.qk_norm != "rms_norm_across_heads") {
+      throw_input_error("unsupported_model_config",
+                        "Attention: qk_norm '" + *options.qk_norm + "' is not supported (only rms_norm_across_heads)");
+    }
+    norm_q = register_module("norm_q", RMSNorm(inner_dim_, options.eps));
+    norm_k = register_module("norm_k", RMSNorm(inner_dim_, options.eps));
+  }
   to_out_proj = torch::nn::Linear(torch::nn::LinearOptions(inner_dim_, out_dim).bias(options.out_bias));
   to_out = register_module("to_out", torch::nn::ModuleList(to_out_proj, torch::nn::Dropout(options.dropout)));
 }
 
 at::Tensor AttentionImpl::forward(const at::Tensor& hidden_states, const at::Tensor& encoder_hidden_states,
-                                  const at::Tensor& attention_mask) {
+                                  const at::Tensor& attention_mask, const AttentionHeadRotation& rotate_heads) {
   const at::Tensor residual = hidden_states;
   at::Tensor h = hidden_states;
   const bool spatial = h.dim() == 4;
@@ -61,9 +69,19 @@ at::Tensor AttentionImpl::forward(const at::Tensor& hidden_states, const at::Ten
   const int64_t batch = h.size(0);
   const int64_t head_dim = inner_dim_ / heads_;
   auto split_heads = [&](const at::Tensor& t) { return t.view({batch, -1, heads_, head_dim}).transpose(1, 2); };
-  at::Tensor q = split_heads(to_q(h));
-  at::Tensor k = split_heads(to_k(context));
+  at::Tensor q = to_q(h);
+  at::Tensor k = to_k(context);
+  if (norm_q) {
+    q = norm_q(q);
+    k = norm_k(k);
+  }
+  q = split_heads(q);
+  k = split_heads(k);
   at::Tensor v = split_heads(to_v(context));
+  if (rotate_heads) {
+    q = rotate_heads(q);
+    k = rotate_heads(k);
+  }
 
   at::Tensor mask = attention_mask;
   if (mask.defined() && mask.dim() == 3) mask = mask.unsqueeze(1);

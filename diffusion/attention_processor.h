@@ -1,6 +1,7 @@
 #pragma once
 // diffusers' Attention (attention_processor.py, 0.29.2) with the default processor's numerics, named
-// like its state_dict: group_norm, to_q, to_k, to_v, to_out.0 (to_out.1 is the dropout).
+// like its state_dict: group_norm, to_q, to_k, to_v, norm_q, norm_k, to_out.0 (to_out.1 is the dropout).
+// qk_norm and the head rotation follow 0.33.1's Wan processor (WanAttnProcessor2_0).
 #include <ATen/Tensor.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -9,7 +10,11 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <string>
+
+#include "nn/rms_norm.h"
 
 namespace a2a {
 
@@ -27,11 +32,17 @@ struct AttentionOptions {
   std::optional<int64_t> norm_num_groups;  // GroupNorm on the input (VAE mid-block attention)
   bool out_bias = true;
   bool scale_qk = true;  // scale 1/sqrt(dim_head); 1 otherwise
-  double eps = 1e-5;     // of group_norm
+  double eps = 1e-5;     // of group_norm and of the qk norms
   double rescale_output_factor = 1.0;
   bool residual_connection = false;
   std::optional<int64_t> out_dim;  // query_dim when unset; heads = out_dim / dim_head when set
+  // Unset, or "rms_norm_across_heads": norm_q / norm_k, RMSNorm over all heads' channels of the projected
+  // query and key, before the heads are split (Wan, LTX). Other kinds raise "unsupported_model_config".
+  std::optional<std::string> qk_norm;
 };
+
+// A processor's position step on the split query or key heads [B, heads, L, head_dim] (rotary embeddings).
+using AttentionHeadRotation = std::function<at::Tensor(const at::Tensor&)>;
 
 class AttentionImpl : public torch::nn::Module {
  public:
@@ -41,8 +52,9 @@ class AttentionImpl : public torch::nn::Module {
   // encoder_hidden_states [B, S, cross_attention_dim]; undefined = self-attention.
   // attention_mask: additive bias broadcastable to [B, heads, L, S]; a 3-D [B, 1|L, S] bias is applied
   // to every head, as diffusers does.
+  // rotate_heads, when given, is applied to the query and key heads after the qk norms.
   at::Tensor forward(const at::Tensor& hidden_states, const at::Tensor& encoder_hidden_states = {},
-                     const at::Tensor& attention_mask = {});
+                     const at::Tensor& attention_mask = {}, const AttentionHeadRotation& rotate_heads = {});
 
   const AttentionOptions& options() const { return options_; }
   int64_t heads() const { return heads_; }
@@ -51,6 +63,8 @@ class AttentionImpl : public torch::nn::Module {
   torch::nn::Linear to_q{nullptr};
   torch::nn::Linear to_k{nullptr};
   torch::nn::Linear to_v{nullptr};
+  RMSNorm norm_q{nullptr};  // with qk_norm only
+  RMSNorm norm_k{nullptr};
   torch::nn::ModuleList to_out{nullptr};   // [Linear, Dropout]
   torch::nn::Linear to_out_proj{nullptr};  // to_out.0
 

@@ -65,4 +65,34 @@ at::Tensor TimestepEmbeddingImpl::forward(const at::Tensor& sample, const at::Te
   return h;
 }
 
+at::Tensor rotary_pos_embed_complex(int64_t dim, int64_t positions, double theta) {
+  if (dim < 0 || dim % 2 != 0 || positions < 0) {
+    throw_input_error("bad_config", "rotary embedding: dimension " + std::to_string(dim) +
+                                        " must be even and non-negative, positions " + std::to_string(positions) +
+                                        " non-negative");
+  }
+  const auto f64 = at::TensorOptions().dtype(at::kDouble);
+  // The reference's order: 1 / theta^(arange(0, dim, 2) / dim), then outer(arange(positions), freqs).
+  const at::Tensor freqs = 1.0 / at::pow(theta, at::arange(0, dim, 2, f64) / static_cast<double>(dim));
+  const at::Tensor angles = at::outer(at::arange(positions, at::kLong).to(at::kDouble), freqs);
+  return at::polar(at::ones_like(angles), angles);
+}
+
+PixArtAlphaTextProjectionImpl::PixArtAlphaTextProjectionImpl(int64_t in_features, int64_t hidden_size,
+                                                             std::optional<int64_t> out_features,
+                                                             const std::string& act_fn) {
+  if (act_fn != "gelu_tanh" && act_fn != "silu") {
+    throw_input_error("unsupported_model_config",
+                      "PixArtAlphaTextProjection: act_fn '" + act_fn + "' is not supported (gelu_tanh or silu)");
+  }
+  gelu_tanh_ = act_fn == "gelu_tanh";
+  linear_1 = register_module("linear_1", torch::nn::Linear(in_features, hidden_size));
+  linear_2 = register_module("linear_2", torch::nn::Linear(hidden_size, out_features.value_or(hidden_size)));
+}
+
+at::Tensor PixArtAlphaTextProjectionImpl::forward(const at::Tensor& caption) {
+  const at::Tensor h = linear_1(caption);
+  return linear_2(gelu_tanh_ ? at::gelu(h, "tanh") : at::silu(h));
+}
+
 }  // namespace a2a

@@ -1,6 +1,7 @@
 #pragma once
 // diffusers' timestep embeddings (embeddings.py, 0.29.2): the sinusoidal Timesteps projection and the
-// TimestepEmbedding MLP (linear_1, act, linear_2), named like the state_dict.
+// TimestepEmbedding MLP (linear_1, act, linear_2), named like the state_dict; from 0.33.1, the complex
+// 1-D rotary table (get_1d_rotary_pos_embed) and PixArtAlphaTextProjection (Wan's text_embedder).
 #include <ATen/Tensor.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/linear.h>
@@ -59,5 +60,24 @@ class TimestepEmbeddingImpl : public torch::nn::Module {
   std::optional<DiffusersActivation> post_act_;
 };
 TORCH_MODULE(TimestepEmbedding);
+
+// get_1d_rotary_pos_embed(dim, positions, theta, use_real=False, freqs_dtype=float64): the complex128
+// table [positions, dim/2] of exp(i·p·theta^(-2j/dim)) for p < positions. dim must be even.
+at::Tensor rotary_pos_embed_complex(int64_t dim, int64_t positions, double theta = 10000.0);
+
+// Caption projection: linear_2(act_1(linear_1(caption))); act_fn "gelu_tanh" or "silu".
+class PixArtAlphaTextProjectionImpl : public torch::nn::Module {
+ public:
+  PixArtAlphaTextProjectionImpl(int64_t in_features, int64_t hidden_size, std::optional<int64_t> out_features = {},
+                                const std::string& act_fn = "gelu_tanh");
+  at::Tensor forward(const at::Tensor& caption);
+
+  torch::nn::Linear linear_1{nullptr};
+  torch::nn::Linear linear_2{nullptr};
+
+ private:
+  bool gelu_tanh_ = true;  // else SiLU
+};
+TORCH_MODULE(PixArtAlphaTextProjection);
 
 }  // namespace a2a
