@@ -10,6 +10,7 @@
 #include "diffusion/schedulers/flow_match_euler_scheduler.h"
 #include "diffusion/schedulers/pndm_scheduler.h"
 #include "diffusion/schedulers/scheduler_config.h"
+#include "diffusion/schedulers/unipc_multistep_scheduler.h"
 
 #include <cmath>
 #include <fstream>
@@ -359,6 +360,7 @@ const SchedulerName kSchedulerNames[] = {
     {"dpmsolver_multistep", "DPMSolverMultistepScheduler", false},
     {"dpmsolver_multistep_karras", "DPMSolverMultistepScheduler", true},
     {"flow_match_euler", "FlowMatchEulerDiscreteScheduler", false},
+    {"unipc", "UniPCMultistepScheduler", false},
 };
 
 }  // namespace
@@ -452,6 +454,8 @@ std::unique_ptr<Scheduler> make_scheduler(const std::string& name_or_class, cons
   }
   if (class_name == "FlowMatchEulerDiscreteScheduler")
     return std::make_unique<FlowMatchEulerDiscreteScheduler>(FlowMatchEulerDiscreteSchedulerOptions::from_json(cfg));
+  if (class_name == "UniPCMultistepScheduler")
+    return std::make_unique<UniPCMultistepScheduler>(UniPCMultistepSchedulerOptions::from_json(cfg));
 
   std::string known;
   for (const auto& entry : kSchedulerNames) known += std::string(known.empty() ? "" : ", ") + entry.short_name;

@@ -52,7 +52,7 @@ class Scheduler {
   virtual int order() const { return 1; }
 
   virtual void set_timesteps(int64_t num_inference_steps) = 0;
-  // int64 for DDPM, DDIM, PNDM and DPM-Solver; float32 for the Euler family, as in diffusers.
+  // int64 for DDPM, DDIM, PNDM, DPM-Solver and UniPC; float32 for the Euler family, as in diffusers.
   const at::Tensor& timesteps() const { return timesteps_; }
   // sigmas (float32, one more than timesteps) for the sigma-based schedulers, undefined otherwise.
   const at::Tensor& sigmas() const { return sigmas_; }
@@ -86,7 +86,7 @@ class Scheduler {
 
 // Creates a scheduler from a diffusers class name ("EulerDiscreteScheduler") or a short name ("euler",
 // "euler_ancestral", "ddim", "ddpm", "pndm", "dpmsolver_multistep", "dpmsolver_multistep_karras",
-// "flow_match_euler") and a scheduler_config.json object. Empty `name_or_class` takes `_class_name` from
+// "flow_match_euler", "unipc") and a scheduler_config.json object. Empty `name_or_class` takes `_class_name` from
 // the config. Keys absent from the config get diffusers' defaults for that class. When the name and the
 // config's class differ (a different sampler for the same model), the shared fields of the config
 // (betas, prediction type, spacing, offset) carry over, as diffusers' from_config does.
