@@ -22,20 +22,6 @@ torch::nn::Sequential unet3d_temporal_stage(int64_t groups, int64_t in_dim, int6
   return stage;
 }
 
-ResnetBlock2DOptions unet3d_resnet_options(const UNet2DBlockOptions& o, int64_t in_channels, int64_t out_channels) {
-  ResnetBlock2DOptions r;
-  r.in_channels = in_channels;
-  r.out_channels = out_channels;
-  r.temb_channels = o.temb_channels;
-  r.groups = o.resnet_groups;
-  r.eps = o.resnet_eps;
-  r.dropout = o.dropout;
-  r.non_linearity = o.resnet_act_fn;
-  r.time_embedding_norm = o.resnet_time_scale_shift;
-  r.output_scale_factor = o.output_scale_factor;
-  return r;
-}
-
 int64_t unet3d_head_count(const UNet2DBlockOptions& o, int64_t channels) {
   if (o.num_attention_heads <= 0 || channels % o.num_attention_heads != 0) {
     throw_input_error("unsupported_model_config", "block width " + std::to_string(channels) +
@@ -74,36 +60,6 @@ TemporalConvLayer unet3d_temporal_conv(const UNet2DBlockOptions& o, int64_t chan
   return TemporalConvLayer(channels, channels, kUNet3DTemporalDropout, o.resnet_groups);
 }
 
-Downsample2D unet3d_downsampler(const UNet2DBlockOptions& o) {
-  Downsample2DOptions d;
-  d.channels = o.out_channels;
-  d.use_conv = true;
-  d.out_channels = o.out_channels;
-  d.padding = o.downsample_padding;
-  return Downsample2D(d);
-}
-
-Upsample2D unet3d_upsampler(const UNet2DBlockOptions& o) {
-  Upsample2DOptions u;
-  u.channels = o.out_channels;
-  u.use_conv = true;
-  u.out_channels = o.out_channels;
-  return Upsample2D(u);
-}
-
-int64_t unet3d_up_resnet_in_channels(const UNet2DBlockOptions& o, int64_t i) {
-  const int64_t res_skip = (i == o.num_layers - 1) ? o.in_channels : o.out_channels;
-  const int64_t resnet_in = (i == 0) ? o.prev_output_channel : o.out_channels;
-  return resnet_in + res_skip;
-}
-
-void unet3d_check_skips(const std::vector<at::Tensor>& res, size_t expected, const char* block) {
-  if (res.size() != expected) {
-    throw_input_error("bad_input", std::string(block) + ": expected " + std::to_string(expected) +
-                                       " skip states, got " + std::to_string(res.size()));
-  }
-}
-
 template <typename T>
 void unet3d_register_all(torch::nn::ModuleList& list, const std::vector<T>& modules) {
   for (const auto& m : modules) list->push_back(m);
@@ -138,7 +94,7 @@ at::Tensor TemporalConvLayerImpl::forward(const at::Tensor& hidden_states, int64
 DownBlock3DImpl::DownBlock3DImpl(const UNet2DBlockOptions& options) {
   for (int64_t i = 0; i < options.num_layers; ++i) {
     const int64_t in = i == 0 ? options.in_channels : options.out_channels;
-    resnet_list_.emplace_back(unet3d_resnet_options(options, in, options.out_channels));
+    resnet_list_.emplace_back(resnet_options(options, in, options.out_channels));
     temp_conv_list_.push_back(unet3d_temporal_conv(options, options.out_channels));
   }
   resnets = register_module("resnets", torch::nn::ModuleList());
@@ -146,7 +102,7 @@ DownBlock3DImpl::DownBlock3DImpl(const UNet2DBlockOptions& options) {
   temp_convs = register_module("temp_convs", torch::nn::ModuleList());
   unet3d_register_all(temp_convs, temp_conv_list_);
   if (options.add_downsample) {
-    downsampler_ = unet3d_downsampler(options);
+    downsampler_ = make_downsampler(options);
     downsamplers = register_module("downsamplers", torch::nn::ModuleList(downsampler_));
   }
 }
@@ -170,7 +126,7 @@ std::pair<at::Tensor, std::vector<at::Tensor>> DownBlock3DImpl::forward(const at
 CrossAttnDownBlock3DImpl::CrossAttnDownBlock3DImpl(const UNet2DBlockOptions& options) {
   const int64_t out = options.out_channels;
   for (int64_t i = 0; i < options.num_layers; ++i) {
-    resnet_list_.emplace_back(unet3d_resnet_options(options, i == 0 ? options.in_channels : out, out));
+    resnet_list_.emplace_back(resnet_options(options, i == 0 ? options.in_channels : out, out));
     temp_conv_list_.push_back(unet3d_temporal_conv(options, out));
     attention_list_.push_back(unet3d_spatial_transformer(options, out));
     temp_attention_list_.push_back(unet3d_temporal_transformer(options, out));
@@ -184,7 +140,7 @@ CrossAttnDownBlock3DImpl::CrossAttnDownBlock3DImpl(const UNet2DBlockOptions& opt
   temp_attentions = register_module("temp_attentions", torch::nn::ModuleList());
   unet3d_register_all(temp_attentions, temp_attention_list_);
   if (options.add_downsample) {
-    downsampler_ = unet3d_downsampler(options);
+    downsampler_ = make_downsampler(options);
     downsamplers = register_module("downsamplers", torch::nn::ModuleList(downsampler_));
   }
 }
@@ -209,12 +165,12 @@ std::pair<at::Tensor, std::vector<at::Tensor>> CrossAttnDownBlock3DImpl::forward
 
 UNetMidBlock3DCrossAttnImpl::UNetMidBlock3DCrossAttnImpl(const UNet2DBlockOptions& options) {
   const int64_t channels = options.in_channels;
-  resnet_list_.emplace_back(unet3d_resnet_options(options, channels, channels));
+  resnet_list_.emplace_back(resnet_options(options, channels, channels));
   temp_conv_list_.push_back(unet3d_temporal_conv(options, channels));
   for (int64_t i = 0; i < options.num_layers; ++i) {
     attention_list_.push_back(unet3d_spatial_transformer(options, channels));
     temp_attention_list_.push_back(unet3d_temporal_transformer(options, channels));
-    resnet_list_.emplace_back(unet3d_resnet_options(options, channels, channels));
+    resnet_list_.emplace_back(resnet_options(options, channels, channels));
     temp_conv_list_.push_back(unet3d_temporal_conv(options, channels));
   }
   resnets = register_module("resnets", torch::nn::ModuleList());
@@ -241,8 +197,7 @@ at::Tensor UNetMidBlock3DCrossAttnImpl::forward(const at::Tensor& hidden_states,
 
 UpBlock3DImpl::UpBlock3DImpl(const UNet2DBlockOptions& options) {
   for (int64_t i = 0; i < options.num_layers; ++i) {
-    resnet_list_.emplace_back(
-        unet3d_resnet_options(options, unet3d_up_resnet_in_channels(options, i), options.out_channels));
+    resnet_list_.emplace_back(resnet_options(options, up_resnet_in_channels(options, i), options.out_channels));
     temp_conv_list_.push_back(unet3d_temporal_conv(options, options.out_channels));
   }
   resnets = register_module("resnets", torch::nn::ModuleList());
@@ -250,14 +205,14 @@ UpBlock3DImpl::UpBlock3DImpl(const UNet2DBlockOptions& options) {
   temp_convs = register_module("temp_convs", torch::nn::ModuleList());
   unet3d_register_all(temp_convs, temp_conv_list_);
   if (options.add_upsample) {
-    upsampler_ = unet3d_upsampler(options);
+    upsampler_ = make_upsampler(options);
     upsamplers = register_module("upsamplers", torch::nn::ModuleList(upsampler_));
   }
 }
 
 at::Tensor UpBlock3DImpl::forward(const at::Tensor& hidden_states, const std::vector<at::Tensor>& res_hidden_states,
                                   const UNet3DConditioning& cond, const std::vector<int64_t>& upsample_size) {
-  unet3d_check_skips(res_hidden_states, resnet_list_.size(), "UpBlock3D");
+  check_skip_count(res_hidden_states, resnet_list_.size(), "UpBlock3D");
   at::Tensor h = hidden_states;
   for (size_t i = 0; i < resnet_list_.size(); ++i) {
     h = at::cat({h, res_hidden_states[res_hidden_states.size() - 1 - i]}, 1);
@@ -271,7 +226,7 @@ at::Tensor UpBlock3DImpl::forward(const at::Tensor& hidden_states, const std::ve
 CrossAttnUpBlock3DImpl::CrossAttnUpBlock3DImpl(const UNet2DBlockOptions& options) {
   const int64_t out = options.out_channels;
   for (int64_t i = 0; i < options.num_layers; ++i) {
-    resnet_list_.emplace_back(unet3d_resnet_options(options, unet3d_up_resnet_in_channels(options, i), out));
+    resnet_list_.emplace_back(resnet_options(options, up_resnet_in_channels(options, i), out));
     temp_conv_list_.push_back(unet3d_temporal_conv(options, out));
     attention_list_.push_back(unet3d_spatial_transformer(options, out));
     temp_attention_list_.push_back(unet3d_temporal_transformer(options, out));
@@ -285,7 +240,7 @@ CrossAttnUpBlock3DImpl::CrossAttnUpBlock3DImpl(const UNet2DBlockOptions& options
   temp_attentions = register_module("temp_attentions", torch::nn::ModuleList());
   unet3d_register_all(temp_attentions, temp_attention_list_);
   if (options.add_upsample) {
-    upsampler_ = unet3d_upsampler(options);
+    upsampler_ = make_upsampler(options);
     upsamplers = register_module("upsamplers", torch::nn::ModuleList(upsampler_));
   }
 }
@@ -293,7 +248,7 @@ CrossAttnUpBlock3DImpl::CrossAttnUpBlock3DImpl(const UNet2DBlockOptions& options
 at::Tensor CrossAttnUpBlock3DImpl::forward(const at::Tensor& hidden_states,
                                            const std::vector<at::Tensor>& res_hidden_states,
                                            const UNet3DConditioning& cond, const std::vector<int64_t>& upsample_size) {
-  unet3d_check_skips(res_hidden_states, resnet_list_.size(), "CrossAttnUpBlock3D");
+  check_skip_count(res_hidden_states, resnet_list_.size(), "CrossAttnUpBlock3D");
   at::Tensor h = hidden_states;
   for (size_t i = 0; i < resnet_list_.size(); ++i) {
     h = at::cat({h, res_hidden_states[res_hidden_states.size() - 1 - i]}, 1);

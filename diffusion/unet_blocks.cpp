@@ -8,20 +8,6 @@ namespace a2a {
 
 namespace {
 
-ResnetBlock2DOptions resnet_options(const UNet2DBlockOptions& o, int64_t in_channels, int64_t out_channels) {
-  ResnetBlock2DOptions r;
-  r.in_channels = in_channels;
-  r.out_channels = out_channels;
-  r.temb_channels = o.temb_channels;
-  r.groups = o.resnet_groups;
-  r.eps = o.resnet_eps;
-  r.dropout = o.dropout;
-  r.non_linearity = o.resnet_act_fn;
-  r.time_embedding_norm = o.resnet_time_scale_shift;
-  r.output_scale_factor = o.output_scale_factor;
-  return r;
-}
-
 int64_t transformer_layers(const UNet2DBlockOptions& o, int64_t layer) {
   const auto& per_layer = o.transformer_layers_per_block;
   if (per_layer.size() == 1) return per_layer[0];
@@ -56,6 +42,22 @@ Transformer2DModel cross_attention_transformer(const UNet2DBlockOptions& o, int6
   return Transformer2DModel(t);
 }
 
+}  // namespace
+
+ResnetBlock2DOptions resnet_options(const UNet2DBlockOptions& o, int64_t in_channels, int64_t out_channels) {
+  ResnetBlock2DOptions r;
+  r.in_channels = in_channels;
+  r.out_channels = out_channels;
+  r.temb_channels = o.temb_channels;
+  r.groups = o.resnet_groups;
+  r.eps = o.resnet_eps;
+  r.dropout = o.dropout;
+  r.non_linearity = o.resnet_act_fn;
+  r.time_embedding_norm = o.resnet_time_scale_shift;
+  r.output_scale_factor = o.output_scale_factor;
+  return r;
+}
+
 Downsample2D make_downsampler(const UNet2DBlockOptions& o) {
   Downsample2DOptions d;
   d.channels = o.out_channels;
@@ -73,7 +75,6 @@ Upsample2D make_upsampler(const UNet2DBlockOptions& o) {
   return Upsample2D(u);
 }
 
-// Input width of resnet i of an up block: previous output (or own width) plus the skip state.
 int64_t up_resnet_in_channels(const UNet2DBlockOptions& o, int64_t i) {
   const int64_t res_skip = (i == o.num_layers - 1) ? o.in_channels : o.out_channels;
   const int64_t resnet_in = (i == 0) ? o.prev_output_channel : o.out_channels;
@@ -86,8 +87,6 @@ void check_skip_count(const std::vector<at::Tensor>& res, size_t expected, const
                                        " skip states, got " + std::to_string(res.size()));
   }
 }
-
-}  // namespace
 
 DownBlock2DImpl::DownBlock2DImpl(const UNet2DBlockOptions& options) {
   resnets = register_module("resnets", torch::nn::ModuleList());

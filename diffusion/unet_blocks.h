@@ -58,6 +58,15 @@ struct UNet2DBlockOptions {
   std::optional<int64_t> attn_groups;         // resnet_groups when unset (time_scale_shift "default")
 };
 
+// Pieces of the blocks' constructors, shared with the 3-D blocks of diffusion/unet3d_blocks.h.
+ResnetBlock2DOptions resnet_options(const UNet2DBlockOptions& o, int64_t in_channels, int64_t out_channels);
+Downsample2D make_downsampler(const UNet2DBlockOptions& o);  // conv, stride 2, downsample_padding
+Upsample2D make_upsampler(const UNet2DBlockOptions& o);      // nearest x2 (or to a size), conv
+// Input width of resnet i of an up block: the previous output (or its own width) plus the skip state.
+int64_t up_resnet_in_channels(const UNet2DBlockOptions& o, int64_t i);
+// "bad_input" unless an up block got one skip state per resnet.
+void check_skip_count(const std::vector<at::Tensor>& res, size_t expected, const char* block);
+
 class UNetDownBlockImpl : public torch::nn::Module {
  public:
   // Returns the block output and the states it hands to the up path: one per resnet, plus the
