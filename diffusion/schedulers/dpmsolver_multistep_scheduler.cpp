@@ -293,13 +293,8 @@ SchedulerStepOutput DPMSolverMultistepScheduler::step(const at::Tensor& model_ou
 at::Tensor DPMSolverMultistepScheduler::add_noise(const at::Tensor& original_samples, const at::Tensor& noise,
                                                   double timestep) {
   scheduler_detail::require_timesteps_set(class_name(), timesteps_, num_inference_steps_);
-  int64_t i;
-  if (index_.begin_index() < 0) {
-    i = scheduler_detail::index_for_timestep(timesteps_, timestep);
-    if (i < 0) i = num_inference_steps_ - 1;
-  } else {
-    i = index_.for_add_noise(timesteps_, timestep, class_name());
-  }
+  // A timestep outside the schedule takes the last step, as diffusers' DPM-Solver/UniPC add_noise does.
+  const int64_t i = index_.for_add_noise(timesteps_, timestep, class_name(), num_inference_steps_ - 1);
   const NoiseLevel level = noise_level(sigma_values_.at(i));
   return level.alpha * original_samples + level.sigma * noise;
 }

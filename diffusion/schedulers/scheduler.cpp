@@ -330,10 +330,11 @@ int64_t SigmaStepIndex::ensure(const at::Tensor& timesteps, double timestep, con
   return step_index_;
 }
 
-int64_t SigmaStepIndex::for_add_noise(const at::Tensor& timesteps, double timestep,
-                                      const std::string& class_name) const {
+int64_t SigmaStepIndex::for_add_noise(const at::Tensor& timesteps, double timestep, const std::string& class_name,
+                                      int64_t missing) const {
   if (begin_index_ >= 0) return step_index_ >= 0 ? step_index_ : begin_index_;
   const int64_t index = index_for_timestep(timesteps, timestep);
+  if (index < 0 && missing >= 0) return missing;
   if (index < 0)
     throw_input_error("bad_timestep", class_name + ": timestep " + std::to_string(timestep) +
                                           " is not in the schedule set by set_timesteps");

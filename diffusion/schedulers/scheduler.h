@@ -159,8 +159,10 @@ class SigmaStepIndex {
   // the schedule (-1 = error).
   int64_t ensure(const at::Tensor& timesteps, double timestep, const std::string& class_name, int64_t missing = -1);
   void advance() { ++step_index_; }
-  // The index add_noise uses: looked up from the timestep unless a begin index was set.
-  int64_t for_add_noise(const at::Tensor& timesteps, double timestep, const std::string& class_name) const;
+  // The index add_noise uses: looked up from the timestep unless a begin index was set; `missing` is the
+  // index for a timestep not in the schedule (-1 = error).
+  int64_t for_add_noise(const at::Tensor& timesteps, double timestep, const std::string& class_name,
+                        int64_t missing = -1) const;
 
  private:
   int64_t step_index_ = -1;
