@@ -6,7 +6,11 @@
 
 #include "base/error.h"
 #include "diffusion/resnet_block.h"
+#include "nn/dtype.h"
+#include "weights/component_resolver.h"
 #include "weights/config_reader.h"
+#include "weights/hf_layout.h"
+#include "weights/state_dict.h"
 
 namespace a2a {
 
@@ -251,6 +255,44 @@ at::Tensor AutoencoderKLImpl::scale_latent(const at::Tensor& z) const {
 
 at::Tensor AutoencoderKLImpl::unscale_latent(const at::Tensor& latent) const {
   return latent / options_.scaling_factor + options_.shift_factor.value_or(0.0);
+}
+
+AutoencoderKLOptions AutoencoderKLOptions::tiny(const std::string& preset) {
+  AutoencoderKLOptions o;
+  o.block_out_channels = {32, 64};
+  o.down_block_types = {"DownEncoderBlock2D", "DownEncoderBlock2D"};
+  o.up_block_types = {"UpDecoderBlock2D", "UpDecoderBlock2D"};
+  o.layers_per_block = 1;
+  o.norm_num_groups = 8;
+  o.sample_size = 32;
+  if (preset == "mel") {
+    o.in_channels = 1;
+    o.out_channels = 1;
+    o.latent_channels = 8;
+    o.scaling_factor = 0.9392935633659363;
+  }
+  return o;
+}
+
+ResolvedComponent resolve_autoencoder_kl(const std::string& path) {
+  ComponentRequest request;
+  request.component = "vae";
+  request.who = "VAE";
+  request.hint = "give a diffusers AutoencoderKL folder or a pipeline folder with vae/";
+  return resolve_component(path, request);
+}
+
+AutoencoderKL load_autoencoder_kl(const ResolvedComponent& files, const std::string& device, at::ScalarType dtype) {
+  AutoencoderKL vae(AutoencoderKLOptions::from_config(files.config));
+  LoadOptions options;
+  options.convert = convert_legacy_vae_attention;
+  options.device = device;
+  options.dtype = dtype;
+  options.source = files.folder;
+  load_weights(*vae, files.weights, options);
+  cast_floating_point(*vae, dtype);
+  vae->eval();
+  return vae;
 }
 
 }  // namespace a2a

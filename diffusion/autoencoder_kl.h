@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "diffusion/vae_blocks.h"
+#include "weights/component_resolver.h"
 
 namespace at {
 class Generator;
@@ -56,6 +57,11 @@ struct AutoencoderKLOptions {
   nlohmann::json to_json() const;
   // Spatial reduction from image to latent: 2^(number of blocks - 1).
   int64_t downscale_factor() const { return int64_t{1} << (block_out_channels.size() - 1); }
+
+  // The tiny presets that stand in for a real VAE without weights: two blocks of 32 and 64 channels
+  // (latent = image / 2), one resnet per encoder block. "image" is Stable Diffusion's layout (RGB, 4 latent
+  // channels); "mel" is AudioLDM's (one-channel mel spectrogram, 8 latent channels, its scaling factor).
+  static AutoencoderKLOptions tiny(const std::string& preset = "image");
 };
 
 // The posterior N(mean, exp(logvar)) over latents; logvar is clamped to [-30, 20] as in diffusers.
@@ -134,5 +140,11 @@ class AutoencoderKLImpl : public torch::nn::Module {
   AutoencoderKLOptions options_;
 };
 TORCH_MODULE(AutoencoderKL);
+
+// The files of a diffusers AutoencoderKL folder, or of a pipeline folder's vae/, through the component resolver.
+ResolvedComponent resolve_autoencoder_kl(const std::string& path);
+// Strict loading (legacy attention names converted), cast to `dtype`, on `device`, in eval mode.
+AutoencoderKL load_autoencoder_kl(const ResolvedComponent& files, const std::string& device = "cpu",
+                                  at::ScalarType dtype = at::kFloat);
 
 }  // namespace a2a

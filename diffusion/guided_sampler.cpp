@@ -75,6 +75,16 @@ at::Tensor initial_latents(Scheduler& scheduler, const SamplingOptions& options,
   return cpu_noise(options.latent_shape, generator, options.device) * scheduler.init_noise_sigma();
 }
 
+// scheduler.step in options' step layout.
+at::Tensor scheduler_step(Scheduler& scheduler, const at::Tensor& prediction, double timestep,
+                          const at::Tensor& latents, const at::Generator& generator, const SamplingOptions& options) {
+  if (!options.to_step_layout) return scheduler.step(prediction, timestep, latents, generator).prev_sample;
+  const at::Tensor stepped =
+      scheduler.step(options.to_step_layout(prediction), timestep, options.to_step_layout(latents), generator)
+          .prev_sample;
+  return options.from_step_layout(stepped);
+}
+
 }  // namespace
 
 at::Tensor run_guided_sampling(Scheduler& scheduler, const Denoiser& denoiser, const SamplingOptions& options,
@@ -99,7 +109,7 @@ at::Tensor run_guided_sampling(Scheduler& scheduler, const Denoiser& denoiser, c
     model_input = scheduler.scale_model_input(model_input, t_value);
     at::Tensor prediction = denoiser(model_input, device_timesteps[i]);
     if (guided) prediction = classifier_free_guidance(prediction, options.guidance_scale, options.guidance_rescale);
-    latents = scheduler.step(prediction, t_value, latents, generator).prev_sample;
+    latents = scheduler_step(scheduler, prediction, t_value, latents, generator, options);
     if (options.on_progress) options.on_progress(i + 1, total);
   }
   return latents;

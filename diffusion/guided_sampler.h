@@ -42,6 +42,11 @@ struct SamplingOptions {
   // timestep that leaves `strength` of the schedule to run.
   at::Tensor init_latent;
   double strength = 0.8;
+  // The layout the scheduler steps in, when it is not the latents' own: TextToVideoSDPipeline folds the
+  // frames into the batch ([B, C, F, h, w] -> [B·F, C, h, w]), which decides where a stochastic scheduler's
+  // noise lands. Both or neither are set; from_step_layout inverts to_step_layout.
+  std::function<at::Tensor(const at::Tensor&)> to_step_layout;
+  std::function<at::Tensor(const at::Tensor&)> from_step_layout;
   // Polled before each step; true stops the loop with a2a::Error(Cancelled).
   std::function<bool()> is_cancelled;
   // Called after each step with (steps done, total).

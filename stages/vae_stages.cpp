@@ -15,26 +15,6 @@
 namespace a2a {
 namespace {
 
-// The tiny presets: two blocks of 32 and 64 channels (latent = image / 2), one resnet per encoder
-// block. "image" is Stable Diffusion's layout (RGB, 4 latent channels); "mel" is AudioLDM's
-// (one-channel mel spectrogram, 8 latent channels, its scaling factor).
-AutoencoderKLOptions tiny_options(const std::string& preset) {
-  AutoencoderKLOptions o;
-  o.block_out_channels = {32, 64};
-  o.down_block_types = {"DownEncoderBlock2D", "DownEncoderBlock2D"};
-  o.up_block_types = {"UpDecoderBlock2D", "UpDecoderBlock2D"};
-  o.layers_per_block = 1;
-  o.norm_num_groups = 8;
-  o.sample_size = 32;
-  if (preset == "mel") {
-    o.in_channels = 1;
-    o.out_channels = 1;
-    o.latent_channels = 8;
-    o.scaling_factor = 0.9392935633659363;
-  }
-  return o;
-}
-
 // The dtype the VAE computes in: the pipeline's, except float16 when the config sets force_upcast, where
 // diffusers runs the VAE in float32 because its float16 activations overflow.
 at::ScalarType vae_dtype(const AutoencoderKLOptions& options, const ConfigureContext& ctx) {
@@ -42,27 +22,14 @@ at::ScalarType vae_dtype(const AutoencoderKLOptions& options, const ConfigureCon
   return dtype == at::kHalf && options.force_upcast ? at::kFloat : dtype;
 }
 
-std::shared_ptr<AutoencoderKLImpl> load_vae(const ResolvedComponent& files, at::ScalarType dtype,
-                                            const ConfigureContext& ctx) {
-  AutoencoderKL vae(AutoencoderKLOptions::from_config(files.config));
-  LoadOptions options;
-  options.convert = convert_legacy_vae_attention;
-  options.device = ctx.device;
-  options.dtype = dtype;
-  load_weights(*vae, files.weights, options);
-  cast_floating_point(*vae, dtype);
-  vae->eval();
-  return vae.ptr();
-}
-
 std::shared_ptr<AutoencoderKLImpl> vae_for(const Json& params, const ConfigureContext& ctx) {
   const std::string model = param_string(params, "model");
   if (model.empty()) {
     const std::string preset = param_string(params, "preset");
     const uint64_t seed = static_cast<uint64_t>(param_int(params, "tiny_seed"));
-    const at::ScalarType dtype = vae_dtype(tiny_options(preset), ctx);
+    const at::ScalarType dtype = vae_dtype(AutoencoderKLOptions::tiny(preset), ctx);
     auto create = [&] {
-      AutoencoderKL vae(tiny_options(preset));
+      AutoencoderKL vae(AutoencoderKLOptions::tiny(preset));
       initialize_seeded_weights(*vae, seed);
       cast_floating_point(*vae, dtype);
       vae->to(torch::Device(ctx.device));
@@ -74,13 +41,10 @@ std::shared_ptr<AutoencoderKLImpl> vae_for(const Json& params, const ConfigureCo
         "vae:tiny:" + preset + ":" + std::to_string(seed) + ":" + ctx.device + ":" + dtype_name(dtype);
     return ctx.shared_module<AutoencoderKLImpl>(key, create);
   }
-  ComponentRequest request;
-  request.component = "vae";
-  request.who = "VAE";
-  request.hint = "give a diffusers AutoencoderKL folder or a pipeline folder with vae/";
-  const ResolvedComponent files = resolve_component(ctx.resolve_path(model), request);
+  // The config alone first: the dtype depends on its force_upcast.
+  const ResolvedComponent files = resolve_autoencoder_kl(ctx.resolve_path(model));
   const at::ScalarType dtype = vae_dtype(AutoencoderKLOptions::from_config(files.config), ctx);
-  auto create = [&] { return load_vae(files, dtype, ctx); };
+  auto create = [&] { return load_autoencoder_kl(files, ctx.device, dtype).ptr(); };
   return ctx.shared_module<AutoencoderKLImpl>("vae:" + files.weights + ":" + ctx.device + ":" + dtype_name(dtype),
                                               create);
 }
