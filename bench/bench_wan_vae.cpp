@@ -16,8 +16,9 @@
 
 namespace {
 
-// Decodes `latent_frames` frames in a child; returns its peak resident set (MiB) and writes the seconds.
-double wan_vae_decode_peak_mib(int64_t latent_frames, double* seconds) {
+// Decodes `latent_frames` frames (frame 0, then frames_per_chunk at a time, 0 = all) in a child; returns its peak
+// resident set (MiB) and writes the seconds.
+double wan_vae_decode_peak_mib(int64_t latent_frames, int64_t frames_per_chunk, double* seconds) {
   int pipe_fd[2];
   if (pipe(pipe_fd) != 0) return -1;
   const pid_t child = fork();
@@ -29,7 +30,7 @@ double wan_vae_decode_peak_mib(int64_t latent_frames, double* seconds) {
     vae->eval();
     const auto z = torch::randn({1, 16, latent_frames, 16, 16});
     const auto start = std::chrono::steady_clock::now();
-    vae->decode(z);
+    vae->decode(z, frames_per_chunk);
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (write(pipe_fd[1], &elapsed, sizeof(elapsed)) != sizeof(elapsed)) _exit(1);
     _exit(0);
@@ -45,15 +46,21 @@ double wan_vae_decode_peak_mib(int64_t latent_frames, double* seconds) {
 
 void bench_wan_vae() {
   std::printf("wan vae decode (Wan 2.1 size), 16x16 latents -> 128x128 frames, %d threads\n", at::get_num_threads());
-  double base_peak = 0;
+  std::printf(
+      "  chunked = one latent frame per decoder call (the reference); all at once = frame 0, then the rest in one "
+      "call (same output: the [wan_vae] chunk test)\n");
+  double base_chunked = 0, base_whole = 0;
   for (int64_t latent_frames : {2, 4, 8}) {
-    double seconds = 0;
-    const double peak = wan_vae_decode_peak_mib(latent_frames, &seconds);
-    if (latent_frames == 2) base_peak = peak;
+    double chunked_s = 0, whole_s = 0;
+    const double chunked = wan_vae_decode_peak_mib(latent_frames, 1, &chunked_s);
+    const double whole = wan_vae_decode_peak_mib(latent_frames, 0, &whole_s);
+    if (latent_frames == 2) base_chunked = chunked, base_whole = whole;
     const int64_t frames = 1 + 4 * (latent_frames - 1);
-    std::printf("  %lld latent frames -> %2lld frames: %.3f s per frame, peak RSS %.0f MiB (%.2fx the 2-frame peak)\n",
-                static_cast<long long>(latent_frames), static_cast<long long>(frames), seconds / frames, peak,
-                peak / base_peak);
+    std::printf(
+        "  %lld latent -> %2lld frames: chunked %.3f s/frame, peak %.0f MiB (%.2fx the 2-frame); all at once "
+        "%.3f s/frame, peak %.0f MiB (%.2fx the 2-frame); all-at-once / chunked peak %.2fx\n",
+        static_cast<long long>(latent_frames), static_cast<long long>(frames), chunked_s / frames, chunked,
+        chunked / base_chunked, whole_s / frames, whole, whole / base_whole, whole / chunked);
   }
 }
 

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
@@ -181,8 +183,12 @@ DiagonalGaussian AutoencoderKLWanImpl::encode(const at::Tensor& video) {
   return DiagonalGaussian{halves[0], halves[1].clamp(-30.0, 20.0)};
 }
 
-// One latent frame at a time through one cache, as the reference's _decode loop.
-at::Tensor AutoencoderKLWanImpl::decode(const at::Tensor& z) {
+// Frame 0, then frames_per_chunk at a time through one cache; 1 is the reference's _decode loop.
+at::Tensor AutoencoderKLWanImpl::decode(const at::Tensor& z, int64_t frames_per_chunk) {
+  if (frames_per_chunk < 0) {
+    throw_input_error(
+        "bad_value", "AutoencoderKLWan.decode: frames_per_chunk must be >= 0, got " + std::to_string(frames_per_chunk));
+  }
   if (!z.defined() || z.dim() != 5 || z.size(1) != options_.z_dim || z.size(2) < 1) {
     throw_input_error("bad_shape", "AutoencoderKLWan.decode: expected a latent [batch, " +
                                        std::to_string(options_.z_dim) + ", frames, height, width], got " +
@@ -191,9 +197,12 @@ at::Tensor AutoencoderKLWanImpl::decode(const at::Tensor& z) {
   auto x = post_quant_conv->forward(z);
   FeatureCache cache;
   std::vector<at::Tensor> frames;
-  for (int64_t i = 0; i < x.size(2); ++i) {
+  const int64_t total = x.size(2);
+  for (int64_t start = 0; start < total;) {
+    const int64_t length = start == 0 ? 1 : std::min(frames_per_chunk == 0 ? total : frames_per_chunk, total - start);
     cache.start_chunk();
-    frames.push_back(decoder->forward(x.narrow(2, i, 1), cache));
+    frames.push_back(decoder->forward(x.narrow(2, start, length), cache));
+    start += length;
   }
   return torch::cat(frames, 2).clamp(-1.0, 1.0);
 }

@@ -86,8 +86,10 @@ class AutoencoderKLWanImpl : public torch::nn::Module {
   // video [B, 3, F, H, W] in [-1, 1] with F = 1 + 4k -> the posterior over [B, z_dim, 1 + k·4/c, h, w]
   // latents (c = temporal_compression()).
   DiagonalGaussian encode(const at::Tensor& video);
-  // z [B, z_dim, F', h, w] (model space) -> [B, 3, F, H, W] clamped to [-1, 1].
-  at::Tensor decode(const at::Tensor& z);
+  // z [B, z_dim, F', h, w] (model space) -> [B, 3, F, H, W] clamped to [-1, 1]. Latent frame 0 is
+  // its own chunk (the time upsamplers' first-chunk rule); the rest go frames_per_chunk at a time
+  // through the cache (0: all in one chunk). The reference decodes one frame per chunk.
+  at::Tensor decode(const at::Tensor& z, int64_t frames_per_chunk = 1);
 
   // Model space -> the transformer's space: (z - latents_mean) / latents_std per channel, and back,
   // computed as the Wan pipeline does (through 1 / std in the latent's dtype).

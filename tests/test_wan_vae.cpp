@@ -116,6 +116,22 @@ TEST_CASE("AutoencoderKLWan loading is strict and names the tensors", "[wan_vae]
   }
 }
 
+TEST_CASE("AutoencoderKLWan decodes multi-frame chunks as frame by frame", "[wan_vae]") {
+  A2A_REQUIRE_FIXTURE("autoencoder_kl_wan/diffusion_pytorch_model.safetensors");
+  torch::NoGradGuard no_grad;
+  auto vae = load_autoencoder_kl_wan(test::fixture_path(kWanVaeFixture));
+  auto z = load_safetensors(wan_vae_fixture_file("inputs.safetensors")).at("z");
+  const auto per_frame = vae->decode(z);
+  for (int64_t chunk : {0, 2}) {
+    const auto chunked = vae->decode(z, chunk);
+    REQUIRE(chunked.sizes() == per_frame.sizes());
+    const double diff = (chunked - per_frame).abs().max().item<double>();
+    std::cout << "autoencoder_kl_wan decode chunk " << chunk << " vs per frame: max abs diff " << diff << std::endl;
+    CHECK(diff <= 1e-5);
+  }
+  CHECK_THROWS_AS(vae->decode(z, -1), a2a::Error);
+}
+
 TEST_CASE("AutoencoderKLWan loads a diffusers folder", "[wan_vae]") {
   A2A_REQUIRE_FIXTURE("autoencoder_kl_wan/diffusion_pytorch_model.safetensors");
   torch::NoGradGuard no_grad;
