@@ -64,7 +64,7 @@ std::string video_container_problem(const std::string& path) {
       return "not an MP4 file (no 'ftyp' box at the start)";
     }
     uint64_t pos = 0;
-    bool moov = false;
+    bool moov = false, mdat = false;
     while (pos + 8 <= b.size()) {
       uint64_t size = read_be(&b[pos], 4);
       const std::string type(b.begin() + pos + 4, b.begin() + pos + 8);
@@ -81,9 +81,13 @@ std::string video_container_problem(const std::string& path) {
       if (size < header) return "MP4 is corrupt: box '" + type + "' has an invalid size";
       if (size > b.size() - pos) return "MP4 is truncated inside its '" + type + "' box";
       if (type == "moov") moov = true;
+      if (type == "mdat") mdat = true;
       pos += size;
     }
+    if (pos < b.size()) return "MP4 is truncated inside a box header";
     if (!moov) return "MP4 has no 'moov' box (an unfinished recording or a truncated file)";
+    // With the index first (faststart), a file cut after it still parses up to there.
+    if (!mdat) return "MP4 has no 'mdat' box: its media data is missing (a truncated file)";
   } else if (ext == ".avi") {
     if (b.size() < 12 || std::string(b.begin(), b.begin() + 4) != "RIFF" ||
         std::string(b.begin() + 8, b.begin() + 12) != "AVI ") {

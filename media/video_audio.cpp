@@ -9,6 +9,7 @@ extern "C" {
 #include <libavformat/avformat.h>
 #include <libavutil/channel_layout.h>
 #include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
 #include <libswresample/swresample.h>
 }
 
@@ -19,6 +20,7 @@ extern "C" {
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <vector>
 
@@ -314,6 +316,65 @@ std::optional<AudioData> read_video_audio_track(const std::string& path, const A
 
 namespace {
 
+// MP4/MOV top-level boxes in order: true when moov comes before mdat.
+bool moov_before_mdat(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  const auto end = static_cast<uint64_t>(std::max<std::streamoff>(0, in.tellg()));
+  uint64_t offset = 0;
+  unsigned char head[16];
+  while (in.seekg(static_cast<std::streamoff>(offset)) && in.read(reinterpret_cast<char*>(head), 8)) {
+    uint64_t size = (uint64_t{head[0]} << 24) | (uint64_t{head[1]} << 16) | (uint64_t{head[2]} << 8) | head[3];
+    const std::string type(reinterpret_cast<char*>(head) + 4, 4);
+    if (type == "moov") return true;
+    if (type == "mdat") return false;
+    if (size == 1) {
+      if (!in.read(reinterpret_cast<char*>(head + 8), 8)) return false;
+      size = 0;
+      for (int i = 8; i < 16; ++i) size = (size << 8) | head[i];
+    }
+    if (size < 8 || size > end - offset) return false;  // 0 = to the end of the file, or a broken box
+    offset += size;
+  }
+  return false;
+}
+
+}  // namespace
+
+VideoStreamProbe probe_video_file(const std::string& path) {
+  silence_ffmpeg_log();
+  media_detail::check_readable_file(path, "video");
+  if (const std::string problem = media_detail::video_container_problem(path); !problem.empty())
+    fail_track(problem.find("truncated") != std::string::npos ? "truncated_file" : "corrupt_file", path, problem);
+  AvInput input = open_video_container(path);
+  const int index = av_find_best_stream(input.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+  if (index < 0) fail_track("unsupported_format", path, "has no video stream");
+  const AVStream* stream = input->streams[index];
+  const AVCodecParameters* par = stream->codecpar;
+  VideoStreamProbe probe;
+  probe.container = input->iformat->name;
+  probe.video_codec = avcodec_get_name(par->codec_id);
+  const char* pixel_format = av_get_pix_fmt_name(static_cast<AVPixelFormat>(par->format));
+  probe.pixel_format = pixel_format ? pixel_format : "";
+  const char* profile = avcodec_profile_name(par->codec_id, par->profile);
+  probe.profile = profile ? profile : "";
+  probe.width = par->width;
+  probe.height = par->height;
+  probe.fps = stream->avg_frame_rate.den ? av_q2d(stream->avg_frame_rate) : 0.0;
+  for (unsigned i = 0; i < input->nb_streams; ++i)
+    if (input->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO && probe.audio_codec.empty())
+      probe.audio_codec = avcodec_get_name(input->streams[i]->codecpar->codec_id);
+  AvPacket packet = new_packet();
+  while (av_read_frame(input.get(), packet.get()) >= 0) {
+    if (packet->stream_index == index) ++probe.frames;
+    av_packet_unref(packet.get());
+  }
+  const std::string ext = media_detail::lower_extension(path);
+  probe.index_first = (ext == ".mp4" || ext == ".m4v" || ext == ".mov") && moov_before_mdat(path);
+  return probe;
+}
+
+namespace {
+
 [[noreturn]] void fail_mux(const std::string& code, const std::string& path, const std::string& what) {
   throw_input_error(code, "cannot write video '" + path + "': " + what);
 }
@@ -327,7 +388,7 @@ const char* muxer_for(const std::string& path) {
   if (ext == ".mp4" || ext == ".m4v") return "mp4";
   if (ext == ".mov") return "mov";
   if (ext == ".mkv") return "matroska";
-  fail_mux("unsupported_format", path, "a video with audio is written as .mp4, .m4v, .mov or .mkv");
+  fail_mux("unsupported_format", path, "FFmpeg writes .mp4, .m4v, .mov or .mkv here");
 }
 
 // [T, 3, H, W] in [0, 1], even H and W.
@@ -487,12 +548,13 @@ AvFrame audio_frame(const AVCodecContext* e, const at::Tensor& audio, int64_t of
   return f;
 }
 
-// Frames and audio chunks in time order, so the muxer's interleaving buffer stays small.
-void encode_streams(AVFormatContext* out, EncodedStream& video, EncodedStream& audio, const at::Tensor& frames,
+// Frames and audio chunks in time order, so the muxer's interleaving buffer stays small; `audio` is null
+// for a video without a sound track.
+void encode_streams(AVFormatContext* out, EncodedStream& video, EncodedStream* audio, const at::Tensor& frames,
                     const at::Tensor& samples, const std::string& path) {
   const double frame_seconds = av_q2d(video.encoder->time_base);
-  const int64_t chunk = audio.encoder->frame_size > 0 ? audio.encoder->frame_size : 1024;
-  const int64_t total = samples.size(1), rate = audio.encoder->sample_rate;
+  const int64_t chunk = audio && audio->encoder->frame_size > 0 ? audio->encoder->frame_size : 1024;
+  const int64_t total = audio ? samples.size(1) : 0, rate = audio ? audio->encoder->sample_rate : 1;
   int64_t t = 0, offset = 0;
   while (t < frames.size(0) || offset < total) {
     const bool video_next = offset >= total || (t < frames.size(0) && t * frame_seconds <= double(offset) / rate);
@@ -503,25 +565,25 @@ void encode_streams(AVFormatContext* out, EncodedStream& video, EncodedStream& a
       encode_into(out, video, f.get(), path);
     } else {
       const int64_t n = std::min(chunk, total - offset);
-      AvFrame f = audio_frame(audio.encoder.get(), samples, offset, n, path);
+      AvFrame f = audio_frame(audio->encoder.get(), samples, offset, n, path);
       offset += n;
-      encode_into(out, audio, f.get(), path);
+      encode_into(out, *audio, f.get(), path);
     }
   }
   encode_into(out, video, nullptr, path);
-  encode_into(out, audio, nullptr, path);
+  if (audio) encode_into(out, *audio, nullptr, path);
 }
 
 }  // namespace
 
-VideoWriteResult write_video_with_audio(const std::string& path, const at::Tensor& frames_in, double fps,
-                                        const AudioData& audio, VideoWriteFormat video_format) {
+VideoWriteResult mux_video(const std::string& path, const at::Tensor& frames_in, double fps, const AudioData* audio,
+                           VideoWriteFormat video_format) {
   if (video_format != VideoWriteFormat::Mp4H264 && video_format != VideoWriteFormat::Mp4Mpeg4)
-    fail_mux("unsupported_format", path, "video with audio is H.264 or MPEG-4 Part 2");
+    fail_mux("unsupported_format", path, "FFmpeg writes video as H.264 or MPEG-4 Part 2");
   const at::Tensor frames = muxable_frames(frames_in, path);
   if (!(fps > 0.0) || !std::isfinite(fps) || fps > 1000.0)
     fail_mux("bad_fps", path, "frame rate " + std::to_string(fps) + " is not in (0, 1000]");
-  const at::Tensor samples = muxable_audio(audio, path);
+  const at::Tensor samples = audio ? muxable_audio(*audio, path) : at::Tensor();
   const char* muxer = muxer_for(path);
   silence_ffmpeg_log();
   TemporaryFile temp(temporary_path_beside(path));
@@ -532,17 +594,26 @@ VideoWriteResult write_video_with_audio(const std::string& path, const at::Tenso
   result.path = path;
   result.format = video_format;
   EncodedStream video = open_video_encoder(out.get(), frames, fps, path, &result);
-  EncodedStream sound = open_audio_encoder(out.get(), static_cast<int>(samples.size(0)), audio.sample_rate, path);
+  std::optional<EncodedStream> sound;
+  if (audio) sound = open_audio_encoder(out.get(), static_cast<int>(samples.size(0)), audio->sample_rate, path);
   const int opened = avio_open(&out->pb, temp.path.c_str(), AVIO_FLAG_WRITE);
   if (opened < 0) fail_mux("write_failed", path, "cannot create '" + temp.path + "': " + av_error_text(opened));
-  check_av(avformat_write_header(out.get(), nullptr), path, "the container header");
-  encode_streams(out.get(), video, sound, frames, samples, path);
+  // The index (moov) before the media data, so that a browser's <video> starts playing before the file is whole.
+  AvOptions header;
+  if (std::string(muxer) != "matroska") header.set("movflags", "+faststart");
+  check_av(avformat_write_header(out.get(), &header.dict), path, "the container header");
+  encode_streams(out.get(), video, sound ? &*sound : nullptr, frames, samples, path);
   check_av(av_write_trailer(out.get()), path, "the container index");
   const int closed = avio_closep(&out->pb);
   if (closed < 0) fail_mux("write_failed", path, av_error_text(closed));
   move_into_place(temp.path, path);
   temp.published = true;
   return result;
+}
+
+VideoWriteResult write_video_with_audio(const std::string& path, const at::Tensor& frames, double fps,
+                                        const AudioData& audio, VideoWriteFormat video_format) {
+  return mux_video(path, frames, fps, &audio, video_format);
 }
 
 }  // namespace a2a

@@ -36,8 +36,30 @@ std::optional<AudioData> read_video_audio_track(const std::string& path, const A
 // MP4 and MOV trim the AAC encoder's 1024 priming samples with an edit list; in MKV they stay (FFmpeg
 // 5.1's Matroska muxer records that delay for Opus only).
 // Written under a temporary name beside `path` and renamed into place, so a failure leaves no file.
+// MP4 and MOV are written with their index (moov) first, so that a browser starts playing them early.
 VideoWriteResult write_video_with_audio(const std::string& path, const at::Tensor& frames, double fps,
                                         const AudioData& audio,
                                         VideoWriteFormat video_format = VideoWriteFormat::Mp4H264);
+// The same muxer with an optional sound track (null: video only).
+VideoWriteResult mux_video(const std::string& path, const at::Tensor& frames, double fps, const AudioData* audio,
+                           VideoWriteFormat video_format = VideoWriteFormat::Mp4H264);
+
+// What a video file holds, read back through libavformat: whether it plays in a browser's <video>
+// (H.264 in yuv420p, index first) and whether it has the frames and rate it was written with.
+struct VideoStreamProbe {
+  std::string container;     // the demuxer's name ("mov,mp4,m4a,3gp,3g2,mj2")
+  std::string video_codec;   // "h264"
+  std::string pixel_format;  // "yuv420p"
+  std::string profile;       // "High"; "" when the codec has none
+  int64_t width = 0;
+  int64_t height = 0;
+  int64_t frames = 0;        // packets of the video stream
+  double fps = 0.0;          // the stream's average frame rate
+  std::string audio_codec;   // "" without a sound track
+  bool index_first = false;  // MP4/MOV: the moov box comes before mdat (faststart)
+};
+// Throws a2a::Error (Input) naming the file as read_video_audio_track does; unsupported_format when it has
+// no video stream.
+VideoStreamProbe probe_video_file(const std::string& path);
 
 }  // namespace a2a

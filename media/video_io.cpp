@@ -15,6 +15,7 @@
 #include "base/error.h"
 #include "media/image_io.h"
 #include "media/media_util.h"
+#include "media/video_audio.h"
 
 namespace a2a {
 
@@ -346,6 +347,42 @@ std::string frames_folder_for(const std::string& path) {
   return (p.parent_path() / (p.stem().string() + "_frames")).string();
 }
 
+// 4:2:0 chroma needs even sides: an odd one gets its last row or column repeated.
+at::Tensor even_sided(const at::Tensor& frames) {
+  const int64_t pad_h = frames.size(2) % 2, pad_w = frames.size(3) % 2;
+  if (!pad_h && !pad_w) return frames;
+  return at::replication_pad2d(frames, {0, pad_w, 0, pad_h});
+}
+
+// H.264 (else MPEG-4 Part 2) through FFmpeg, index first; a PNG frame folder when FFmpeg can write neither
+// and fallbacks are allowed.
+VideoWriteResult write_through_ffmpeg(const std::string& path, const at::Tensor& frames, double fps,
+                                      const VideoWriteOptions& options) {
+  const at::Tensor even = even_sided(frames);
+  try {
+    VideoWriteResult result = mux_video(path, even, fps, nullptr);
+    if (result.fallback && !options.allow_fallback) {
+      std::error_code ec;
+      fs::remove(path, ec);
+      throw_input_error("encode_failed", "cannot write video '" + path + "': no H.264 encoder is available");
+    }
+    if (even.size(2) != frames.size(2) || even.size(3) != frames.size(3))
+      result.note = "odd sides padded to " + std::to_string(even.size(3)) + "x" + std::to_string(even.size(2)) +
+                    " for 4:2:0 chroma";
+    return result;
+  } catch (const Error& e) {
+    if (e.code() != "encode_failed" || !options.allow_fallback) throw;
+    VideoWriteResult result;
+    result.format = VideoWriteFormat::PngFrames;
+    result.path = frames_folder_for(path);
+    result.fallback = true;
+    write_png_frames(result.path, frames);
+    result.note =
+        "FFmpeg cannot write '" + path + "' (" + e.message() + "): wrote PNG frames to '" + result.path + "' instead";
+    return result;
+  }
+}
+
 }  // namespace
 
 VideoWriteResult write_video(const std::string& path, const at::Tensor& frames_in, double fps,
@@ -375,29 +412,7 @@ VideoWriteResult write_video(const std::string& path, const at::Tensor& frames_i
     }
     return result;
   }
-  if (ext == ".mp4" || ext == ".mkv" || ext == ".mov") {
-    if (write_with_opencv(path, frames, fps, "avc1")) {
-      result.format = VideoWriteFormat::Mp4H264;
-      return result;
-    }
-    std::error_code ec;
-    fs::remove(path, ec);
-    if (!options.allow_fallback) {
-      throw_input_error("encode_failed", "cannot write video '" + path + "': no H.264 encoder is available");
-    }
-    result.fallback = true;
-    if (write_with_opencv(path, frames, fps, "mp4v")) {
-      result.format = VideoWriteFormat::Mp4Mpeg4;
-      result.note = "no H.264 encoder is available: wrote MPEG-4 Part 2 (mp4v) instead";
-      return result;
-    }
-    fs::remove(path, ec);
-    result.format = VideoWriteFormat::PngFrames;
-    result.path = frames_folder_for(path);
-    write_png_frames(result.path, frames);
-    result.note = "no MP4 encoder is available: wrote PNG frames to '" + result.path + "' instead";
-    return result;
-  }
+  if (ext == ".mp4" || ext == ".mkv" || ext == ".mov") return write_through_ffmpeg(path, frames, fps, options);
   throw_input_error("unsupported_format", "cannot write video '" + path +
                                               "': the extension is not .mp4, .mkv, .mov, .avi or .gif (or a folder)");
 }

@@ -1,7 +1,7 @@
 #pragma once
 // Reading video (MP4, AVI, MKV, WebM, GIF, ...) through OpenCV's FFmpeg backend, uniform frame and clip
-// sampling for video encoders, and writing MP4 (H.264 'avc1'), AVI (MJPG), an animated GIF or a folder
-// of PNG frames.
+// sampling for video encoders, and writing MP4/MOV/MKV (H.264 in yuv420p through FFmpeg, index first), AVI
+// (MJPG), an animated GIF or a folder of PNG frames.
 //
 // Frames are float tensors [T, 3, H, W], RGB in [0, 1].
 #include <ATen/Tensor.h>
@@ -82,7 +82,9 @@ struct VideoWriteOptions {
 };
 
 // frames: [T, 3, H, W] or [1, T, 3, H, W] in [0, 1]. The extension picks the format: .mp4, .avi, .mkv,
-// .gif; a path without extension (or ending in '/') is a PNG frame folder (000000.png, ...).
+// .mov, .gif; a path without extension (or ending in '/') is a PNG frame folder (000000.png, ...). MP4, MOV
+// and MKV go through mux_video (media/video_audio.h); an odd side is padded by repeating its last row or
+// column, which `note` says.
 VideoWriteResult write_video(const std::string& path, const at::Tensor& frames, double fps,
                              const VideoWriteOptions& options = {});
 

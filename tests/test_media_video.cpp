@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "media/image_io.h"
+#include "media/video_audio.h"
 #include "media/video_io.h"
 #include "stages/media_file.h"
 #include "test_support.h"
@@ -57,6 +58,44 @@ TEST_CASE("MP4 (H.264), AVI and MKV round-trip frames, fps and duration", "[medi
     CHECK(back.frames.sub(frames).abs().mean().item<float>() < 3.0f / 255);
     for (int64_t t = 0; t < 12; ++t) CHECK(frame_number(back.frames[t]) == t);
   }
+}
+
+TEST_CASE("MP4 and MOV are H.264 yuv420p with the index first, as a browser's <video> wants", "[media_video]") {
+  const auto dir = video_dir("browser");
+  struct Case {
+    const char* name;
+    int64_t frames, height, width;
+    double fps;
+  };
+  for (const Case& c : {Case{"a.mp4", 9, 20, 34, 12.5}, Case{"b.mp4", 13, 32, 48, 16.0}, Case{"c.mov", 5, 16, 16, 8.0},
+                        Case{"odd.mp4", 6, 21, 35, 10.0}}) {
+    INFO(c.name);
+    const std::string path = dir + "/" + c.name;
+    const auto result = a2a::write_video(path, numbered_frames(c.frames, c.height, c.width), c.fps);
+    const a2a::VideoStreamProbe probe = a2a::probe_video_file(path);
+    CHECK(probe.video_codec == (result.format == a2a::VideoWriteFormat::Mp4H264 ? "h264" : "mpeg4"));
+    CHECK(probe.pixel_format == "yuv420p");
+    CHECK(probe.frames == c.frames);
+    CHECK(probe.fps == Approx(c.fps));
+    CHECK(probe.index_first);
+    CHECK(probe.audio_codec.empty());
+    // An odd side is padded by one repeated row or column, and the note says so.
+    CHECK(probe.width == c.width + c.width % 2);
+    CHECK(probe.height == c.height + c.height % 2);
+    CHECK((result.note.find("padded") != std::string::npos) == (c.width % 2 || c.height % 2));
+    const auto back = a2a::read_video(path);
+    CHECK(back.frames.size(0) == c.frames);
+    for (int64_t t = 0; t < c.frames; ++t) CHECK(frame_number(back.frames[t]) == t);
+  }
+  const std::string sound = dir + "/sound.mp4";
+  a2a::write_video_with_audio(sound, numbered_frames(8, 16, 16), 8.0, a2a::AudioData{at::zeros({1, 16000}), 16000});
+  CHECK(a2a::probe_video_file(sound).audio_codec == "aac");
+  CHECK(a2a::probe_video_file(sound).index_first);
+  const std::string bytes = read_text(sound);
+  write_text(dir + "/cut.mp4", bytes.substr(0, bytes.size() / 3));
+  a2a::test::require_input_error([&] { a2a::probe_video_file(dir + "/cut.mp4"); }, "truncated_file", dir + "/cut.mp4");
+  write_text(dir + "/junk.mp4", std::string(4096, 'q'));
+  a2a::test::require_input_error([&] { a2a::probe_video_file(dir + "/junk.mp4"); }, "corrupt_file", dir + "/junk.mp4");
 }
 
 TEST_CASE("animated GIF and PNG frame folders are written where MP4 is not wanted", "[media_video]") {

@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "diffusion/video_pipeline.h"
+#include "media/video_audio.h"
 #include "media/video_io.h"
 #include "stage_runner.h"
 #include "test_support.h"
@@ -225,6 +226,13 @@ TEST_CASE("e2e: configs/text_to_video.yaml writes an MP4 and a GIF with the requ
   CHECK(mp4.frames.size(0) == 13);
   CHECK(mp4.fps == Approx(12.0));
   CHECK(mp4.frames.size(2) == 64);
+  // What a browser's <video> plays: H.264 in yuv420p, the index before the data.
+  const VideoStreamProbe probe = probe_video_file((out / "video.mp4").string());
+  CHECK(probe.video_codec == "h264");
+  CHECK(probe.pixel_format == "yuv420p");
+  CHECK(probe.frames == 13);
+  CHECK(probe.fps == Approx(12.0));
+  CHECK(probe.index_first);
   const VideoData gif = read_video((out / "video.gif").string());
   CHECK(gif.frames.size(0) == 13);
   // Frames outside 1 + 4k are refused at validation, at the line of the parameter.
