@@ -7,45 +7,10 @@
 #include <string>
 
 #include "bench/bench.h"
+#include "bench/unet_flops.h"
 #include "diffusion/unet2d_condition.h"
 
 namespace {
-
-// Multiply-adds ×2 of every conv, linear and attention product of one UNet call per sample, from the
-// parameter shapes: a conv costs 2·|weight|·H_out·W_out, a linear 2·|weight| per token, attention
-// 4·L·S·inner (QKᵀ and PV). Norms, activations and the embedding MLPs' elementwise work are left out
-// (< 1 % at these sizes).
-double unet_flops_per_sample(a2a::UNet2DConditionModelImpl& unet, int64_t height, int64_t width,
-                             int64_t context_length) {
-  const int64_t levels = static_cast<int64_t>(unet.options().block_out_channels.size());
-  double total = 0;
-  for (const auto& p : unet.named_parameters()) {
-    const std::string& name = p.key();
-    const at::Tensor& w = p.value();
-    if (name.size() < 7 || name.compare(name.size() - 7, 7, ".weight") != 0 || w.dim() < 2) continue;
-    int64_t level = 0;
-    bool per_token = true;
-    auto index_after = [&](const std::string& prefix) { return std::stoll(name.substr(prefix.size())); };
-    if (name.rfind("down_blocks.", 0) == 0) {
-      level = index_after("down_blocks.");
-      if (name.find("downsamplers") != std::string::npos) ++level;
-    } else if (name.rfind("up_blocks.", 0) == 0) {
-      level = levels - 1 - index_after("up_blocks.");
-      if (name.find("upsamplers") != std::string::npos) --level;
-    } else if (name.rfind("mid_block", 0) == 0) {
-      level = levels - 1;
-    } else if (name.rfind("time_embedding", 0) == 0 || name.rfind("class_embedding", 0) == 0) {
-      per_token = false;
-    }
-    if (name.find("time_emb_proj") != std::string::npos) per_token = false;
-    const double tokens = per_token ? static_cast<double>((height >> level) * (width >> level)) : 1.0;
-    const bool cross_kv = name.find("attn2.to_k") != std::string::npos || name.find("attn2.to_v") != std::string::npos;
-    total += 2.0 * static_cast<double>(w.numel()) * (cross_kv ? static_cast<double>(context_length) : tokens);
-    if (name.find("attn1.to_q.weight") != std::string::npos) total += 4.0 * tokens * tokens * w.size(0);
-    if (name.find("attn2.to_q.weight") != std::string::npos) total += 4.0 * tokens * context_length * w.size(0);
-  }
-  return total;
-}
 
 void bench_unet() {
   torch::NoGradGuard no_grad;
@@ -73,8 +38,14 @@ void bench_unet() {
         unet(latents.slice(0, 1, 2), t, context.slice(0, 1, 2));
       },
       1, 3, 2.0);
-  const double flops = batch * unet_flops_per_sample(*unet, latent, latent, context_length);
+  a2a::bench::UNetCallShape shape;
+  shape.levels = static_cast<int64_t>(options.block_out_channels.size());
+  shape.height = shape.width = latent;
+  shape.context_length = context_length;
+  const double flops = batch * a2a::bench::unet_flops_per_sample(*unet, shape);
   const double unet_gflops = flops / batched_s / 1e9;
+  shape.height = shape.width = 64;
+  const double full_size_flops = a2a::bench::unet_flops_per_sample(*unet, shape);
 
   std::printf("threads: %d\n", at::get_num_threads());
   std::printf("fp32 GEMM %lldx%lldx%lld: %.3f s, %.1f GFLOP/s\n", static_cast<long long>(n), static_cast<long long>(n),
@@ -83,7 +54,7 @@ void bench_unet() {
               static_cast<long long>(batch), static_cast<long long>(latent), static_cast<long long>(latent),
               static_cast<long long>(context_length), batched_s);
   std::printf("  analytic cost %.1f GFLOP/step (%.1f per sample; 64x64 would be %.0f per sample)\n", flops / 1e9,
-              flops / batch / 1e9, unet_flops_per_sample(*unet, 64, 64, context_length) / 1e9);
+              flops / batch / 1e9, full_size_flops / 1e9);
   std::printf("  achieved %.1f GFLOP/s = %.0f %% of the GEMM rate\n", unet_gflops, 100.0 * unet_gflops / gemm_gflops);
   std::printf("classifier-free guidance: one batch-2 call %.3f s vs two batch-1 calls %.3f s: speedup %.2fx\n",
               batched_s, split_s, split_s / batched_s);
