@@ -14,9 +14,7 @@ namespace {
 void bench_unet3d() {
   torch::NoGradGuard no_grad;
   torch::manual_seed(0);
-  const int64_t n = 2048;
-  const double gemm = a2a::bench::gemm_seconds(n, 1.0);
-  const double gemm_rate = 2.0 * n * n * n / gemm / 1e9;
+  const auto gemm = a2a::bench::GemmYardstick::measure();
 
   const a2a::UNet3DConditionOptions options;  // text-to-video-ms-1.7b's unet/config.json
   a2a::UNet3DConditionModel unet(options);    // default initialisation: the timing does not depend on the values
@@ -37,9 +35,7 @@ void bench_unet3d() {
   std::printf("unet3d (text-to-video-ms-1.7b size), batch %lld x %lld frames of %lldx%lld latents, %d threads\n",
               static_cast<long long>(batch), static_cast<long long>(frames), static_cast<long long>(latent),
               static_cast<long long>(latent), at::get_num_threads());
-  std::printf("  step %.3f s, %.1f GFLOP analytic, %.1f GFLOP/s = %.0f %% of the %lld^3 GEMM's %.1f GFLOP/s\n", seconds,
-              flops / 1e9, flops / seconds / 1e9, 100 * flops / seconds / 1e9 / gemm_rate, static_cast<long long>(n),
-              gemm_rate);
+  gemm.report_step(seconds, flops);
   shape.height = 40;  // zeroscope_v2_576w: 24 frames of 576x320
   shape.width = 72;
   shape.frames = 24;

@@ -22,9 +22,7 @@ double wan_block_flops(double tokens, double text_tokens, double dim, double ffn
 void bench_wan() {
   torch::NoGradGuard no_grad;
   torch::manual_seed(0);
-  const int64_t n = 2048;
-  const double gemm = a2a::bench::gemm_seconds(n, 1.0);
-  const double gemm_rate = 2.0 * n * n * n / gemm / 1e9;
+  const auto gemm = a2a::bench::GemmYardstick::measure();
 
   a2a::WanTransformer3DOptions o;  // Wan2.1-T2V-1.3B's widths
   o.num_attention_heads = 12;
@@ -44,9 +42,7 @@ void bench_wan() {
   const double flops = o.num_layers * wan_block_flops(tokens, text_tokens, o.inner_dim(), o.ffn_dim);
   std::printf("wan transformer, 2 of 30 blocks at 1.3B widths, %.0f tokens + %lld text, %d threads\n", tokens,
               static_cast<long long>(text_tokens), at::get_num_threads());
-  std::printf("  step %.3f s, %.1f GFLOP analytic, %.1f GFLOP/s = %.0f %% of the %lld^3 GEMM's %.1f GFLOP/s\n", seconds,
-              flops / 1e9, flops / seconds / 1e9, 100 * flops / seconds / 1e9 / gemm_rate, static_cast<long long>(n),
-              gemm_rate);
+  gemm.report_step(seconds, flops);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <iostream>
 #include <map>
 #include <vector>
@@ -35,6 +36,19 @@ double seconds_per_call(const std::function<void()>& fn, int warmup, int min_ite
 double gemm_seconds(int64_t n, double min_seconds) {
   at::Tensor a = at::randn({n, n}), b = at::randn({n, n});
   return seconds_per_call([&] { at::mm(a, b); }, 1, 3, min_seconds);
+}
+
+GemmYardstick GemmYardstick::measure(int64_t n, double min_seconds) {
+  GemmYardstick y;
+  y.n = n;
+  y.gflops = 2.0 * n * n * n / gemm_seconds(n, min_seconds) / 1e9;
+  return y;
+}
+
+void GemmYardstick::report_step(double seconds, double flops) const {
+  const double rate = flops / seconds / 1e9;
+  std::printf("  step %.3f s, %.1f GFLOP analytic, %.1f GFLOP/s = %.0f %% of the %lld^3 GEMM's %.1f GFLOP/s\n", seconds,
+              flops / 1e9, rate, 100 * rate / gflops, static_cast<long long>(n), gflops);
 }
 
 }  // namespace a2a::bench

@@ -57,10 +57,10 @@ at::Tensor unfold_frames(const at::Tensor& folded, int64_t batch) {
 }
 
 at::Tensor predict_in_two_calls(VideoPipeline& pipeline, const at::Tensor& latents, const at::Tensor& timestep,
-                                const at::Tensor& conditioning) {
-  const auto x = latents.chunk(2, 0);
-  const auto c = conditioning.chunk(2, 0);
-  return torch::cat({pipeline.predict(x[0], timestep, c[0]), pipeline.predict(x[1], timestep, c[1])}, 0);
+                                const at::Tensor& negative, const at::Tensor& positive) {
+  const auto halves = latents.chunk(2, 0);
+  return torch::cat({pipeline.predict(halves[0], timestep, negative), pipeline.predict(halves[1], timestep, positive)},
+                    0);
 }
 
 std::vector<std::string> video_architectures() { return {"wan", "unet3d"}; }

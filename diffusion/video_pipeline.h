@@ -59,10 +59,10 @@ at::Tensor fold_frames(const at::Tensor& latents);
 at::Tensor unfold_frames(const at::Tensor& folded, int64_t batch);
 
 // Classifier-free guidance as the reference pipelines call it: `latents` holds the unconditional rows, then
-// the conditional ones, and `conditioning` the same; the two halves go through `predict` one after the other
-// and their predictions are concatenated. What a batched call over both halves must equal.
+// the conditional ones; each half goes through `predict` with its own conditioning (which may differ in length)
+// and the predictions are concatenated. What a batched call over both halves must equal.
 at::Tensor predict_in_two_calls(VideoPipeline& pipeline, const at::Tensor& latents, const at::Tensor& timestep,
-                                const at::Tensor& conditioning);
+                                const at::Tensor& negative, const at::Tensor& positive);
 
 // "wan" for WanPipeline, "unet3d" for TextToVideoSDPipeline and VideoToVideoSDPipeline, from the folder's
 // model_index.json. Throws a2a::Error: missing_config without one, unsupported_model_config for another

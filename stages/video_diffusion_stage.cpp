@@ -124,10 +124,7 @@ class VideoDiffusionStage : public Stage {
     VideoPipeline& pipeline = *pipeline_;
     Denoiser denoiser = [&](const at::Tensor& latents, const at::Tensor& timestep) {
       if (one_call) return pipeline.predict(latents, timestep, conditioning);
-      const auto halves = latents.chunk(2, 0);
-      return torch::cat(
-          {pipeline.predict(halves[0], timestep, negative_rows), pipeline.predict(halves[1], timestep, positive_rows)},
-          0);
+      return predict_in_two_calls(pipeline, latents, timestep, negative_rows, positive_rows);
     };
     SamplingOptions options = sampling_.sampling_options(ctx);
     options.device = device_;
